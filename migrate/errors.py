@@ -1,0 +1,95 @@
+"""The exceptions of the library, in one place.
+
+    MigrateError                  base: catch this at the CLI edge; str() is a one-line message
+    ├── UsageError                the user asked for something that cannot be done (exit 2)
+    │   ├── ConfigError           config file, profile or flag is wrong
+    │   └── PlaybookError         a playbook file is invalid (names file, line, step)
+    ├── EnvironmentProblem        the world is not as needed (exit 2)
+    │   ├── ClusterUnreachable    a cluster did not answer in time
+    │   ├── KafkaOperationError   a Kafka call failed (translated once, in migrate.kafka)
+    │   ├── LocalClusterError     an embedded local broker could not start or stop
+    │   └── StateError            the state database is corrupt, foreign or too new
+    └── CheckFailed               a check ran and found a problem (exit 1)
+        ├── PartitionDiverged     a mirrored target partition does not match its source
+        └── DataLossDetected      a cluster lost data it had acknowledged
+
+Every message names what is wrong and what to do next.  Messages never carry secrets:
+cluster settings are redacted before they reach an exception (see migrate.config).
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+
+
+class MigrateError(Exception):
+    """Base of every error the library raises on purpose."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(MigrateError):
+    """The request cannot be carried out as given."""
+
+
+class ConfigError(UsageError):
+    """The configuration (file, profile, flag or environment variable) is wrong."""
+
+
+class PlaybookError(UsageError):
+    """A playbook file is invalid; raised before any step runs."""
+
+
+class EnvironmentProblem(MigrateError):
+    """Something outside the request is not as needed (a cluster, a process, the state)."""
+
+
+class ClusterUnreachable(EnvironmentProblem):
+    """A cluster did not answer a metadata request in time."""
+
+    def __init__(self, name: str, bootstrap: str, reason: str):
+        self.name = name
+        self.bootstrap = bootstrap
+        self.reason = reason
+        super().__init__(
+            f'cannot reach cluster "{name}" at {bootstrap} ({reason}); check bootstrap.servers'
+        )
+
+
+class KafkaOperationError(EnvironmentProblem):
+    """A Kafka request failed; the message says which request and which cluster."""
+
+
+class LocalClusterError(EnvironmentProblem):
+    """An embedded local broker could not be started, found or stopped."""
+
+
+class StateError(EnvironmentProblem):
+    """The state database cannot be used (corrupt, foreign, or from a newer version)."""
+
+
+class CheckFailed(MigrateError):
+    """A check ran to completion and found a problem."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+
+class PartitionDiverged(CheckFailed):
+    """A mirrored target partition holds records that do not match the source."""
+
+    def __init__(self, topic: str, partition: int, message: str):
+        self.topic = topic
+        self.partition = partition
+        super().__init__(message)
+
+
+class DataLossDetected(CheckFailed):
+    """A cluster no longer holds data it acknowledged (offsets went backwards, topic vanished)."""
+
+    def __init__(self, cluster: str, topic: str, partition: int, message: str):
+        self.cluster = cluster
+        self.topic = topic
+        self.partition = partition
+        super().__init__(message)

@@ -1,0 +1,259 @@
+"""The one place that builds confluent-kafka clients and turns their errors into ours.
+
+Everything the tool does on a cluster goes through a client made here, so that profile
+settings, safe defaults, logging and redaction are applied the same way everywhere.
+It also holds the small Kafka facts that several parts need and that some platforms get
+wrong, done the robust way: partition ends are read from a Fetch response (the high
+watermark it carries) rather than trusted from ListOffsets, which some Kafka-compatible
+platforms answer wrongly after multi-record batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from migrate.config import ClusterProfile, redact_text
+from migrate.errors import ClusterUnreachable, KafkaOperationError
+
+log = logging.getLogger("migrate.kafka")
+librdkafka_log = logging.getLogger("migrate.librdkafka")
+
+REACH_TIMEOUT = 10.0
+
+
+def _base(profile: ClusterProfile, role: str, overrides: Mapping[str, object]) -> dict[str, object]:
+    config = profile.client_config(role, **overrides)
+    config.setdefault("client.id", f"migrate-{profile.name}")
+    config["logger"] = librdkafka_log
+    config.setdefault("error_cb", _log_client_error)
+    return config
+
+
+def _log_client_error(err: KafkaError) -> None:
+    librdkafka_log.debug("client error: %s", redact_text(str(err)))
+
+
+def admin(profile: ClusterProfile, **overrides: object) -> AdminClient:
+    return AdminClient(_base(profile, "admin", overrides))
+
+
+def consumer(profile: ClusterProfile, **overrides: object) -> Consumer:
+    """A consumer that never commits on its own unless asked (assign-style reading)."""
+    defaults = {
+        "group.id": f"migrate-reader-{profile.name}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "error",
+        "isolation.level": "read_committed",
+    }
+    return Consumer(_base(profile, "consumer", {**defaults, **overrides}))
+
+
+def producer(profile: ClusterProfile, **overrides: object) -> Producer:
+    defaults = {"linger.ms": 5, "enable.idempotence": True}
+    return Producer(_base(profile, "producer", {**defaults, **overrides}))
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, secret-free description of a Kafka exception."""
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        err = exc.args[0]
+        return redact_text(f"{err.name()}: {err.str()}")
+    return redact_text(str(exc))
+
+
+def fail(profile: ClusterProfile, what: str, exc: BaseException) -> KafkaOperationError:
+    """Translate a client exception into our error, naming the cluster and the request."""
+    return KafkaOperationError(f'{what} on cluster "{profile.name}" failed: {describe_error(exc)}')
+
+
+# --- reachability --------------------------------------------------------------------------
+
+
+def _tcp_probe(bootstrap: str, timeout: float) -> str | None:
+    """None when some bootstrap address accepts a TCP connection, else the last reason."""
+    reason = "no address"
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        host = host.strip("[]")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return None
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+        except ValueError:
+            reason = f"bad address {address!r}"
+    return reason
+
+
+def check_reachable(profile: ClusterProfile, timeout: float = REACH_TIMEOUT):
+    """Return the cluster metadata, or raise ClusterUnreachable within about `timeout` seconds."""
+    started = time.monotonic()
+    reason = _tcp_probe(profile.bootstrap, timeout=min(3.0, timeout))
+    if reason is not None:
+        raise ClusterUnreachable(profile.name, profile.bootstrap, reason.lower())
+    remaining = max(1.0, timeout - (time.monotonic() - started))
+    try:
+        return admin(profile).list_topics(timeout=remaining)
+    except KafkaException as exc:
+        raise ClusterUnreachable(profile.name, profile.bootstrap, describe_error(exc)) from exc
+
+
+# --- topics ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    partitions: int
+
+
+def list_topics(profile: ClusterProfile, timeout: float = REACH_TIMEOUT) -> dict[str, TopicInfo]:
+    metadata = check_reachable(profile, timeout)
+    return {
+        name: TopicInfo(name, len(topic.partitions))
+        for name, topic in metadata.topics.items()
+        if topic.error is None or topic.error.code() == KafkaError.NO_ERROR
+    }
+
+
+def create_topic(
+    profile: ClusterProfile,
+    name: str,
+    partitions: int,
+    configs: Mapping[str, str] | None = None,
+    replication_factor: int = -1,
+    timeout: float = 30.0,
+) -> bool:
+    """Create a topic; True when created, False when it already existed."""
+    client = admin(profile)
+    futures = client.create_topics(
+        [NewTopic(name, partitions, replication_factor, config=dict(configs or {}))],
+        operation_timeout=timeout,
+        request_timeout=timeout,
+    )
+    try:
+        futures[name].result(timeout=timeout)
+        return True
+    except KafkaException as exc:
+        if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            return False
+        raise fail(profile, f'creating topic "{name}"', exc) from exc
+
+
+def wait_for_topic(profile: ClusterProfile, name: str, partitions: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = list_topics(profile).get(name)
+        if found and found.partitions >= partitions:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaOperationError(
+                f'topic "{name}" did not appear on cluster "{profile.name}" within {timeout:.0f}s'
+            )
+        time.sleep(0.05)
+
+
+def delete_topics(profile: ClusterProfile, names: Iterable[str], timeout: float = 30.0) -> None:
+    names = list(names)
+    if not names:
+        return
+    futures = admin(profile).delete_topics(names, operation_timeout=timeout, request_timeout=timeout)
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args and exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                continue
+            raise fail(profile, f'deleting topic "{name}"', exc) from exc
+
+
+def topic_configs(profile: ClusterProfile, name: str, timeout: float = 15.0) -> dict[str, str]:
+    """Topic-level configs the broker reports as set on the topic (not broker defaults)."""
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+    try:
+        result = admin(profile).describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
+    except KafkaException as exc:
+        raise fail(profile, f'describing configs of topic "{name}"', exc) from exc
+    out = {}
+    for key, entry in result.items():
+        if entry.value is None or entry.is_sensitive:
+            continue
+        source = getattr(entry, "source", None)
+        if source in (ConfigResource.Type.UNKNOWN,):
+            continue
+        if entry.is_default:
+            continue
+        out[key] = entry.value
+    return out
+
+
+# --- partition ends ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionEnds:
+    low: int
+    high: int  # read_uncommitted: high watermark; read_committed: last stable offset
+
+
+def partition_ends(
+    profile: ClusterProfile,
+    partitions: Iterable[tuple[str, int]],
+    isolation: str = "read_committed",
+    timeout: float = 30.0,
+) -> dict[tuple[str, int], PartitionEnds]:
+    """Ends of each partition, taken from Fetch responses rather than from ListOffsets.
+
+    ListOffsets LATEST is only used as a hint of where to start reading; the answer is the
+    offset at which the broker reports end-of-partition, which is right on every platform
+    we know (and at the last stable offset under read_committed).
+    """
+    wanted = list(dict.fromkeys(partitions))
+    if not wanted:
+        return {}
+    client = consumer(profile, **{"enable.partition.eof": True, "isolation.level": isolation,
+                                  "auto.offset.reset": "earliest", "fetch.max.bytes": 1 << 20,
+                                  "max.partition.fetch.bytes": 1 << 18})
+    try:
+        lows: dict[tuple[str, int], int] = {}
+        starts = []
+        for topic, partition in wanted:
+            try:
+                low, high_hint = client.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            except KafkaException as exc:
+                raise fail(profile, f"reading offsets of {topic}[{partition}]", exc) from exc
+            lows[(topic, partition)] = low
+            starts.append(TopicPartition(topic, partition, max(low, high_hint - 1)))
+        client.assign(starts)
+        ends: dict[tuple[str, int], PartitionEnds] = {}
+        deadline = time.monotonic() + timeout
+        while len(ends) < len(wanted):
+            if time.monotonic() > deadline:
+                missing = [f"{t}[{p}]" for t, p in wanted if (t, p) not in ends]
+                raise KafkaOperationError(
+                    f'cluster "{profile.name}" did not report the end of {", ".join(missing[:5])} '
+                    f"within {timeout:.0f}s"
+                )
+            for message in client.consume(10000, timeout=0.5):
+                error = message.error()
+                key = (message.topic(), message.partition())
+                if error is None or key in ends:
+                    continue
+                if error.code() == KafkaError._PARTITION_EOF:
+                    ends[key] = PartitionEnds(lows[key], message.offset())
+                elif error.fatal() or not error.retriable():
+                    raise KafkaOperationError(
+                        f'reading {key[0]}[{key[1]}] on cluster "{profile.name}" failed: '
+                        f"{redact_text(error.str())}"
+                    )
+        return ends
+    finally:
+        client.close()
