@@ -60,7 +60,7 @@ def _v2_mirrors(db: sqlite_utils.Database) -> None:
     db.execute(
         """CREATE TABLE mirror_progress (
             mirror TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
-            source_next INTEGER NOT NULL, target_next INTEGER NOT NULL,
+            target_topic TEXT NOT NULL, source_low INTEGER, source_high INTEGER, target_high INTEGER,
             status TEXT NOT NULL, error TEXT, worker TEXT, updated_at TEXT NOT NULL,
             PRIMARY KEY (mirror, topic, partition))"""
     )

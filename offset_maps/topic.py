@@ -1,0 +1,114 @@
+"""The durable copy of the offset maps: a compacted topic on the target cluster.
+
+Named `__migrate.<mirror>.offset-map`, one partition.  Each run is one record keyed by
+(source topic, partition, source_start); a run that grows is written again under the same
+key, so compaction keeps only its latest length.  Each partition's head (source_low,
+source_high, target_high, target topic) is a record keyed by (topic, partition, "head").
+Any machine that can read the target can rebuild the maps from this topic.
+
+The map topic is written only after the records it describes are on the target, so it is
+always a prefix of the truth; mirror reconciliation extends it from the target's tail.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, TopicPartition
+
+from migrate import kafka
+from migrate.config import ClusterProfile
+from migrate.offset_maps.runs import PartitionMap, Run
+
+MAP_CONFIGS = {"cleanup.policy": "compact"}
+
+
+def map_topic_name(mirror: str) -> str:
+    return f"__migrate.{mirror}.offset-map"
+
+
+def run_key(topic: str, partition: int, source_start: int) -> bytes:
+    return json.dumps([topic, partition, source_start], separators=(",", ":")).encode()
+
+
+def head_key(topic: str, partition: int) -> bytes:
+    return json.dumps([topic, partition, "head"], separators=(",", ":")).encode()
+
+
+def run_value(run: Run) -> bytes:
+    return json.dumps({"s": run.source_start, "t": run.target_start, "n": run.length},
+                      separators=(",", ":")).encode()
+
+
+def head_value(pmap: PartitionMap, target_topic: str) -> bytes:
+    return json.dumps({"target_topic": target_topic, "source_low": pmap.source_low,
+                       "source_high": pmap.source_high, "target_high": pmap.target_high},
+                      separators=(",", ":")).encode()
+
+
+def map_records(topic: str, partition: int, pmap: PartitionMap, target_topic: str) -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs describing what changed in pmap since it was last saved."""
+    out = [(run_key(topic, partition, r.source_start), run_value(r)) for r in pmap.dirty_runs()]
+    out.append((head_key(topic, partition), head_value(pmap, target_topic)))
+    return out
+
+
+@dataclass
+class LoadedMap:
+    pmap: PartitionMap
+    target_topic: str | None
+
+
+def ensure_map_topic(target: ClusterProfile, mirror: str) -> str:
+    name = map_topic_name(mirror)
+    if kafka.create_topic(target, name, 1, MAP_CONFIGS):
+        kafka.wait_for_topic(target, name, 1)
+    return name
+
+
+def load_maps(target: ClusterProfile, mirror: str, timeout: float = 60.0) -> dict[tuple[str, int], LoadedMap]:
+    """Read the whole map topic (latest value per key wins) into partition maps."""
+    name = map_topic_name(mirror)
+    if name not in kafka.list_topics(target):
+        return {}
+    ends = kafka.partition_ends(target, [(name, 0)], isolation="read_uncommitted")
+    end = ends[(name, 0)]
+    latest: dict[bytes, bytes | None] = {}
+    if end.high > end.low:
+        reader = kafka.consumer(target, **{"isolation.level": "read_uncommitted", "enable.partition.eof": True})
+        try:
+            reader.assign([TopicPartition(name, 0, end.low)])
+            deadline = time.monotonic() + timeout
+            done = False
+            while not done and time.monotonic() < deadline:
+                for message in reader.consume(5000, timeout=0.5):
+                    err = message.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            done = message.offset() >= end.high
+                        continue
+                    latest[message.key()] = message.value()
+                    if message.offset() + 1 >= end.high:
+                        done = True
+        finally:
+            reader.close()
+    runs: dict[tuple[str, int], list[Run]] = {}
+    heads: dict[tuple[str, int], dict] = {}
+    for key, value in latest.items():
+        if value is None:
+            continue
+        topic, partition, third = json.loads(key)
+        data = json.loads(value)
+        if third == "head":
+            heads[(topic, partition)] = data
+        else:
+            runs.setdefault((topic, partition), []).append(Run(data["s"], data["t"], data["n"]))
+    out = {}
+    for tp in set(runs) | set(heads):
+        head = heads.get(tp, {})
+        pmap = PartitionMap(runs.get(tp, []), head.get("source_low"), head.get("source_high"), head.get("target_high"))
+        pmap.mark_saved()
+        out[tp] = LoadedMap(pmap, head.get("target_topic"))
+    return out
