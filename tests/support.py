@@ -97,7 +97,7 @@ def kafka_python_read(profile: ClusterProfile, topic: str, isolation: str = "rea
 
     consumer = KafkaConsumer(bootstrap_servers=profile.bootstrap, enable_auto_commit=False,
                              isolation_level=isolation, auto_offset_reset="earliest",
-                             consumer_timeout_ms=1000, api_version_auto_timeout_ms=10000)
+                             consumer_timeout_ms=1000, bootstrap_timeout_ms=10000)
     try:
         parts = consumer.partitions_for_topic(topic)
         deadline = time.monotonic() + timeout
