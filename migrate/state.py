@@ -84,18 +84,27 @@ def _v3_validation(db: sqlite_utils.Database) -> None:
 
 
 def _v4_playbooks(db: sqlite_utils.Database) -> None:
+    # `plan` is the resolved playbook (JSON, secrets redacted) so that a resume runs exactly
+    # what the interrupted run planned, even if the file changed since.
     db.execute(
         """CREATE TABLE playbook_runs (
             id TEXT PRIMARY KEY, playbook TEXT NOT NULL, path TEXT NOT NULL, mode TEXT NOT NULL,
             vars TEXT NOT NULL, status TEXT NOT NULL, pid INTEGER,
-            started_at TEXT NOT NULL, finished_at TEXT)"""
+            started_at TEXT NOT NULL, finished_at TEXT, plan TEXT NOT NULL DEFAULT '{}',
+            digest TEXT, shadow_tag TEXT, parent TEXT, error TEXT)"""
     )
     db.execute(
         """CREATE TABLE playbook_steps (
-            run_id TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, action TEXT NOT NULL,
+            run_id TEXT NOT NULL, phase TEXT NOT NULL DEFAULT 'main', idx INTEGER NOT NULL,
+            name TEXT NOT NULL, action TEXT NOT NULL,
             status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, started_at TEXT,
-            finished_at TEXT, duration_s REAL, output TEXT, error TEXT,
-            PRIMARY KEY (run_id, idx))"""
+            finished_at TEXT, duration_s REAL, output TEXT, error TEXT, data TEXT,
+            PRIMARY KEY (run_id, phase, idx))"""
+    )
+    db.execute(
+        """CREATE TABLE playbook_processes (
+            key TEXT PRIMARY KEY, pid INTEGER NOT NULL, command TEXT NOT NULL, log_path TEXT,
+            run_id TEXT, started_at TEXT NOT NULL)"""
     )
 
 
