@@ -62,3 +62,34 @@ def content_digest(key: bytes | None, value: bytes | None, headers: Iterable[tup
 def record_digest(record, options: DigestOptions = DEFAULT) -> bytes:
     """Digest of anything with key, value, headers and timestamp attributes (e.g. migrate.records.Record)."""
     return content_digest(record.key, record.value, record.headers or (), record.timestamp, options)
+
+
+def parse_headers_option(spec: str) -> str | frozenset[str]:
+    """`--headers` as given on the command line: "all", "none", or a comma-separated name list."""
+    text = spec.strip()
+    if text.lower() in ("all", "none"):
+        return text.lower()
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ValueError("--headers takes all, none, or a comma-separated list of header names")
+    return names
+
+
+def make_options(ignore_timestamp: bool = False, headers: str = "all") -> DigestOptions:
+    return DigestOptions(include_timestamp=not ignore_timestamp, headers=parse_headers_option(headers))
+
+
+def differing_fields(a, b, options: DigestOptions = DEFAULT) -> str:
+    """Which content fields differ between two records, comma-joined ("" when none do)."""
+    fields = []
+    if a.key != b.key:
+        fields.append("key")
+    if a.value != b.value:
+        fields.append("value")
+    kept_a = [(n, v) for n, v in (a.headers or ()) if options.keep_header(n)]
+    kept_b = [(n, v) for n, v in (b.headers or ()) if options.keep_header(n)]
+    if kept_a != kept_b:
+        fields.append("headers")
+    if options.include_timestamp and a.timestamp != b.timestamp:
+        fields.append("timestamp")
+    return ",".join(fields)
