@@ -1,0 +1,100 @@
+"""`migrate offsets`: translate consumer-group offsets across a mirror, exactly, and sync them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import click
+
+from migrate.cli.common import AppContext, emit, format_option, pass_app, source_option, target_option
+from migrate.offset_maps import sync as offsync
+
+TRANSLATE_COLUMNS = ["group", "topic", "partition", "committed", "end", "lag", "to_topic", "to_offset",
+                     "status", "to_end", "to_lag", "note"]
+SYNC_COLUMNS = ["group", "topic", "partition", "committed", "to_topic", "current", "new", "action", "status"]
+
+
+@click.group()
+def offsets() -> None:
+    """Translate consumer-group offsets through a mirror's exact offset map, and commit them.
+
+    Example: migrate offsets translate --all-groups
+    """
+
+
+def _route_options(f: Callable) -> Callable:
+    options = [
+        click.option("--group", "groups", multiple=True, metavar="GROUP", help="A consumer group (repeatable)."),
+        click.option("--all-groups", is_flag=True, help="Every group the sending cluster lists."),
+        click.option("--name", "mirror", default="default", show_default=True, metavar="MIRROR",
+                     help="The mirror whose offset map translates."),
+        click.option("--reverse", is_flag=True,
+                     help="Groups on the mirror's target, offsets for its source (rollback); target records "
+                          "produced after cutover translate through a reverse mirror (see --reverse-mirror)."),
+        click.option("--reverse-mirror", metavar="MIRROR",
+                     help="The mirror from target back to source (default: the one recorded, if exactly one)."),
+        click.option("--fallback", type=click.Choice(offsync.FALLBACKS), default="none", show_default=True,
+                     help="For offsets older than the map: 'timestamp' finds a position by record "
+                          "timestamps, marked approximate."),
+        source_option,
+        target_option,
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _route(app: AppContext, mirror: str, source: str | None, target: str | None, reverse: bool,
+           reverse_mirror: str | None, fallback: str) -> offsync.Route:
+    return offsync.route_for(app.state, mirror, app.cluster, source, target, reverse, reverse_mirror, fallback)
+
+
+@offsets.command()
+@_route_options
+@format_option()
+@pass_app
+def translate(app: AppContext, groups: tuple[str, ...], all_groups: bool, mirror: str, reverse: bool,
+              reverse_mirror: str | None, fallback: str, source: str | None, target: str | None, fmt: str) -> None:
+    """Show each group partition's committed offset, its exact translation and the lag on both sides.
+
+    Status: exact, gap (next mirrored record), end, not-yet (mirror behind), before-start
+    (older than the map), approximate (only with --fallback timestamp).
+
+    Example: migrate offsets translate --group billing --group audit --format json
+    """
+    route = _route(app, mirror, source, target, reverse, reverse_mirror, fallback)
+    rows = offsync.translate_groups(route, offsync.select_groups(route, groups, all_groups))
+    emit(rows, fmt, TRANSLATE_COLUMNS if fmt == "table" else None)
+
+
+@offsets.command()
+@_route_options
+@click.option("--dry-run", is_flag=True, help="Show what would be committed; commit nothing.")
+@click.option("--allow-rewind", is_flag=True, help="Allow moving a receiving group's offset backwards.")
+@format_option()
+@pass_app
+def sync(app: AppContext, groups: tuple[str, ...], all_groups: bool, mirror: str, reverse: bool,
+         reverse_mirror: str | None, fallback: str, source: str | None, target: str | None,
+         dry_run: bool, allow_rewind: bool, fmt: str) -> None:
+    """Commit translated offsets into the same groups on the other cluster (inactive groups only).
+
+    Never moves a group backwards unless --allow-rewind; a group that is active on the
+    receiving side, or has an offset that cannot be translated exactly, is refused with
+    nothing committed.  Running it again changes nothing.
+
+    Example: migrate offsets sync --all-groups --dry-run
+    """
+    route = _route(app, mirror, source, target, reverse, reverse_mirror, fallback)
+    results = offsync.sync_groups(route, offsync.select_groups(route, groups, all_groups),
+                                  dry_run=dry_run, allow_rewind=allow_rewind)
+    changes = [c for r in results for c in r.changes]
+    if fmt == "json":
+        emit(results, fmt)
+    else:
+        emit(changes, fmt, SYNC_COLUMNS)
+        click.echo(offsync.summary(results, route.receiving.name))
+    refused = [r for r in results if r.outcome == "refused"]
+    if refused:
+        raise offsync.SyncRefused(
+            f"{len(refused)} of {len(results)} group{'s' if len(results) != 1 else ''} refused: "
+            + " | ".join(r.reason for r in refused))

@@ -1,0 +1,467 @@
+"""Consumer-group offsets across a mirror: translate them, and commit them on the other side.
+
+Owns the group-level flow on top of the pure rules in `translate.py`:
+- a `Route` is one direction of one mirror: which sending topics it covers, the receiving
+  topic of each (through the recorded topic mapping, so renamed topics work), and the
+  partition maps to translate through;
+- `translate_groups` reads the sending side's committed offsets and translates every one;
+- `sync_groups` commits the translations into the receiving side's groups, which must be
+  inactive there; it never moves a group backwards unless asked, commits nothing for a
+  group it refuses, and is idempotent (a second run finds nothing to change);
+- `sync_groups_once` is the continuous form for the mirror loop (`--sync-groups REGEX`).
+
+Directions.  Forward (default): groups on mirror M's source, offsets committed on M's target,
+through M's map.  Reverse (`reverse=True`, for rollback): groups on M's target, offsets
+committed on M's source.  A target offset at or after where a reverse mirror R (a mirror from
+M's target to M's source, such as `rollback`) began reading goes forward through R's map:
+those are records produced on the target after cutover, which only R copied back.  Older
+offsets go backward through M's map.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from migrate import groups as kgroups
+from migrate import kafka
+from migrate.config import ClusterProfile
+from migrate.errors import UsageError
+from migrate.offset_maps import timestamps
+from migrate.offset_maps.runs import PartitionMap
+from migrate.offset_maps.store import MapStore
+from migrate.offset_maps.topic import load_maps
+from migrate.offset_maps.translate import (
+    APPROXIMATE, BEFORE_START, Translation, approximate, translate, translate_reverse_via,
+)
+from migrate.state import State
+
+log = logging.getLogger("migrate.offsets")
+
+FALLBACKS = ("none", "timestamp")
+
+
+class SyncRefused(UsageError):
+    """One or more groups were refused (active, rewind, untranslatable); nothing was committed for them."""
+
+
+# --- mirrors and their maps ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MirrorRecord:
+    """A mirror as the state database remembers it (cluster specs as the user gave them)."""
+
+    name: str
+    source: str
+    target: str
+    topics: dict[str, str]  # source topic -> target topic
+
+
+def mirror_record(state: State, name: str) -> MirrorRecord | None:
+    row = state.db.execute("SELECT name, source, target FROM mirrors WHERE name = ?", [name]).fetchone()
+    mappings = dict(state.db.execute(
+        "SELECT source_topic, target_topic FROM topic_mappings WHERE mirror = ?", [name]).fetchall())
+    if not mappings:  # fall back to what the progress rows say
+        mappings = dict(state.db.execute(
+            "SELECT DISTINCT topic, target_topic FROM mirror_progress WHERE mirror = ?", [name]).fetchall())
+    if row is None and not mappings:
+        return None
+    source, target = (row[1], row[2]) if row else ("", "")
+    return MirrorRecord(name, source, target, mappings)
+
+
+def reverse_mirrors(state: State, forward: MirrorRecord) -> list[str]:
+    """Mirrors that copy from `forward`'s target back to its source (by the specs recorded)."""
+    if not forward.source or not forward.target:
+        return []
+    rows = state.db.execute(
+        "SELECT name FROM mirrors WHERE source = ? AND target = ? AND name != ? ORDER BY name",
+        [forward.target, forward.source, forward.name]).fetchall()
+    return [r[0] for r in rows]
+
+
+class MirrorMaps:
+    """The partition maps of one mirror, loaded once per partition.
+
+    Read from the local state when it knows the mirror, else rebuilt from the durable map
+    topic on the mirror's target (`map_cluster`), so any machine that reaches the target works.
+    """
+
+    def __init__(self, name: str, topics: dict[str, str], state: State | None = None,
+                 map_cluster: ClusterProfile | None = None):
+        self.name = name
+        self.topics = dict(topics)
+        self._store = MapStore(state, name) if state is not None else None
+        self._map_cluster = map_cluster
+        self._cache: dict[tuple[str, int], PartitionMap | None] = {}
+        self._remote: dict[tuple[str, int], PartitionMap] | None = None
+        if self._store is not None and self._store.partitions():
+            self._remote = None
+        elif map_cluster is not None:
+            loaded = load_maps(map_cluster, name)
+            self._remote = {tp: lm.pmap for tp, lm in loaded.items()}
+            for (topic, _), lm in loaded.items():
+                if lm.target_topic and topic not in self.topics:
+                    self.topics[topic] = lm.target_topic
+
+    def get(self, topic: str, partition: int) -> PartitionMap | None:
+        key = (topic, partition)
+        if key not in self._cache:
+            if self._remote is not None:
+                self._cache[key] = self._remote.get(key)
+            elif self._store is not None:
+                pmap = self._store.load(topic, partition)
+                self._cache[key] = None if pmap.source_low is None and pmap.empty else pmap
+            else:
+                self._cache[key] = None
+        return self._cache[key]
+
+
+# --- one direction -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Routed:
+    to_topic: str
+    translation: Translation
+    via: str  # the mirror whose map answered
+
+
+class Route:
+    """One direction of one mirror: sending cluster -> receiving cluster."""
+
+    def __init__(self, sending: ClusterProfile, receiving: ClusterProfile, forward: MirrorMaps,
+                 reverse: bool = False, reverse_mirror: MirrorMaps | None = None, fallback: str = "none"):
+        if fallback not in FALLBACKS:
+            raise UsageError(f'--fallback must be one of {", ".join(FALLBACKS)}, not "{fallback}"')
+        self.sending = sending
+        self.receiving = receiving
+        self.forward = forward
+        self.reverse = reverse
+        self.reverse_mirror = reverse_mirror
+        self.fallback = fallback
+        if reverse:
+            self._inverse = {t: s for s, t in forward.topics.items()}
+            self.topics = set(self._inverse) | set(reverse_mirror.topics if reverse_mirror else ())
+        else:
+            self.topics = set(forward.topics)
+
+    def covers(self, topic: str) -> bool:
+        return topic in self.topics
+
+    def translate(self, topic: str, partition: int, committed: int) -> Routed:
+        if not self.reverse:
+            to_topic = self.forward.topics[topic]
+            pmap = self.forward.get(topic, partition)
+            result = translate(pmap, committed) if pmap is not None else _unmapped(self.forward.name)
+            return self._maybe_fallback(Routed(to_topic, result, self.forward.name), topic, partition, committed)
+        source_topic = self._inverse.get(topic)
+        forward_map = self.forward.get(source_topic, partition) if source_topic else None
+        reverse_map = None
+        reverse_topic = None
+        if self.reverse_mirror is not None and topic in self.reverse_mirror.topics:
+            reverse_map = self.reverse_mirror.get(topic, partition)
+            reverse_topic = self.reverse_mirror.topics[topic]
+        which, result = translate_reverse_via(forward_map, reverse_map, committed)
+        if which == "reverse-mirror":
+            routed = Routed(reverse_topic, result, self.reverse_mirror.name)
+        else:
+            routed = Routed(source_topic or reverse_topic, result, self.forward.name)
+        return self._maybe_fallback(routed, topic, partition, committed)
+
+    def _maybe_fallback(self, routed: Routed, topic: str, partition: int, committed: int) -> Routed:
+        if routed.translation.status != BEFORE_START or self.fallback != "timestamp":
+            return routed
+        found = timestamps.timestamp_at(self.sending, topic, partition, committed)
+        if found is None:
+            return routed
+        at, ts = found
+        offset = timestamps.offset_for_timestamp(self.receiving, routed.to_topic, partition, ts)
+        note = (f"first {routed.to_topic}[{partition}] record with timestamp >= {ts} "
+                f"(timestamp of {topic}[{partition}]@{at}); {routed.translation.note}")
+        return Routed(routed.to_topic, approximate(offset, note), routed.via)
+
+
+def _unmapped(mirror: str) -> Translation:
+    return Translation("not-yet", None, None, f'mirror "{mirror}" has not mapped this partition yet')
+
+
+def build_route(state: State, mirror: str, source: ClusterProfile, target: ClusterProfile,
+                reverse: bool = False, reverse_mirror: str | None = None, fallback: str = "none") -> Route:
+    """The route for mirror `mirror` between its source and target clusters.
+
+    `source`/`target` are the mirror's own source and target; `reverse` swaps sending and
+    receiving.  `reverse_mirror` names the rollback mirror explicitly; by default a mirror
+    recorded from `target` back to `source` is used when exactly one exists.
+    """
+    record = mirror_record(state, mirror)
+    forward = MirrorMaps(mirror, record.topics if record else {}, state, map_cluster=target)
+    if not forward.topics:
+        raise UsageError(
+            f'no mirror named "{mirror}" is recorded in the state database or on the target; '
+            "run `migrate mirror` first, or pass --name")
+    if not reverse:
+        return Route(source, target, forward, fallback=fallback)
+    back = None
+    if reverse_mirror is None and record is not None:
+        candidates = reverse_mirrors(state, record)
+        if len(candidates) > 1:
+            raise UsageError(f'several reverse mirrors of "{mirror}" exist ({", ".join(candidates)}); '
+                             "pass --reverse-mirror NAME")
+        reverse_mirror = candidates[0] if candidates else None
+    if reverse_mirror is not None:
+        back_record = mirror_record(state, reverse_mirror)
+        back = MirrorMaps(reverse_mirror, back_record.topics if back_record else {}, state, map_cluster=source)
+        if not back.topics:
+            raise UsageError(f'reverse mirror "{reverse_mirror}" is not recorded; run it first or drop --reverse-mirror')
+    return Route(target, source, forward, reverse=True, reverse_mirror=back, fallback=fallback)
+
+
+def route_for(state: State, mirror: str, resolve: Callable[[str | None, str], ClusterProfile],
+              source: str | None = None, target: str | None = None, reverse: bool = False,
+              reverse_mirror: str | None = None, fallback: str = "none") -> Route:
+    """A route whose clusters default to the ones recorded for the mirror.
+
+    `resolve(spec, role)` turns a cluster spec into a profile (the CLI's config resolution);
+    explicit `source`/`target` specs win over the recorded ones (needed on a machine whose
+    state does not know the mirror: the maps are then read from the target's map topic).
+    """
+    record = mirror_record(state, mirror)
+    if (record is None or not record.source) and not (source and target):
+        raise UsageError(
+            f'no mirror named "{mirror}" is recorded in the state database {state.path}; pass --name, or '
+            "--source and --target to read its map from the target cluster")
+    source_profile = resolve(source or (record.source if record else None) or None, "source")
+    target_profile = resolve(target or (record.target if record else None) or None, "target")
+    return build_route(state, mirror, source_profile, target_profile, reverse, reverse_mirror, fallback)
+
+
+# --- translating groups ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupOffset:
+    """One partition of one group, translated: the row of `offsets translate`."""
+
+    group: str
+    topic: str
+    partition: int
+    committed: int
+    end: int | None
+    lag: int | None
+    to_topic: str
+    to_offset: int | None
+    status: str
+    to_end: int | None
+    to_lag: int | None
+    behind: int | None
+    via: str
+    note: str
+
+
+def select_groups(route: Route, groups: Iterable[str] = (), all_groups: bool = False) -> list[str]:
+    chosen = list(dict.fromkeys(groups))
+    if all_groups:
+        chosen = sorted(set(chosen) | set(kgroups.list_groups(route.sending)))
+    if not chosen:
+        raise UsageError("no group given; pass --group NAME (repeatable) or --all-groups")
+    return chosen
+
+
+def _translate_committed(route: Route, committed: dict[str, kgroups.Offsets]) -> dict[str, list[tuple]]:
+    out: dict[str, list[tuple]] = {}
+    for group, offsets in committed.items():
+        rows = []
+        for (topic, partition), offset in sorted(offsets.items()):
+            if route.covers(topic):
+                rows.append((topic, partition, offset, route.translate(topic, partition, offset)))
+        out[group] = rows
+    return out
+
+
+def _ends(profile: ClusterProfile, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    if not partitions:
+        return {}
+    existing = kafka.list_topics(profile)
+    wanted = [(t, p) for t, p in sorted(partitions) if t in existing and p < existing[t].partitions]
+    return {tp: e.high for tp, e in kafka.partition_ends(profile, wanted).items()}
+
+
+def translate_groups(route: Route, groups: Iterable[str], with_ends: bool = True) -> list[GroupOffset]:
+    """Every committed offset of `groups` on the sending side, translated."""
+    groups = list(groups)
+    translated = _translate_committed(route, kgroups.committed(route.sending, groups))
+    sending_parts = {(t, p) for rows in translated.values() for t, p, _, _ in rows}
+    receiving_parts = {(r.to_topic, p) for rows in translated.values() for _, p, _, r in rows if r.to_topic}
+    ends = _ends(route.sending, sending_parts) if with_ends else {}
+    to_ends = _ends(route.receiving, receiving_parts) if with_ends else {}
+    out = []
+    for group in groups:
+        for topic, partition, offset, routed in translated.get(group, []):
+            tr = routed.translation
+            end = ends.get((topic, partition))
+            to_end = to_ends.get((routed.to_topic, partition))
+            out.append(GroupOffset(
+                group, topic, partition, offset, end, None if end is None else max(0, end - offset),
+                routed.to_topic, tr.offset, tr.status, to_end,
+                None if to_end is None or tr.offset is None else max(0, to_end - tr.offset),
+                tr.behind, routed.via, tr.note))
+    return out
+
+
+# --- syncing groups -------------------------------------------------------------------------------
+
+COMMIT = "commit"
+REWIND = "rewind"
+UNCHANGED = "unchanged"
+REFUSED_REWIND = "refused-rewind"
+UNTRANSLATABLE = "untranslatable"
+
+
+@dataclass(frozen=True)
+class OffsetChange:
+    """What sync does (or did) to one partition of one receiving group."""
+
+    group: str
+    topic: str  # sending side
+    partition: int
+    committed: int  # on the sending side
+    to_topic: str
+    current: int | None  # the receiving group's offset before
+    translated: int | None  # the translation's answer
+    new: int | None  # the offset committed (or to commit on a dry run); None: nothing
+    action: str  # commit | rewind | unchanged | refused-rewind | untranslatable
+    status: str  # the translation's status
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class GroupSync:
+    group: str
+    outcome: str  # changed | would-change | unchanged | refused | skipped
+    reason: str
+    changes: tuple[OffsetChange, ...] = field(default_factory=tuple)
+
+
+def _plan_partition(group: str, topic: str, partition: int, offset: int, routed: Routed,
+                    current: int | None, allow_rewind: bool, allow_approximate: bool) -> OffsetChange:
+    tr = routed.translation
+    usable = tr.exact or (allow_approximate and tr.status == APPROXIMATE)
+    if not usable or tr.offset is None:
+        action = UNTRANSLATABLE
+    elif current == tr.offset:
+        action = UNCHANGED
+    elif current is not None and tr.offset < current:
+        action = REWIND if allow_rewind else REFUSED_REWIND
+    else:
+        action = COMMIT
+    new = tr.offset if action in (COMMIT, REWIND) else None
+    return OffsetChange(group, topic, partition, offset, routed.to_topic, current, tr.offset, new, action,
+                        tr.status, tr.note)
+
+
+def _refusal(changes: list[OffsetChange]) -> str:
+    reasons = []
+    for c in changes:
+        where = f"{c.topic}[{c.partition}]@{c.committed}"
+        if c.action == UNTRANSLATABLE:
+            reasons.append(f"{where} is {c.status}: {c.note}")
+        elif c.action == REFUSED_REWIND:
+            reasons.append(f"{where} would move {c.to_topic}[{c.partition}] back from {c.current} to "
+                           f"{c.translated} (pass --allow-rewind to allow)")
+    return "; ".join(reasons)
+
+
+def sync_groups(route: Route, groups: Iterable[str], dry_run: bool = False, allow_rewind: bool = False,
+                partial: bool = False, skip_active: bool = False) -> list[GroupSync]:
+    """Commit every translated offset of `groups` into the same groups on the receiving side.
+
+    A group is refused, with nothing committed, when it is active on the receiving side,
+    when an offset would move backwards (without `allow_rewind`), or when an offset cannot be
+    translated exactly.  With `partial`, a group is instead committed for the partitions that
+    can be, and the others wait for the next run (the continuous mode).  Approximate
+    (timestamp) answers are committed only when the route was built with that fallback.
+    """
+    asked = list(dict.fromkeys(groups))
+    allow_approximate = route.fallback == "timestamp"
+    translated = _translate_committed(route, kgroups.committed(route.sending, asked))
+    results: dict[str, GroupSync] = {
+        g: GroupSync(g, "unchanged", f'no committed offsets on topics of mirror "{route.forward.name}"')
+        for g in asked if not translated.get(g)
+    }
+    groups = [g for g in asked if translated.get(g)]
+    info = kgroups.describe(route.receiving, groups)
+    wanted = {g: [(r.to_topic, p) for _, p, _, r in translated[g]] for g in groups}
+    current = kgroups.committed(route.receiving, groups, wanted)
+    to_commit: dict[str, dict[tuple[str, int], int]] = {}
+    for group in groups:
+        changes = [
+            _plan_partition(group, t, p, o, r, current[group].get((r.to_topic, p)), allow_rewind, allow_approximate)
+            for t, p, o, r in translated[group]
+        ]
+        refused = [c for c in changes if c.action in (UNTRANSLATABLE, REFUSED_REWIND)]
+        moving = [c for c in changes if c.action in (COMMIT, REWIND)]
+        if info.get(group) is not None and info[group].active:
+            err = kgroups.GroupActive(group, route.receiving.name, info[group].members)
+            results[group] = GroupSync(group, "skipped" if skip_active else "refused", str(err), tuple(changes))
+        elif refused and not partial:
+            results[group] = GroupSync(group, "refused", f'group "{group}": {_refusal(refused)} (nothing committed)',
+                                       tuple(changes))
+        elif not moving:
+            reason = "already in sync" if not refused else _refusal(refused)
+            results[group] = GroupSync(group, "unchanged", reason, tuple(changes))
+        elif dry_run:
+            results[group] = GroupSync(group, "would-change", "dry run: nothing committed", tuple(changes))
+        else:
+            to_commit[group] = {(c.to_topic, c.partition): c.new for c in moving}
+            results[group] = GroupSync(group, "changed", _refusal(refused) if refused else "", tuple(changes))
+    if to_commit:
+        outcome = kgroups.commit(route.receiving, to_commit)
+        for group, problem in outcome.items():
+            if problem == "active":  # became active between the check and the commit
+                err = kgroups.GroupActive(group, route.receiving.name, None)
+                results[group] = GroupSync(group, "skipped" if skip_active else "refused", str(err),
+                                           results[group].changes)
+    return [results[g] for g in asked]
+
+
+def sync_groups_once(state: State, mirror_name: str, source: ClusterProfile, target: ClusterProfile,
+                     group_regex: str | re.Pattern[str]) -> list[OffsetChange]:
+    """One round of continuous group sync (`migrate mirror --sync-groups REGEX`).
+
+    Groups on `source` whose id fully matches `group_regex` and that are inactive on `target`
+    get every exactly translatable offset committed on `target`; offsets never move back,
+    untranslatable partitions (mirror behind) wait for a later round, active groups are
+    skipped.  Returns the partition changes committed in this round (empty when in sync).
+    """
+    pattern = re.compile(group_regex) if isinstance(group_regex, str) else group_regex
+    route = build_route(state, mirror_name, source, target)
+    groups = [g for g in kgroups.list_groups(source) if pattern.fullmatch(g)]
+    if not groups:
+        return []
+    done = sync_groups(route, groups, partial=True, skip_active=True)
+    changes = []
+    for result in done:
+        if result.outcome == "changed":
+            changes.extend(c for c in result.changes if c.action in (COMMIT, REWIND))
+        elif result.outcome == "skipped":
+            log.debug("group sync skipped: %s", result.reason)
+    return changes
+
+
+def summary(results: list[GroupSync], receiving: str) -> str:
+    """One line saying what a sync did, for people."""
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    moved = sum(1 for r in results for c in r.changes if r.outcome in ("changed", "would-change")
+                and c.action in (COMMIT, REWIND))
+    total = len(results)
+    if total and counts.get("unchanged", 0) == total:
+        return f'nothing to change: all {total} group{"s" if total != 1 else ""} already in sync on "{receiving}"'
+    parts = [f"{n} {outcome}" for outcome, n in sorted(counts.items())]
+    verb = "would commit" if counts.get("would-change") else "committed"
+    return f'{total} groups: {", ".join(parts)}; {verb} {moved} partition offset{"s" if moved != 1 else ""} on "{receiving}"'
