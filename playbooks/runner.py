@@ -1,0 +1,303 @@
+"""Running a playbook: steps in order, journaled, with retries, timeouts and failure policy.
+
+`Runner.run` starts a new run, `resume` continues one that was interrupted, killed or failed
+(from the step that did not finish: actions are idempotent, so repeating it is safe), and
+`rehearse` runs the same plan with shadow names (see `shadow.py`), then stops what the
+rehearsal started and removes its shadow topics.
+
+A stop request (the CLI's Ctrl-C) is honoured between steps: the current step finishes and
+is journaled, the run is marked `interrupted`, and `resume` picks it up.  A step that fails
+follows its `on_failure`: `abort` ends the run as failed, `continue` records the failure
+and goes on, `rollback` runs the playbook's rollback steps and ends the run `rolled-back`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from migrate.config import Config, redact_text
+from migrate.errors import MigrateError, UsageError
+from migrate.playbooks import processes
+from migrate.playbooks.actions import ActionContext, StepFailed, StepResult, registry
+from migrate.playbooks.journal import FINISHED_OK, Journal, StepRow, new_run_id, parse_iso
+from migrate.playbooks.loader import load_playbook
+from migrate.playbooks.model import Playbook, Step
+from migrate.playbooks.shadow import Shadow, tag_of
+
+log = logging.getLogger("migrate.playbooks")
+
+
+@dataclass
+class RunOptions:
+    assume_yes: bool = False
+    approver: Callable[[str], bool] | None = None
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    on_event: Callable[[str, Step, dict], None] | None = None
+    keep_shadow: bool = False
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    playbook: str
+    mode: str
+    status: str
+    steps: tuple[StepRow, ...]
+    downtime_s: float | None
+    duration_s: float | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+@dataclass(frozen=True)
+class RehearsalReport:
+    outcomes: tuple[RunOutcome, ...]
+    shadow_prefix: str
+    cleaned: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+    @property
+    def downtime_s(self) -> float | None:
+        return self.outcomes[0].downtime_s if self.outcomes else None
+
+
+class Runner:
+    def __init__(self, state, config: Config, state_path: Path, config_path: Path,
+                 options: RunOptions | None = None):
+        self.state = state
+        self.config = config
+        self.state_path = Path(state_path)
+        self.config_path = Path(config_path)
+        self.options = options or RunOptions()
+        self.journal = Journal(state)
+
+    # --- entry points --------------------------------------------------------------------------
+
+    def load(self, path: str | Path, overrides: Mapping[str, str] | None = None, run_id: str = "<run-id>",
+             rehearsal: bool = False, strict: bool = True) -> Playbook:
+        return load_playbook(path, overrides, self.config,
+                             builtins={"run_id": run_id, "rehearsal": "1" if rehearsal else "0"},
+                             strict_overrides=strict)
+
+    def run(self, path: str | Path, overrides: Mapping[str, str] | None = None) -> RunOutcome:
+        run_id = new_run_id()
+        playbook = self.load(path, overrides, run_id)
+        self.journal.create_run(run_id, playbook, "run")
+        return self._execute(run_id, playbook, shadow=None)
+
+    def resume(self, run_id: str) -> RunOutcome:
+        run = self.journal.run(run_id)
+        if run.status in ("succeeded", "rolled-back"):
+            raise UsageError(f"run {run_id} already ended ({run.status}); nothing to resume")
+        playbook = self.journal.plan(run_id)
+        self.journal.claim(run_id)
+        shadow = Shadow(run.shadow_tag) if run.mode == "rehearsal" and run.shadow_tag else None
+        return self._execute(run_id, playbook, shadow=shadow)
+
+    def rehearse(self, path: str | Path, overrides: Mapping[str, str] | None = None,
+                 rollback_path: str | Path | None = None) -> RehearsalReport:
+        run_id = new_run_id()
+        shadow = Shadow(tag_of(run_id))
+        outcomes = [self._rehearse_one(path, overrides, run_id, shadow, parent=None,
+                                       strict=rollback_path is None)]
+        runs = [run_id]
+        if rollback_path is not None and outcomes[0].ok and not self.options.stop_requested.is_set():
+            second = new_run_id()
+            while second == run_id:
+                second = new_run_id()
+            outcomes.append(self._rehearse_one(rollback_path, overrides, second, shadow, parent=run_id,
+                                               strict=False))
+            runs.append(second)
+        cleaned = self.clean_rehearsal(runs, shadow, outcomes[0])
+        return RehearsalReport(tuple(outcomes), shadow.topic_prefix, tuple(cleaned))
+
+    def _rehearse_one(self, path, overrides, run_id, shadow: Shadow, parent, strict: bool) -> RunOutcome:
+        playbook = self.load(path, overrides, run_id, rehearsal=True, strict=strict)
+        playbook = shadowed(playbook, shadow)
+        self.journal.create_run(run_id, playbook, "rehearsal", shadow_tag=shadow.run_tag, parent=parent)
+        return self._execute(run_id, playbook, shadow=shadow)
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def _execute(self, run_id: str, playbook: Playbook, shadow: Shadow | None) -> RunOutcome:
+        done = self.journal.step_status(run_id)
+        in_rollback = any(phase == "rollback" for phase, _ in done)
+        status, error = "succeeded", None
+        if not in_rollback:
+            status, error, failed = self._phase(run_id, playbook, "main", done, shadow)
+            if status == "rollback":
+                in_rollback = True
+                log.warning("step %s failed; rolling back", failed.name if failed else "?")
+        if in_rollback:
+            main_error = error
+            status, error, _ = self._phase(run_id, playbook, "rollback", done, shadow)
+            if status == "succeeded":
+                status, error = "rolled-back", main_error
+            elif status == "failed":
+                status = "rollback-failed"
+        self.journal.finish_run(run_id, status, error)
+        return self.outcome(run_id)
+
+    def _phase(self, run_id, playbook: Playbook, phase: str, done, shadow) -> tuple[str, str | None, Step | None]:
+        steps = playbook.phase_steps(phase)
+        for step in steps:
+            if done.get((phase, step.index)) in FINISHED_OK:
+                continue
+            if self.options.stop_requested.is_set():
+                return "interrupted", "stopped on request before step " + repr(step.name), step
+            ok, message = self._run_step(run_id, playbook, step, shadow, len(steps))
+            if ok:
+                continue
+            policy = "abort" if phase == "rollback" and step.on_failure == "rollback" else step.on_failure
+            if policy == "continue":
+                continue
+            error = f"step '{step.name}' failed: {message}"
+            if policy == "rollback":
+                return "rollback", error, step
+            return "failed", error, step
+        return "succeeded", None, None
+
+    def _run_step(self, run_id: str, playbook: Playbook, step: Step, shadow, total: int) -> tuple[bool, str]:
+        spec = registry()[step.action]
+        attempts = step.retries + 1
+        started = time.monotonic()
+        self.journal.step_started(run_id, step, 1)
+        self._event("start", step, {"total": total})
+        message, output, data = "", "", {}
+        for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                self.journal.step_attempt(run_id, step, attempt)
+                time.sleep(step.retry_delay)
+            ctx = ActionContext(
+                run_id=run_id, playbook=playbook.name, step_name=step.name, state=self.state,
+                config=self.config, state_path=self.state_path, config_path=self.config_path,
+                rehearsal=shadow is not None, shadow=shadow,
+                deadline=time.monotonic() + step.timeout if step.timeout else None,
+                assume_yes=self.options.assume_yes, approver=self.options.approver,
+                cancel=self.options.cancel, vars=dict(playbook.vars),
+                log=lambda line, s=step: self._event("log", s, {"line": line}),
+            )
+            try:
+                result = spec.run(ctx, dict(step.params))
+                if not isinstance(result, StepResult):
+                    result = StepResult(str(result or ""))
+            except StepFailed as exc:
+                message, output, data = str(exc), exc.output, exc.data
+            except MigrateError as exc:
+                message, output, data = str(exc), "", {}
+            except Exception as exc:  # an action bug must still end the step, journaled
+                log.exception("action %s raised", step.action)
+                message, output, data = f"{type(exc).__name__}: {exc}", "", {}
+            else:
+                duration = time.monotonic() - started
+                self.journal.step_finished(run_id, step, "ok", duration, result.output, None, dict(result.data))
+                self._event("end", step, {"status": "ok", "duration": duration, "output": result.output})
+                return True, ""
+            message = redact_text(message)
+            if self.options.cancel.is_set():
+                break
+        duration = time.monotonic() - started
+        status = "continued" if step.on_failure == "continue" else "failed"
+        self.journal.step_finished(run_id, step, status, duration, output, message, data)
+        self._event("end", step, {"status": status, "duration": duration, "error": message, "output": output})
+        return False, message
+
+    def _event(self, kind: str, step: Step, info: dict) -> None:
+        if self.options.on_event:
+            self.options.on_event(kind, step, info)
+
+    # --- results ---------------------------------------------------------------------------------
+
+    def outcome(self, run_id: str) -> RunOutcome:
+        run = self.journal.run(run_id)
+        steps = self.journal.steps(run_id)
+        plan = self.journal.plan(run_id)
+        started, finished = parse_iso(run.started_at), parse_iso(run.finished_at)
+        return RunOutcome(run.id, run.playbook, run.mode, self.journal.effective_status(run), tuple(steps),
+                          downtime(plan, steps), round(finished - started, 3) if started and finished else None,
+                          run.error)
+
+    def clean_rehearsal(self, run_ids: list[str], shadow: Shadow, first: RunOutcome) -> list[str]:
+        """Stop the rehearsal's background mirrors and drop its shadow topics (unless kept)."""
+        from migrate import kafka
+
+        for run_id in run_ids:
+            for key in processes.all_for_run(self.state, run_id):
+                processes.stop(self.state, key)
+        if self.options.keep_shadow:
+            return []
+        removed: list[str] = []
+        plan = self.journal.plan(run_ids[0])
+        for role in ("source", "target"):
+            spec = plan.vars.get(role)
+            if not isinstance(spec, str) or not spec:
+                continue
+            try:
+                profile = self.config_cluster(spec)
+                names = [t for t in kafka.list_topics(profile)
+                         if t.startswith(shadow.topic_prefix) or f".rh-{shadow.run_tag}." in t]
+                kafka.delete_topics(profile, names)
+                removed.extend(f"{profile.name}:{n}" for n in names)
+            except MigrateError as exc:
+                log.warning("could not remove shadow topics on %s: %s", spec, exc)
+        return removed
+
+    def config_cluster(self, spec: str):
+        from migrate.config import resolve_cluster
+
+        return resolve_cluster(spec, self.config, "cluster")
+
+
+def shadowed(playbook: Playbook, shadow: Shadow) -> Playbook:
+    """The same plan with every production name rewritten to its rehearsal shadow."""
+    actions = registry()
+
+    def rewrite(step: Step) -> Step:
+        spec = actions[step.action]
+        if spec.shadow is None:
+            return step
+        return replace(step, params=spec.shadow(dict(step.params), shadow))
+
+    return replace(playbook, steps=tuple(rewrite(s) for s in playbook.steps),
+                   rollback_steps=tuple(rewrite(s) for s in playbook.rollback_steps))
+
+
+def downtime(plan: Playbook, steps: list[StepRow] | tuple[StepRow, ...]) -> float | None:
+    """Seconds from the start of the step marked `downtime: start` to the end of `downtime: end`."""
+    start = next((s for s in plan.steps if s.downtime == "start"), None)
+    end = next((s for s in plan.steps if s.downtime == "end"), None)
+    if start is None or end is None:
+        return None
+    rows = {(s.phase, s.idx): s for s in steps}
+    a, b = rows.get(("main", start.index)), rows.get(("main", end.index))
+    if a is None or b is None or b.status != "ok":
+        return None
+    begun, ended = parse_iso(a.started_at), parse_iso(b.finished_at)
+    return round(ended - begun, 3) if begun is not None and ended is not None else None
+
+
+def plan_rows(playbook: Playbook) -> list[dict[str, Any]]:
+    """The resolved steps, in order, as rows for `playbook plan` (secrets redacted)."""
+    import json
+
+    rows = []
+    for step in list(playbook.steps) + list(playbook.rollback_steps):
+        rows.append({
+            "phase": step.phase, "step": step.index, "name": step.name, "action": step.action,
+            "with": redact_text(json.dumps(dict(step.params), sort_keys=True, default=str)),
+            "timeout": step.timeout, "retries": step.retries, "on_failure": step.on_failure,
+            "downtime": step.downtime or "",
+        })
+    return rows
