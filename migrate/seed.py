@@ -7,7 +7,10 @@ the same records in the same partitions and order, so two seeded clusters (or tw
 on one cluster) can be compared record by record.
 
 Timestamps are explicit CreateTimes spread over the three days before a fixed reference,
-2026-11-20T00:00:00Z, never taken from the clock: two runs write identical records.
+2026-11-20T00:00:00Z, never taken from the clock: two runs write identical records.  Because
+they are dated in the past, every non-compacted topic sets `retention.ms` explicitly: a
+broker that enforces time retention on CreateTime (noida-db does, within seconds, as Kafka
+does at its next retention check) would otherwise delete records older than its 7-day default.
 
 Estate (names get the caller's prefix):
     workflow.events   6 partitions  keyed by workflow id; per workflow: started, then per step
@@ -20,8 +23,9 @@ Estate (names get the caller's prefix):
                                     transactions, some of them aborted then retried
     approvals         1             approvals and rejections, binary `signature` header
     workflow.state    3 compacted   state snapshots per workflow, tombstones for archived ones
-    audit.log         2 long retention  one entry per workflow event, keyed by agent; system
-                                    entries with a null key
+    audit.log         2 retention -1 (forever)  one entry per workflow event, keyed by agent;
+                                    system entries with a null key
+The workflow topics keep records for ten years (`retention.ms` set on each).
 Every record has `trace-id` and `agent` headers; `workflow.started` events carry a
 `parent-span` header with a null value.
 
@@ -56,7 +60,9 @@ SPREAD_MS = 3 * 24 * 3600 * 1000  # workflows start within the three days before
 WORKFLOWS_PER_SCALE = 100
 LARGE_VALUE_BYTES = 100 * 1024
 LARGE_VALUES_PER_SCALE = 3
-LONG_RETENTION_MS = str(10 * 365 * 24 * 3600 * 1000)  # records are dated in the past: keep them
+# Records are dated in the past: without an explicit retention a broker may delete them at once.
+LONG_RETENTION = {"retention.ms": str(10 * 365 * 24 * 3600 * 1000)}
+AUDIT_RETENTION = {"retention.ms": "-1"}  # audit trails are kept forever
 
 AGENTS = ("planner", "researcher", "coder", "support-triage", "billing")
 TOOLS = ("search.web", "docs.fetch", "code.run", "crm.lookup", "email.send", "payments.charge")
@@ -72,13 +78,13 @@ class TopicSpec:
 
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("workflow.events", 6, {}, "workflow lifecycle, keyed by workflow id"),
-    TopicSpec("agent.decisions", 3, {}, "one decision per step"),
-    TopicSpec("tool.calls", 3, {}, "tool invocations; duplicate hop headers"),
-    TopicSpec("tool.results", 3, {}, "tool outputs; large values; transactions"),
-    TopicSpec("approvals", 1, {}, "human approvals"),
+    TopicSpec("workflow.events", 6, LONG_RETENTION, "workflow lifecycle, keyed by workflow id"),
+    TopicSpec("agent.decisions", 3, LONG_RETENTION, "one decision per step"),
+    TopicSpec("tool.calls", 3, LONG_RETENTION, "tool invocations; duplicate hop headers"),
+    TopicSpec("tool.results", 3, LONG_RETENTION, "tool outputs; large values; transactions"),
+    TopicSpec("approvals", 1, LONG_RETENTION, "human approvals"),
     TopicSpec("workflow.state", 3, {"cleanup.policy": "compact"}, "compacted snapshots; tombstones"),
-    TopicSpec("audit.log", 2, {"retention.ms": LONG_RETENTION_MS}, "audit trail; null keys"),
+    TopicSpec("audit.log", 2, AUDIT_RETENTION, "audit trail; null keys"),
 )
 
 Headers = tuple[tuple[str, "bytes | None"], ...]
