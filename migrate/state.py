@@ -138,16 +138,20 @@ class State:
         try:
             conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 30000")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"state file {self.path} is not a migrate state database ({exc}); "
                 "move it away or pass --state with another path"
             ) from exc
         self.db = sqlite_utils.Database(conn)
-        self.journal_mode = mode
-        self._upgrade(SCHEMA_VERSION if upgrade_to is None else upgrade_to)
+        try:
+            # Checked before anything writes: switching to WAL rewrites the header of a foreign file.
+            self._upgrade(SCHEMA_VERSION if upgrade_to is None else upgrade_to)
+            self.journal_mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
 
     @property
     def version(self) -> int:
