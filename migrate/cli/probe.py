@@ -1,0 +1,91 @@
+"""`migrate probe`: run the platform compatibility probe, and compare two platforms' results."""
+
+from __future__ import annotations
+
+import click
+
+from migrate.cli.common import AppContext, emit, emit_json, format_option, pass_app, source_option, target_option
+from migrate.errors import EXIT_CHECK_FAILED, UsageError
+
+COLUMNS = ["check", "client", "status", "evidence"]
+GAP_COLUMNS = ["check", "client", "source", "target", "target_observed"]
+
+
+def _rows(report) -> list[dict]:
+    rows = []
+    for r in report.results:
+        evidence = r.observed if r.ok else f"expected: {r.expected}; observed: {r.observed}"
+        rows.append({"check": r.name, "client": r.client, "status": r.status, "evidence": evidence})
+    return rows
+
+
+def _summary(report, saved: bool) -> str:
+    counts = ", ".join(f"{n} {status}" for status, n in report.counts().items() if n)
+    where = "; scratch topics kept: " + ", ".join(report.kept_topics) if report.kept_topics else ""
+    return (f"probe of {report.cluster} ({report.bootstrap}) in {report.duration_s:.1f}s: {counts}"
+            f"{'; results saved' if saved else ''}{where}")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--cluster", metavar="PROFILE|HOST:PORT", help="Cluster to probe: a profile or a bootstrap string.")
+@click.option("--only", metavar="LIST", help="Comma-separated check names to run (default: all).")
+@click.option("--keep", is_flag=True, help="Keep the scratch topics (__migrate.probe.*) for inspection.")
+@format_option()
+@pass_app
+@click.pass_context
+def probe(ctx: click.Context, app: AppContext, cluster: str | None, only: str | None, keep: bool, fmt: str) -> None:
+    """Probe a cluster's Kafka behaviour: pass, fail or unsupported, with evidence (exit 1 on a failed check).
+
+    Example: migrate probe --cluster target --only transactions,list-offsets-latest
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not cluster:
+        raise UsageError("no cluster given; pass --cluster NAME|HOST:PORT (or use: migrate probe diff)")
+    from migrate.probe.runner import run_probe
+    from migrate.probe.store import save_report
+
+    names = [n for n in (only or "").split(",") if n.strip()] or None
+    report = run_probe(app.cluster(cluster, "cluster"), names, keep, cluster=cluster)
+    save_report(app.state, report)
+    if fmt == "json":
+        emit_json(report)
+    else:
+        emit(_rows(report), fmt, COLUMNS)
+        click.echo(_summary(report, saved=True))
+    if report.problems():
+        ctx.exit(EXIT_CHECK_FAILED)
+
+
+@probe.command()
+@source_option
+@target_option
+@format_option()
+@pass_app
+@click.pass_context
+def diff(ctx: click.Context, app: AppContext, source: str | None, target: str | None, fmt: str) -> None:
+    """List what the target lacks that the source has, from stored probe results (exit 1 when it lacks any).
+
+    Example: migrate probe diff --source source --target target
+    """
+    from migrate.probe.diff import probe_diff
+    from migrate.probe.store import load_latest
+
+    reports = []
+    for spec, role in ((source, "source"), (target, "target")):
+        profile = app.cluster(spec, role)
+        report = load_latest(app.state, spec, profile.bootstrap)
+        if report is None:
+            raise UsageError(f'no stored probe results for {role} "{spec}"; run: migrate probe --cluster {spec}')
+        reports.append(report)
+    gaps = probe_diff(*reports)
+    if fmt == "json":
+        emit_json({"source": reports[0].cluster, "target": reports[1].cluster, "gaps": gaps})
+    elif gaps:
+        emit(gaps, fmt, GAP_COLUMNS)
+        click.echo(f"{reports[1].cluster} lacks {len(gaps)} behaviours that {reports[0].cluster} has "
+                   f"(probed {reports[0].ran_at} and {reports[1].ran_at})")
+    else:
+        click.echo(f"{reports[1].cluster} lacks nothing that {reports[0].cluster} has")
+    if gaps:
+        ctx.exit(EXIT_CHECK_FAILED)
