@@ -165,7 +165,8 @@ def delete_topics(profile: ClusterProfile, names: Iterable[str], timeout: float 
     names = list(names)
     if not names:
         return
-    futures = admin(profile).delete_topics(names, operation_timeout=timeout, request_timeout=timeout)
+    client = admin(profile)
+    futures = client.delete_topics(names, operation_timeout=timeout, request_timeout=timeout)
     for name, future in futures.items():
         try:
             future.result(timeout=timeout)
@@ -175,24 +176,28 @@ def delete_topics(profile: ClusterProfile, names: Iterable[str], timeout: float 
             raise fail(profile, f'deleting topic "{name}"', exc) from exc
 
 
-def topic_configs(profile: ClusterProfile, name: str, timeout: float = 15.0) -> dict[str, str]:
-    """Topic-level configs the broker reports as set on the topic (not broker defaults)."""
+def topic_config_entries(profile: ClusterProfile, name: str, timeout: float = 15.0) -> dict[str, tuple[str, bool]]:
+    """Every topic config the broker reports: key -> (value, reported as explicitly set).
+
+    Brokers differ in how they flag defaults (some mark everything as a default), so callers
+    that copy configs should also compare values with Kafka's documented defaults.
+    """
     resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+    client = admin(profile)  # keep a reference: a destroyed client fails its pending futures
     try:
-        result = admin(profile).describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
+        result = client.describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
     except KafkaException as exc:
         raise fail(profile, f'describing configs of topic "{name}"', exc) from exc
-    out = {}
-    for key, entry in result.items():
-        if entry.value is None or entry.is_sensitive:
-            continue
-        source = getattr(entry, "source", None)
-        if source in (ConfigResource.Type.UNKNOWN,):
-            continue
-        if entry.is_default:
-            continue
-        out[key] = entry.value
-    return out
+    return {
+        key: (entry.value, not entry.is_default)
+        for key, entry in result.items()
+        if entry.value is not None and not entry.is_sensitive
+    }
+
+
+def topic_configs(profile: ClusterProfile, name: str, timeout: float = 15.0) -> dict[str, str]:
+    """Topic-level configs the broker reports as explicitly set on the topic."""
+    return {k: v for k, (v, explicit) in topic_config_entries(profile, name, timeout).items() if explicit}
 
 
 # --- partition ends ----------------------------------------------------------------------------
@@ -221,6 +226,7 @@ def partition_ends(
         return {}
     client = consumer(profile, **{"enable.partition.eof": True, "isolation.level": isolation,
                                   "auto.offset.reset": "earliest", "fetch.max.bytes": 1 << 20,
+                                  "fetch.wait.max.ms": 20,
                                   "max.partition.fetch.bytes": 1 << 18})
     try:
         lows: dict[tuple[str, int], int] = {}
@@ -257,3 +263,47 @@ def partition_ends(
         return ends
     finally:
         client.close()
+
+
+def iter_partition(client: Consumer, profile: ClusterProfile, topic: str, partition: int, start: int, end: int,
+                   timeout: float = 60.0, batch: int = 2000):
+    """Yield the messages of one partition from `start` until offset `end` (exclusive).
+
+    `client` is a consumer made by `consumer(...)` with enable.partition.eof on; it is
+    re-assigned to this partition.  Stops at `end` or at end-of-partition past it, and
+    raises KafkaOperationError when no progress is made for `timeout` seconds.
+    """
+    if start >= end:
+        return
+    client.assign([TopicPartition(topic, partition, start)])
+    last_progress = time.monotonic()
+    while True:
+        messages = client.consume(batch, timeout=0.5)
+        if messages:
+            last_progress = time.monotonic()
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    if message.offset() >= end:
+                        return
+                    continue
+                if error.code() == KafkaError._AUTO_OFFSET_RESET or error.code() == KafkaError.OFFSET_OUT_OF_RANGE:
+                    raise KafkaOperationError(
+                        f'{topic}[{partition}] on cluster "{profile.name}": offset {start} is out of range '
+                        f"({redact_text(error.str())})"
+                    )
+                if error.fatal() or not error.retriable():
+                    raise KafkaOperationError(
+                        f'reading {topic}[{partition}] on cluster "{profile.name}" failed: {redact_text(error.str())}'
+                    )
+                continue
+            if message.offset() >= end:
+                return
+            yield message
+            if message.offset() + 1 >= end:
+                return
+        if time.monotonic() - last_progress > timeout:
+            raise KafkaOperationError(
+                f'reading {topic}[{partition}] on cluster "{profile.name}" made no progress for {timeout:.0f}s'
+            )

@@ -1,1 +1,6 @@
-"""placeholder"""
+"""The mirroring engine: exactly-once copies of topics between Kafka platforms."""
+
+from migrate.mirror.engine import Mirror, MirrorResult, PartitionFailure, Progress, run_mirror
+from migrate.mirror.spec import DEFAULT_NAME, MirrorSpec
+
+__all__ = ["DEFAULT_NAME", "Mirror", "MirrorResult", "MirrorSpec", "PartitionFailure", "Progress", "run_mirror"]

@@ -1,0 +1,473 @@
+"""The mirror loop: consume the source, write the target exactly once, keep the maps.
+
+Coordination is Kafka's own consumer group on the source (group `migrate.mirror.<name>`):
+several workers with the same name share the partitions, and a rebalance moves a partition
+from one to another.  For each partition this worker is given it:
+
+1. builds a writer (migrate.mirror.writer), whose transactional producer fences every
+   earlier writer of the target partition;
+2. loads the map (the longer of the local index and the durable map topic) and reconciles
+   it with the target's tail (migrate.mirror.reconcile);
+3. resumes the source right after the last verified pair.
+
+Records are written in short per-partition transactions; after each commit the map grows
+by the committed pairs and is saved.  A partition whose writer fails is paused, its map
+reloaded and reconciled again after a backoff; a partition that diverged or lost data is
+paused for good and reported, while the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaError, TopicPartition
+
+from migrate import kafka
+from migrate.errors import CheckFailed, DataLossDetected, KafkaOperationError, PartitionDiverged, UsageError
+from migrate.mirror import topics as topic_plans
+from migrate.mirror.reconcile import reconcile
+from migrate.mirror.spec import MirrorSpec, validate_spec
+from migrate.mirror.writer import PartitionWriter, WriterFailed
+from migrate.offset_maps.runs import PartitionMap
+from migrate.offset_maps.store import MapStore
+from migrate.offset_maps.topic import ensure_map_topic, load_maps
+from migrate.state import State
+
+log = logging.getLogger("migrate.mirror")
+
+Key = tuple[str, int]
+BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
+FAILED = ("diverged", "data-loss")
+
+
+@dataclass
+class PartitionFailure:
+    topic: str
+    partition: int
+    kind: str  # "diverged" | "data-loss"
+    message: str
+
+
+@dataclass
+class MirrorResult:
+    name: str
+    records: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    partitions: int = 0
+    adopted: int = 0
+    failures: list[PartitionFailure] = field(default_factory=list)
+    caught_up: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class Progress:
+    records: int
+    bytes: int
+    seconds: float
+    lag: dict[str, int]  # per source topic, for partitions this worker owns
+    owned: int
+    failed: int
+
+
+class Mirror:
+    def __init__(self, spec: MirrorSpec, state: State, stop: threading.Event | None = None,
+                 on_progress=None, progress_interval: float = 1.0, group_sync=None):
+        validate_spec(spec)
+        self.spec = spec
+        self.state = state
+        self.stop = stop or threading.Event()
+        self.on_progress = on_progress
+        self.progress_interval = progress_interval
+        self.group_sync = group_sync  # callable run every sync interval (offsets sync), or None
+        self.worker = spec.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.store = MapStore(state, spec.name)
+        self.writers: dict[Key, PartitionWriter] = {}
+        self.positions: dict[Key, int] = {}  # source position seen (EOF) not yet applied to the map
+        self.retry_at: dict[Key, float] = {}
+        self.backoff: dict[Key, float] = {}
+        self.failed: dict[Key, PartitionFailure] = {}
+        self.mapping: dict[str, str] = {}
+        self.durable: dict = {}
+        self.goal: dict[Key, int] | None = None
+        self.result = MirrorResult(spec.name)
+
+    # --- setup ---------------------------------------------------------------------------------
+
+    def _prepare_topics(self, required: bool) -> list[str]:
+        spec = self.spec
+        source_meta = kafka.list_topics(spec.source)
+        selected = topic_plans.select_topics(spec, source_meta)
+        if not selected:
+            if required:
+                raise UsageError(
+                    f'no topic on cluster "{spec.source.name}" matches --topics {" ".join(spec.topics)}'
+                    + (f' (excluding {" ".join(spec.exclude)})' if spec.exclude else "")
+                    + "; check the pattern (it must match the whole topic name)"
+                )
+            return []
+        new = [t for t in selected if t not in self.mapping]
+        if new:
+            target_meta = kafka.list_topics(spec.target)
+            plans = topic_plans.plan_topics(spec, new, source_meta, target_meta)
+            plans = topic_plans.ensure_topics(spec, plans)
+            topic_plans.record_mirror(self.state, spec, plans)
+            for plan in plans:
+                self.mapping[plan.source_topic] = plan.target_topic
+        return selected
+
+    def _load_map(self, key: Key) -> PartitionMap:
+        """The longer of the local index and the durable map topic (both are prefixes of the truth)."""
+        local = self.store.load(*key)
+        durable = self.durable.get(key)
+        if durable is not None and (durable.pmap.source_high or 0) > (local.source_high or 0):
+            self.store.replace(key[0], key[1], durable.pmap, self.mapping[key[0]])
+            return self.store.load(*key)
+        return local
+
+    # --- partitions ----------------------------------------------------------------------------
+
+    def _open(self, key: Key, readers, ends: dict) -> int:
+        """Fence, reconcile and start writing one partition; returns the source offset to resume at."""
+        spec = self.spec
+        topic, partition = key
+        target_topic = self.mapping[topic]
+        pmap = self._load_map(key)
+        writer = PartitionWriter(
+            spec.name, spec.target, topic, target_topic, partition, pmap,
+            compression=spec.compression, map_topic=self.map_topic, transactions=spec.transactions,
+        )
+        try:
+            writer.fence()
+            done = reconcile(pmap, spec.source, spec.target, topic, target_topic, partition, *readers,
+                             src_end=ends.get(("source", key)), tgt_end=ends.get(("target", (target_topic, partition))))
+        except BaseException:
+            writer.close()
+            raise
+        self.result.adopted += done.adopted
+        self._publish(key, pmap, writer.map_changes())
+        self.writers[key] = writer
+        return done.resume_source
+
+    def _open_all(self, consumer, keys: list[Key]) -> None:
+        """Open several partitions, reading their ends in bulk and sharing two readers."""
+        keys = [k for k in keys if k not in self.failed and k[0] in self.mapping]
+        if not keys:
+            return
+        ends: dict = {}
+        try:
+            for key, end in kafka.partition_ends(self.spec.source, keys).items():
+                ends[("source", key)] = end
+            targets = [(self.mapping[t], p) for t, p in keys]
+            for key, end in kafka.partition_ends(self.spec.target, targets).items():
+                ends[("target", key)] = end
+        except KafkaOperationError as exc:
+            log.debug("bulk end lookup failed (%s); reading ends per partition", exc)
+        readers = [kafka.consumer(p, **{"enable.partition.eof": True, "fetch.wait.max.ms": 20})
+                   for p in (self.spec.source, self.spec.target)]
+        try:
+            for key in keys:
+                self._try_open(consumer, key, readers, ends)
+        finally:
+            for reader in readers:
+                reader.close()
+
+    def _try_open(self, consumer, key: Key, readers, ends: dict) -> None:
+        try:
+            resume = self._open(key, readers, ends)
+        except (PartitionDiverged, DataLossDetected) as exc:
+            self._fail(key, exc)
+            return
+        except (WriterFailed, KafkaOperationError) as exc:
+            self._retry_later(key, str(exc))
+            return
+        consumer.seek(TopicPartition(key[0], key[1], resume))
+        consumer.resume([TopicPartition(key[0], key[1])])
+        self.retry_at.pop(key, None)
+        self.backoff.pop(key, None)
+        log.info("%s[%d]: mirroring from source offset %d", key[0], key[1], resume)
+
+    def _fail(self, key: Key, exc: CheckFailed) -> None:
+        kind = "diverged" if isinstance(exc, PartitionDiverged) else "data-loss"
+        self.failed[key] = PartitionFailure(key[0], key[1], kind, str(exc))
+        self.retry_at.pop(key, None)
+        log.error("%s", exc)
+        pmap = self.store.load(*key)
+        self.store.save(key[0], key[1], pmap, self.mapping.get(key[0], key[0]), status=kind,
+                        worker=self.worker, error=str(exc))
+
+    def _retry_later(self, key: Key, reason: str) -> None:
+        delay = min(BACKOFF_MAX, self.backoff.get(key, BACKOFF_START / 2) * 2)
+        self.backoff[key] = delay
+        self.retry_at[key] = time.monotonic() + delay
+        log.warning("%s[%d]: %s; retrying in %.0fs", key[0], key[1], reason, delay)
+
+    def _close(self, key: Key, commit: bool) -> None:
+        writer = self.writers.pop(key, None)
+        if writer is None:
+            return
+        if commit:
+            try:
+                self._commit(key, writer)
+            except WriterFailed as exc:
+                log.warning("%s[%d]: could not commit while giving the partition up: %s", key[0], key[1], exc)
+                writer.abort()
+        else:
+            writer.abort()
+        writer.close()
+
+    def _commit(self, key: Key, writer: PartitionWriter) -> None:
+        pending = writer.commit()
+        position = self.positions.pop(key, None)
+        if position is not None and position > (writer.pmap.source_high or 0):
+            writer.pmap.advance(source_high=position)
+            pending = writer.map_changes()
+        self.result.records += writer.last_count
+        self.result.bytes += writer.last_bytes
+        self._publish(key, writer.pmap, pending)
+
+    def _publish(self, key: Key, pmap: PartitionMap, pending: list[tuple[bytes, bytes]]) -> None:
+        """Save the map locally and append its changes to the durable map topic."""
+        for record_key, value in pending:
+            self._produce_map(record_key, value)
+        self.store.save(key[0], key[1], pmap, self.mapping[key[0]], status="mirroring", worker=self.worker)
+        self._source_commits[key] = pmap.source_high
+
+    def _produce_map(self, record_key: bytes, value: bytes) -> None:
+        while True:
+            try:
+                self.map_producer.produce(self.map_topic, value, record_key, partition=0)
+                return
+            except BufferError:
+                self.map_producer.poll(0.05)
+
+    # --- rebalance callbacks ---------------------------------------------------------------
+
+    def _on_assign(self, consumer, partitions) -> None:
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        log.info("assigned %d partitions: %s", len(keys), ", ".join(f"{t}[{p}]" for t, p in keys[:12]))
+        # Assign everything paused; each partition resumes once it is fenced and reconciled.
+        consumer.assign([TopicPartition(t, p, 0) for t, p in keys])
+        consumer.pause([TopicPartition(t, p) for t, p in keys])
+        for key in keys:
+            if key[0] not in self.mapping:
+                self._retry_later(key, "topic not prepared yet")
+        self._open_all(consumer, keys)
+
+    def _on_revoke(self, consumer, partitions) -> None:
+        for tp in partitions:
+            self._close((tp.topic, tp.partition), commit=True)
+            self.retry_at.pop((tp.topic, tp.partition), None)
+        self._flush_side_effects(consumer)
+        consumer.unassign()
+
+    def _on_lost(self, consumer, partitions) -> None:
+        for tp in partitions:
+            self._close((tp.topic, tp.partition), commit=False)
+            self.retry_at.pop((tp.topic, tp.partition), None)
+        consumer.unassign()
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> MirrorResult:
+        spec = self.spec
+        started = time.monotonic()
+        kafka.check_reachable(spec.source)
+        kafka.check_reachable(spec.target)
+        selected = self._prepare_topics(required=spec.until_caught_up)
+        self.map_topic = ensure_map_topic(spec.target, spec.name)
+        self.durable = load_maps(spec.target, spec.name)
+        self.map_producer = kafka.producer(spec.target, **{"linger.ms": 20})
+        self._source_commits: dict[Key, int] = {}
+        if spec.until_caught_up:
+            wanted = [(t, p) for t in selected for p in range(self._partition_count(t))]
+            ends = kafka.partition_ends(spec.source, wanted)
+            self.goal = {key: end.high for key, end in ends.items()}
+        consumer = kafka.consumer(spec.source, **{
+            "group.id": spec.group_id,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "error",
+            "session.timeout.ms": spec.session_timeout_ms,
+            "heartbeat.interval.ms": max(100, spec.session_timeout_ms // 10),
+            "partition.assignment.strategy": "roundrobin",
+            "queued.max.messages.kbytes": 32768,
+            "fetch.max.bytes": 16 << 20,
+            "max.partition.fetch.bytes": 4 << 20,
+        })
+        self._subscribe(consumer, selected)
+        last_refresh = last_progress = last_commit = last_sync = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                self._pump(consumer)
+                now = time.monotonic()
+                for key, writer in list(self.writers.items()):
+                    writer.poll()
+                    if writer.due(now, spec.commit_interval_s, spec.commit_max_records):
+                        self._commit_or_retry(consumer, key, writer)
+                self._apply_idle_positions()
+                due = [key for key, when in self.retry_at.items() if now >= when and key[0] in self.mapping]
+                if due:
+                    self._open_all(consumer, due)
+                if now - last_commit >= 1.0:
+                    self._flush_side_effects(consumer)
+                    last_commit = now
+                if not spec.until_caught_up and now - last_refresh >= spec.metadata_refresh_s:
+                    selected = self._refresh(consumer, selected)
+                    last_refresh = now
+                if self.group_sync is not None and now - last_sync >= spec.sync_interval_s:
+                    self._sync_groups()
+                    last_sync = now
+                if self.on_progress and now - last_progress >= self.progress_interval:
+                    self.on_progress(self._progress(consumer, started))
+                    last_progress = now
+                if self.goal is not None and self._caught_up():
+                    self.result.caught_up = True
+                    break
+        finally:
+            for key in list(self.writers):
+                self._close(key, commit=True)
+            self._flush_side_effects(consumer)
+            self.map_producer.flush(30)
+            consumer.close()
+        self.result.seconds = time.monotonic() - started
+        self.result.failures = list(self.failed.values())
+        self.result.partitions = len(self.goal or {}) or len(self.result.failures)
+        return self.result
+
+    def _partition_count(self, topic: str) -> int:
+        rows = self.state.db.execute(
+            "SELECT partitions FROM topic_mappings WHERE mirror = ? AND source_topic = ?", [self.spec.name, topic]
+        ).fetchone()
+        return rows[0]
+
+    def _subscribe(self, consumer, selected: list[str]) -> None:
+        if selected:
+            consumer.subscribe(selected, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                               on_lost=self._on_lost)
+        self.subscribed = list(selected)
+
+    def _refresh(self, consumer, selected: list[str]) -> list[str]:
+        try:
+            now_selected = self._prepare_topics(required=False)
+        except KafkaOperationError as exc:
+            log.warning("metadata refresh failed: %s", exc)
+            return selected
+        if now_selected and now_selected != self.subscribed:
+            log.info("topics changed; now mirroring %s", ", ".join(now_selected))
+            self._subscribe(consumer, now_selected)
+        return now_selected or selected
+
+    def _pump(self, consumer) -> None:
+        messages = consumer.consume(5000, timeout=0.2)
+        writers = self.writers
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                self._on_message_error(consumer, message, error)
+                continue
+            writer = writers.get((message.topic(), message.partition()))
+            if writer is not None:
+                writer.write(message)
+
+    def _on_message_error(self, consumer, message, error) -> None:
+        key = (message.topic(), message.partition())
+        code = error.code()
+        if code == KafkaError._PARTITION_EOF:
+            if key in self.writers:
+                self.positions[key] = max(self.positions.get(key, 0), message.offset())
+            return
+        if code in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE) and key in self.writers:
+            self._close(key, commit=True)
+            consumer.pause([TopicPartition(*key)])
+            self._fail(key, DataLossDetected(
+                self.spec.source.name, key[0], key[1],
+                f"{key[0]}[{key[1]}]: the source no longer holds the next record to mirror "
+                f"({error.str()}): retention or data loss on the source",
+            ))
+            return
+        if error.fatal():
+            raise KafkaOperationError(f'source consumer failed on cluster "{self.spec.source.name}": {error.str()}')
+        log.warning("source: %s", error.str())
+
+    def _commit_or_retry(self, consumer, key: Key, writer: PartitionWriter) -> None:
+        try:
+            self._commit(key, writer)
+        except WriterFailed as exc:
+            self.writers.pop(key, None)
+            writer.abort()
+            writer.close()
+            consumer.pause([TopicPartition(*key)])
+            self.positions.pop(key, None)
+            self._retry_later(key, f"target write failed: {exc}")
+
+    def _apply_idle_positions(self) -> None:
+        """End-of-partition seen with no open transaction: the gap up to it is accounted for."""
+        for key, position in list(self.positions.items()):
+            writer = self.writers.get(key)
+            if writer is None:
+                self.positions.pop(key)
+            elif not writer.open:
+                self.positions.pop(key)
+                if position > (writer.pmap.source_high or 0):
+                    writer.pmap.advance(source_high=position)
+                    self._publish(key, writer.pmap, writer.map_changes())
+
+    def _flush_side_effects(self, consumer) -> None:
+        self.map_producer.poll(0)
+        if self._source_commits:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in self._source_commits.items() if o is not None]
+            self._source_commits = {}
+            if offsets:
+                try:
+                    consumer.commit(offsets=offsets, asynchronous=True)
+                except Exception as exc:  # informational only: lag tools read it
+                    log.debug("source group commit skipped: %s", exc)
+
+    def _caught_up(self) -> bool:
+        assert self.goal is not None
+        if any(w.open for w in self.writers.values()) or self.positions:
+            return False
+        progress = {(r["topic"], r["partition"]): r for r in self.store.progress()}
+        for key, goal in self.goal.items():
+            if key in self.failed:
+                continue
+            row = progress.get(key)
+            if row is None:
+                return False
+            if row["status"] in FAILED:
+                continue
+            if (row["source_high"] or 0) < goal:
+                return False
+        return True
+
+    def _sync_groups(self) -> None:
+        try:
+            self.group_sync()
+        except Exception as exc:  # a sync problem must not stop the mirror
+            log.warning("group offset sync failed: %s", exc)
+
+    def _progress(self, consumer, started: float) -> Progress:
+        lag: dict[str, int] = {}
+        for key, writer in self.writers.items():
+            try:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+            except Exception:
+                continue
+            if high is not None and high >= 0:
+                lag[key[0]] = lag.get(key[0], 0) + max(0, high - (writer.pmap.source_high or 0) - writer.count)
+        records = self.result.records + sum(w.count for w in self.writers.values())
+        nbytes = self.result.bytes + sum(w.bytes for w in self.writers.values())
+        return Progress(records, nbytes, time.monotonic() - started, lag, len(self.writers), len(self.failed))
+
+
+def run_mirror(spec: MirrorSpec, state: State, **kwargs) -> MirrorResult:
+    return Mirror(spec, state, **kwargs).run()

@@ -1,0 +1,123 @@
+"""Reconciliation: make a partition's offset map agree with what the target really holds.
+
+Run on every start and every partition assignment, after the partition's writer has fenced
+any previous writer and before anything new is written.  The map is a prefix of the truth
+(it is written after the records it describes), so the target may hold mirrored records
+beyond it: records a crashed or fenced worker wrote but did not map.  We read the target
+from the end of the map, pair each record found with the next source records by content
+digest, extend the map with each verified pair, and resume the source after them.
+
+Anything else stops the partition with a clear error rather than guessing:
+- the target holds a record that is not the next source record (another writer, a
+  recreated topic): PartitionDiverged;
+- the target ends before what the map says it holds, or the topic vanished, or the source
+  went backwards or lost records we have not mirrored: DataLossDetected.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from migrate import kafka
+from migrate.config import ClusterProfile
+from migrate.errors import DataLossDetected, KafkaOperationError, PartitionDiverged
+from migrate.offset_maps.runs import PartitionMap
+from migrate.records import from_message
+from migrate.validators.digest import record_digest
+
+log = logging.getLogger("migrate.mirror")
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    resume_source: int  # the source offset to read next
+    adopted: int  # records found on the target beyond the map and verified
+
+
+def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile,
+              source_topic: str, target_topic: str, partition: int,
+              source_reader, target_reader, src_end=None, tgt_end=None) -> Reconciled:
+    """Extend pmap with the verified target tail; `src_end`/`tgt_end` may be read beforehand in bulk."""
+    where = f"{source_topic}[{partition}] -> {target_topic}[{partition}]"
+    if src_end is None:
+        src_end = kafka.partition_ends(source, [(source_topic, partition)])[(source_topic, partition)]
+    try:
+        if tgt_end is None:
+            tgt_end = kafka.partition_ends(target, [(target_topic, partition)])[(target_topic, partition)]
+    except KafkaOperationError as exc:
+        if pmap.empty:
+            raise
+        raise DataLossDetected(target.name, target_topic, partition,
+                               f"target {target_topic}[{partition}] cannot be read although the map says it holds "
+                               f"mirrored records up to offset {pmap.next_target} (topic vanished?): {exc}") from exc
+    if pmap.source_low is None:
+        pmap.start_at(src_end.low, tgt_end.low if tgt_end.high > tgt_end.low else tgt_end.high)
+    _check_source(pmap, source, source_topic, partition, src_end, where)
+    _check_target(pmap, target, target_topic, partition, tgt_end, where)
+
+    target_from = max(pmap.target_high or 0, tgt_end.low)
+    source_from = pmap.source_high
+    adopted = 0
+    if tgt_end.high > target_from:
+        source_iter = kafka.iter_partition(source_reader, source, source_topic, partition, source_from, src_end.high)
+        for tmsg in kafka.iter_partition(target_reader, target, target_topic, partition, target_from, tgt_end.high):
+            smsg = next(source_iter, None)
+            if smsg is None:
+                raise PartitionDiverged(
+                    target_topic, partition,
+                    f"{where}: target offset {tmsg.offset()} holds a record the source does not have "
+                    f"(the source ends at {src_end.high}); another writer on the target partition? "
+                    "stop it, then delete or recreate the target topic",
+                )
+            trec, srec = from_message(tmsg), from_message(smsg)
+            if record_digest(trec) != record_digest(srec):
+                raise PartitionDiverged(
+                    target_topic, partition,
+                    f"{where}: target offset {trec.offset} does not match source offset {srec.offset} "
+                    f"({_difference(srec, trec)}); another writer on the target partition? "
+                    "the partition is stopped, the others go on",
+                )
+            pmap.append(srec.offset, trec.offset)
+            adopted += 1
+    pmap.advance(target_high=tgt_end.high)
+    if adopted:
+        log.info("%s: adopted %d records found on the target beyond the map", where, adopted)
+    return Reconciled(pmap.source_high, adopted)
+
+
+def _check_source(pmap, source, topic, partition, ends, where) -> None:
+    if pmap.source_high is not None and ends.high < pmap.source_high:
+        raise DataLossDetected(
+            source.name, topic, partition,
+            f"{where}: source offsets went backwards: the source partition ends at {ends.high} but "
+            f"{pmap.source_high} were already mirrored (source restarted empty or lost data)",
+        )
+    if pmap.source_high is not None and ends.low > pmap.source_high:
+        raise DataLossDetected(
+            source.name, topic, partition,
+            f"{where}: source records {pmap.source_high}..{ends.low - 1} are gone before they were mirrored "
+            f"(log start is now {ends.low}: retention or data loss on the source)",
+        )
+
+
+def _check_target(pmap, target, topic, partition, ends, where) -> None:
+    held = pmap.next_target
+    if held is not None and ends.high < held:
+        raise DataLossDetected(
+            target.name, topic, partition,
+            f"{where}: target offsets went backwards: the target partition ends at {ends.high} but the map "
+            f"says it holds mirrored records up to {held - 1} (target restarted empty or lost data)",
+        )
+    if held is not None and ends.low > held:
+        raise DataLossDetected(
+            target.name, topic, partition,
+            f"{where}: target records below {ends.low} are gone (the map holds records up to {held - 1})",
+        )
+
+
+def _difference(a, b) -> str:
+    for field in ("key", "value", "headers", "timestamp"):
+        if getattr(a, field) != getattr(b, field):
+            return f"{field} differs"
+    return "content differs"

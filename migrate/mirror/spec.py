@@ -1,0 +1,70 @@
+"""What a mirror is asked to do: a plain description, validated once, used everywhere."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from migrate.config import ClusterProfile
+from migrate.errors import UsageError
+
+DEFAULT_NAME = "default"
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class MirrorSpec:
+    name: str
+    source: ClusterProfile
+    target: ClusterProfile
+    topics: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    rename: str = "{topic}"
+    transactions: bool = False  # map entries committed in the same target transaction as the data
+    until_caught_up: bool = False
+    compression: str = "none"
+    commit_interval_s: float = 0.5  # how often each partition's target transaction is committed
+    commit_max_records: int = 50_000
+    session_timeout_ms: int = 10_000
+    metadata_refresh_s: float = 10.0
+    source_spec: str = ""  # how the user named the clusters (profile or bootstrap), for the state
+    target_spec: str = ""
+    sync_groups: str | None = None
+    sync_interval_s: float = 10.0
+    worker_id: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def group_id(self) -> str:
+        return f"migrate.mirror.{self.name}"
+
+
+def validate_spec(spec: MirrorSpec) -> None:
+    if not _NAME.match(spec.name):
+        raise UsageError(f'mirror name "{spec.name}" may hold only letters, digits, ".", "_" and "-"')
+    if not spec.topics:
+        raise UsageError("no topics selected; pass --topics REGEX (repeatable)")
+    for flag, patterns in (("--topics", spec.topics), ("--exclude", spec.exclude)):
+        for pattern in patterns:
+            compile_pattern(pattern, flag)
+    if "{topic}" not in spec.rename:
+        raise UsageError(f'--rename "{spec.rename}" must contain {{topic}}, for example "src.{{topic}}"')
+    try:
+        spec.rename.format(topic="x")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UsageError(f'--rename "{spec.rename}" is not a valid template ({exc}); use e.g. "src.{{topic}}"') from exc
+    if spec.source.bootstrap == spec.target.bootstrap and spec.rename == "{topic}":
+        raise UsageError(
+            "source and target are the same cluster; mirroring a topic onto itself would loop: pass --rename"
+        )
+
+
+def compile_pattern(pattern: str, flag: str = "--topics") -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f'{flag} "{pattern}" is not a valid regular expression ({exc})') from exc
+
+
+def target_topic(spec: MirrorSpec, source_topic: str) -> str:
+    return spec.rename.format(topic=source_topic)

@@ -1,0 +1,185 @@
+"""The writer of one target partition: the only thing that produces mirrored records.
+
+Each writer owns a transactional producer whose transactional.id is derived from the
+mirror and the target partition.  Initialising it fences every earlier writer of that
+partition (a zombie worker, a worker that lost the partition in a rebalance), and aborts
+whatever such a writer left open, before reconciliation reads the target's tail.  Records
+are written in short transactions; after each commit the pairs (source offset, target
+offset) are added to the partition's map.
+
+Target offsets come from delivery reports on the first record of each transaction and on
+every SAMPLE-th record after it: within one transaction of the only writer of a partition,
+offsets are contiguous, and the samples check that they really are.  A gap means some
+other writer got in: the transaction is aborted and the partition reconciled again.
+
+With `transactions=True` the map entries are produced to the map topic inside the same
+transaction, so data and map commit together on targets whose transactions work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from confluent_kafka import KafkaException
+
+from migrate import kafka
+from migrate.config import ClusterProfile
+from migrate.offset_maps.runs import PartitionMap
+from migrate.offset_maps.topic import map_records
+
+log = logging.getLogger("migrate.mirror")
+
+SAMPLE = 1024
+
+
+class WriterFailed(Exception):
+    """This partition's writer cannot go on; the engine reconciles the partition again."""
+
+
+class PartitionWriter:
+    def __init__(self, mirror: str, target: ClusterProfile, source_topic: str, target_topic: str,
+                 partition: int, pmap: PartitionMap, *, compression: str = "none",
+                 map_topic: str | None = None, transactions: bool = False, fencing: bool = True):
+        self.source_topic = source_topic
+        self.target_topic = target_topic
+        self.partition = partition
+        self.pmap = pmap
+        self.map_topic = map_topic
+        self.transactions = transactions
+        self.fencing = fencing
+        settings = {
+            "compression.type": compression,
+            "linger.ms": 5,
+            "batch.size": 1_000_000,
+            "queue.buffering.max.kbytes": 65536,
+            "acks": "all",
+            "enable.idempotence": True,
+            "message.timeout.ms": 60_000,
+        }
+        if fencing:
+            settings["transactional.id"] = f"migrate.{mirror}.{target_topic}.{partition}"
+            settings["transaction.timeout.ms"] = 60_000
+        self.producer = kafka.producer(target, **settings)
+        self.target = target
+        self.open = False
+        self.last_count = self.last_bytes = 0
+        self._reset_batch()
+
+    def _reset_batch(self) -> None:
+        self.count = 0
+        self.bytes = 0
+        self.started_at = 0.0
+        self.source_offsets: list[tuple[int, int]] = []  # source runs in this transaction: (start, length)
+        self.first_target: int | None = None
+        self.samples: dict[int, int] = {}  # index in transaction -> target offset
+        self.errors: list[str] = []
+
+    def fence(self, timeout: float = 30.0) -> None:
+        if not self.fencing:
+            return
+        try:
+            self.producer.init_transactions(timeout)
+        except KafkaException as exc:
+            raise WriterFailed(f"initialising the transactional producer: {kafka.describe_error(exc)}") from exc
+
+    def _delivered(self, index: int):
+        def callback(err, msg) -> None:
+            if err is not None:
+                self.errors.append(str(err))
+            else:
+                self.samples[index] = msg.offset()
+        return callback
+
+    def write(self, message) -> None:
+        """Produce one source message to the same partition of the target topic."""
+        if not self.open:
+            if self.fencing:
+                self.producer.begin_transaction()
+            self.open = True
+            self.started_at = time.monotonic()
+        index = self.count
+        offset = message.offset()
+        runs = self.source_offsets
+        if runs and runs[-1][0] + runs[-1][1] == offset:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((offset, 1))
+        value = message.value()
+        kwargs = {"partition": self.partition, "timestamp": message.timestamp()[1], "headers": message.headers()}
+        if index % SAMPLE == 0:
+            kwargs["on_delivery"] = self._delivered(index)
+        while True:
+            try:
+                self.producer.produce(self.target_topic, value, message.key(), **kwargs)
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.count += 1
+        if value:
+            self.bytes += len(value)
+
+    def due(self, now: float, interval: float, max_records: int) -> bool:
+        return self.open and (self.count >= max_records or now - self.started_at >= interval)
+
+    def commit(self, timeout: float = 60.0) -> list[tuple[bytes, bytes]]:
+        """Commit the open transaction and extend the map; returns map records still to publish."""
+        if not self.open:
+            self.last_count = self.last_bytes = 0
+            return []
+        try:
+            remaining = self.producer.flush(timeout)
+        except KafkaException as exc:
+            raise WriterFailed(f"flushing: {kafka.describe_error(exc)}") from exc
+        if remaining or self.errors:
+            raise WriterFailed(f"{remaining} records undelivered; errors: {'; '.join(self.errors[:3])}")
+        first = self.samples.get(0)
+        if first is None:
+            raise WriterFailed("no delivery report for the first record of the transaction")
+        for index, offset in self.samples.items():
+            if offset != first + index:
+                raise WriterFailed(
+                    f"target offsets are not contiguous within one transaction (record {index} at {offset}, "
+                    f"expected {first + index}): another writer on {self.target_topic}[{self.partition}]?"
+                )
+        pending = self._extend_map(first)
+        if self.transactions and self.map_topic:
+            for key, value in pending:
+                self.producer.produce(self.map_topic, value, key, partition=0)
+            pending = []
+        try:
+            if self.fencing:
+                self.producer.commit_transaction(timeout)
+        except KafkaException as exc:
+            raise WriterFailed(f"committing the transaction: {kafka.describe_error(exc)}") from exc
+        self.open = False
+        self.last_count, self.last_bytes = self.count, self.bytes
+        self._reset_batch()
+        return pending
+
+    def _extend_map(self, first_target: int) -> list[tuple[bytes, bytes]]:
+        target = first_target
+        for start, length in self.source_offsets:
+            self.pmap.append_run(start, target, length)
+            target += length
+        return self.map_changes()
+
+    def map_changes(self) -> list[tuple[bytes, bytes]]:
+        """Map-topic records for what changed in the map since it was last saved."""
+        return map_records(self.source_topic, self.partition, self.pmap, self.target_topic)
+
+    def abort(self) -> None:
+        """Drop the open transaction (its records were never mapped; reconciliation decides)."""
+        if self.open and self.fencing:
+            try:
+                self.producer.abort_transaction(10)
+            except KafkaException as exc:
+                log.debug("abort on %s[%d]: %s", self.target_topic, self.partition, kafka.describe_error(exc))
+        self.open = False
+        self._reset_batch()
+
+    def poll(self) -> None:
+        self.producer.poll(0)
+
+    def close(self) -> None:
+        self.producer.flush(5)

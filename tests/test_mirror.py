@@ -1,0 +1,123 @@
+"""The mirror copies exactly: every record once, same partition, key, value, headers, timestamp."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import Producer
+
+from migrate import kafka
+from migrate.errors import UsageError
+from migrate.offset_maps.store import MapStore
+from migrate.state import State
+from mirror_support import make_topic, mirror_once, produce_workload, read_contents
+from support import kafka_python_read, run_cli, unique
+
+
+def source_hides_aborted(source, topic) -> bool:
+    values = [r.value for recs in kafka_python_read(source.profile, topic).values() for r in recs]
+    return not any(v and v.startswith(b"tx-1-") for v in values)
+
+
+def test_mirror_copies_every_record_exactly(cluster_pair, tmp_path):
+    source, target = cluster_pair
+    topic = unique("fidelity")
+    make_topic(source.profile, topic, 3)
+    produce_workload(source.profile, topic, 3000, transactions=4, aborted=(1,), txn_id=unique("tx"))
+
+    result = mirror_once(tmp_path / "state.db", source.profile, target.profile, [topic])
+
+    assert result.ok and result.caught_up
+    assert read_contents(target.profile, topic) == read_contents(source.profile, topic)
+    if not source_hides_aborted(source, topic):
+        pytest.xfail(f"known {source.platform} limit: read_committed shows aborted records, "
+                     "so they are visible on the source and were mirrored as visible records")
+    target_values = [c[1] for recs in read_contents(target.profile, topic).values() for c in recs]
+    assert not any(v and v.startswith(b"tx-1-") for v in target_values), "aborted records were mirrored"
+
+
+def test_offset_map_pairs_every_source_record_with_its_target_copy(source_cluster, target_cluster, tmp_path):
+    topic = unique("mapped")
+    make_topic(source_cluster.profile, topic, 2)
+    produce_workload(source_cluster.profile, topic, 1500, partitions=2, transactions=3, aborted=(0,),
+                     txn_id=unique("tx"))
+    mirror_once(tmp_path / "state.db", source_cluster.profile, target_cluster.profile, [topic])
+
+    src = kafka_python_read(source_cluster.profile, topic)
+    tgt = kafka_python_read(target_cluster.profile, topic)
+    with State(tmp_path / "state.db") as state:
+        for partition, records in src.items():
+            pmap = MapStore(state, "default").load(topic, partition)
+            by_offset = {r.offset: r for r in tgt[partition]}
+            for record in records:
+                copy = by_offset[pmap.target_of(record.offset)]
+                assert (copy.key, copy.value, copy.timestamp) == (record.key, record.value, record.timestamp)
+            assert len(pmap.runs) <= 1 + 3 * 2, "gaps come only from transaction markers"
+            assert pmap.source_high == max(r.offset for r in records) + 2  # past the last commit marker
+
+
+def test_renamed_topics_go_to_their_new_names(source_cluster, target_cluster, tmp_path):
+    topic = unique("renamed")
+    make_topic(source_cluster.profile, topic, 2)
+    produce_workload(source_cluster.profile, topic, 200, partitions=2)
+
+    result = mirror_once(tmp_path / "state.db", source_cluster.profile, target_cluster.profile, [topic],
+                         rename="src.{topic}")
+
+    assert result.ok
+    assert read_contents(target_cluster.profile, f"src.{topic}") == read_contents(source_cluster.profile, topic)
+    with State(tmp_path / "state.db") as state:
+        rows = state.db.execute("SELECT source_topic, target_topic FROM topic_mappings").fetchall()
+    assert rows == [(topic, f"src.{topic}")]
+
+
+def test_target_topic_with_too_few_partitions_is_refused_before_any_write(source_cluster, target_cluster,
+                                                                         tmp_path):
+    topic = unique("narrow")
+    make_topic(source_cluster.profile, topic, 3)
+    make_topic(target_cluster.profile, topic, 1)
+    produce_workload(source_cluster.profile, topic, 30)
+
+    with pytest.raises(UsageError, match=r"has 1 partitions but source topic .* has 3"):
+        mirror_once(tmp_path / "state.db", source_cluster.profile, target_cluster.profile, [topic])
+    ends = kafka.partition_ends(target_cluster.profile, [(topic, 0)])
+    assert ends[(topic, 0)].high == 0
+
+
+def test_foreign_record_stops_only_its_partition(source_cluster, target_cluster, tmp_path):
+    topic = unique("foreign")
+    make_topic(source_cluster.profile, topic, 2)
+    produce_workload(source_cluster.profile, topic, 100, partitions=2)
+    mirror_once(tmp_path / "state.db", source_cluster.profile, target_cluster.profile, [topic])
+    # While the mirror is stopped: a stranger writes into partition 1 of the target,
+    # and the source moves on in both partitions.
+    stranger = Producer({"bootstrap.servers": target_cluster.bootstrap, "linger.ms": 5})
+    stranger.produce(topic, b"not from the source", b"intruder", partition=1)
+    stranger.flush(10)
+    produce_workload(source_cluster.profile, topic, 100, partitions=2, seed=2)
+
+    result = mirror_once(tmp_path / "state.db", source_cluster.profile, target_cluster.profile, [topic])
+
+    assert [(f.topic, f.partition, f.kind) for f in result.failures] == [(topic, 1, "diverged")]
+    assert "does not match source offset" in result.failures[0].message
+    src, tgt = read_contents(source_cluster.profile, topic), read_contents(target_cluster.profile, topic)
+    assert tgt[0] == src[0], "the healthy partition is mirrored"
+    assert len(tgt[1]) == 51, "the refused partition got nothing after the foreign record"
+
+
+def test_cli_mirror_reports_unreachable_target_in_one_line(source_cluster, tmp_path):
+    topic = unique("unreach")
+    make_topic(source_cluster.profile, topic, 1)
+    done = run_cli("--state", str(tmp_path / "s.db"), "mirror", "--source", source_cluster.bootstrap,
+                   "--target", "127.0.0.1:9", "--topics", topic, "--until-caught-up", timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        'error: cannot reach cluster "target" at 127.0.0.1:9 (connection refused); check bootstrap.servers'
+    ]
+
+
+def test_cli_mirror_rejects_a_bad_regex(tmp_path):
+    done = run_cli("--state", str(tmp_path / "s.db"), "mirror", "--source", "127.0.0.1:9", "--target",
+                   "127.0.0.1:10", "--topics", "wf(", "--until-caught-up")
+    assert done.returncode == 2
+    assert done.stderr.startswith('error: --topics "wf(" is not a valid regular expression')
+    assert "Traceback" not in done.stderr
