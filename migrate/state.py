@@ -73,7 +73,8 @@ def _v3_validation(db: sqlite_utils.Database) -> None:
             source TEXT NOT NULL, target TEXT NOT NULL, topics TEXT NOT NULL, mode TEXT NOT NULL,
             range_from TEXT, range_to TEXT, records_compared INTEGER NOT NULL DEFAULT 0,
             divergences INTEGER NOT NULL DEFAULT 0, duration_s REAL, result TEXT NOT NULL,
-            summary TEXT)"""
+            summary TEXT, scope TEXT NOT NULL DEFAULT '', incremental INTEGER NOT NULL DEFAULT 0,
+            counts TEXT, error TEXT)"""
     )
     db.execute(
         """CREATE TABLE validation_cursors (

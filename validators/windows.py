@@ -173,6 +173,7 @@ class WindowComparer:
         self.windows = 0
         self.windows_differing = 0
         self.compared = 0
+        self.first_tail_target: int | None = None  # where an incremental run must re-read the target
 
     def run(self, events: Iterable[tuple]) -> None:
         tally, topic, partition = self.tally, self.topic, self.partition
@@ -196,6 +197,8 @@ class WindowComparer:
                     hs, ht, count = xxhash.xxh3_128(), xxhash.xxh3_128(), 0
             elif kind == TAIL_PAIR:
                 self.compared += 1
+                if self.first_tail_target is None:
+                    self.first_tail_target = event[2][0]
             elif kind == MISSING:
                 s = event[1]
                 detail = ("the offset map has no target offset for it" if event[2] is None
