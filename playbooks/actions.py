@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-TYPES = ("str", "int", "float", "bool", "list", "map", "any")
+TYPES = ("str", "int", "float", "bool", "list", "names", "map", "any")
 
 
 class StepFailed(Exception):

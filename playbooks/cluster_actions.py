@@ -50,10 +50,10 @@ def _deadline_passed(ctx: ActionContext) -> bool:
 
 @action(
     "probe",
-    Param("clusters", "list", required=True, doc="cluster profiles or bootstraps that must answer"),
+    Param("clusters", "names", required=True, doc="cluster profiles or bootstraps that must answer"),
     Param("topics", "list", doc="topic regexes that must match at least one topic on the first cluster"),
     Param("target", "str", doc="the cluster whose platform must meet `requires`"),
-    Param("requires", "list", doc="capabilities the plan needs on the target (see migrate probe)"),
+    Param("requires", "names", doc="capabilities the plan needs on the target (see migrate probe)"),
     summary="Preflight: clusters answer, the topics exist, the target supports what the plan needs.",
     default_timeout=300.0,
 )
@@ -268,7 +268,7 @@ def run_mirror_wait(ctx: ActionContext, params: dict) -> StepResult:
 @action(
     "groups.wait-inactive",
     Param("cluster", "str", required=True, doc="where the groups live"),
-    Param("groups", "list", required=True, doc="consumer group ids"),
+    Param("groups", "names", required=True, doc="consumer group ids"),
     summary="Wait until the groups have no active members on a cluster (state Empty or Dead).",
     default_timeout=300.0, shadow=_shadow_groups,
 )
@@ -328,7 +328,7 @@ def _shadow_offsets(params: dict, shadow) -> dict:
 @action(
     "offsets.sync",
     Param("mirror", "str", required=True, doc="the mirror whose map translates"),
-    Param("groups", "list", required=True, doc="consumer group ids"),
+    Param("groups", "names", required=True, doc="consumer group ids"),
     Param("direction", "str", default="forward", choices=("forward", "reverse"),
           doc="forward: source groups to target; reverse: target groups back to source"),
     Param("reverse_mirror", "str", doc="for reverse: the mirror from target back to source"),

@@ -127,6 +127,8 @@ def _compose(text: str, src: _Source) -> yaml.Node:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and mark is not None and mark.line >= len(text.splitlines()):
+            mark = exc.context_mark  # "unexpected end of file": point at what was left open
         line = mark.line + 1 if mark else 1
         raise PlaybookError(f"{src.shown}:{line}: bad YAML: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
@@ -293,7 +295,8 @@ def _steps(top, key: str, src: _Source, resolver: _Resolver, phase: str, require
     for position, snode in enumerate(vnode.value, start=1):
         step = _step(snode, position, src, resolver, actions, phase)
         if step.name in names:
-            raise src.error(snode, "a step of this name already exists; step names must be unique", step.name)
+            name_node = next(v for k, v in snode.value if k.value == "name")
+            raise src.error(name_node, "a step of this name already exists; step names must be unique", step.name)
         names.add(step.name)
         steps.append(step)
     return tuple(steps)
@@ -474,9 +477,10 @@ def _check_type(value: Any, param: Param, spec: ActionSpec, src: _Source, node, 
         if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
             return value.lower() in ("true", "yes", "1")
         raise bad("true or false")
-    if kind == "list":
+    if kind in ("list", "names"):
         if isinstance(value, str):
-            return [value]
+            # names (groups, clusters) may come as one comma-separated --var; regexes may not
+            return [v.strip() for v in value.split(",") if v.strip()] if kind == "names" else [value]
         if not isinstance(value, list) or any(isinstance(v, (dict, list)) or v is None for v in value):
             raise bad("a list of strings")
         return [str(v) for v in value]
