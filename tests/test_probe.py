@@ -8,12 +8,19 @@ same behaviours on noida-db.  CLI tests use `--only` so that each stays short.
 from __future__ import annotations
 
 import json
+import os
+import time
+from pathlib import Path
 
 import pytest
 
 from migrate import kafka
+from migrate.config import ClusterProfile
 from migrate.errors import UsageError
+from migrate.probe.checks import Check
+from migrate.probe.context import ProbeContext
 from migrate.probe.diff import probe_diff
+from migrate.probe.isolation import run_isolated
 from migrate.probe.model import BOTH, CONFLUENT, KAFKA_PYTHON, CheckResult, ProbeReport
 from migrate.probe.requirements import check_requirements, transaction_warning, transactions_trustworthy
 from migrate.probe.runner import run_probe
@@ -195,3 +202,42 @@ def test_transactions_trustworthy():
     bad = _report(*good[:1], CheckResult("read-committed-hides-aborted", CONFLUENT, "fail", "", "c1, a1"), good[2])
     assert not transactions_trustworthy(bad)
     assert "read-committed-hides-aborted" in transaction_warning(bad) and "at-least-once" in transaction_warning(bad)
+
+
+# --- isolation: a check that kills or hangs its process is a finding, not the end of the probe -----
+
+
+def _aborting_check(ctx):
+    os.abort()
+
+
+def _hanging_check(ctx):
+    time.sleep(60)
+
+
+def _answering_check(ctx):
+    return [CheckResult("answering", CONFLUENT, "pass", "an answer", f"token {ctx.token}")]
+
+
+@pytest.fixture
+def isolated(monkeypatch):
+    # the child process imports this module by name to find the check
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                                  os.environ.get("PYTHONPATH")])))
+    ctx = ProbeContext(ClusterProfile("x", {"bootstrap.servers": "127.0.0.1:9", "sasl.password": "s3cret-pw"}), "tok")
+
+    def run(function, timeout_s=20.0):
+        check = Check(f"test_probe:{function.__name__}", ("isolated-check",), CONFLUENT, function, True, timeout_s)
+        return run_isolated(check, ctx)
+
+    return run
+
+
+def test_isolated_crash_and_hang_become_findings(isolated):
+    crashed = isolated(_aborting_check)
+    assert [(r.name, r.status) for r in crashed] == [("isolated-check", "fail")]
+    assert "crashed the process (SIGABRT)" in crashed[0].observed
+    hung = isolated(_hanging_check, timeout_s=2)
+    assert hung[0].status == "fail" and "hung: no answer within 2s" in hung[0].observed
+    answered = isolated(_answering_check)
+    assert [(r.name, r.status, r.observed) for r in answered] == [("answering", "pass", "token tok")]
