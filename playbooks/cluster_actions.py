@@ -78,12 +78,17 @@ def run_probe(ctx: ActionContext, params: dict) -> StepResult:
 
 
 def _probe_requirements(ctx: ActionContext, spec: str, requires: list[str]) -> str:
-    """Run `migrate probe` on the target and check the plan's requirements against its report."""
-    proc = _migrate(ctx, ["probe", "--cluster", spec, "--require", ",".join(requires)], default_timeout=240.0)
-    text = tail(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise StepFailed(f"target {spec} does not meet {', '.join(requires)} (migrate probe exit "
-                         f"{proc.returncode}): {_last_line(text)}", text)
+    """Probe the target for exactly the checks the plan needs, store the report, gate on it."""
+    from migrate.probe.requirements import check_requirements
+    from migrate.probe.runner import run_probe
+    from migrate.probe.store import save_report
+
+    profile = ctx.cluster(spec)
+    report = run_probe(profile, only=requires, cluster=spec)
+    save_report(ctx.state, report)
+    unmet = check_requirements(report, requires)
+    if unmet:
+        raise StepFailed(f"target {spec} does not meet: " + "; ".join(f"{u.name} ({u.reason})" for u in unmet))
     return f"{spec}: meets {', '.join(requires)}"
 
 
@@ -301,11 +306,11 @@ def run_groups_wait(ctx: ActionContext, params: dict) -> StepResult:
     default_timeout=900.0, shadow=_shadow_mirror,
 )
 def run_validate(ctx: ActionContext, params: dict) -> StepResult:
-    args = ["validate", "--name", params["mirror"]]
-    if params.get("source"):
-        args += ["--source", params["source"]]
-    if params.get("target"):
-        args += ["--target", params["target"]]
+    row = ctx.state.db.execute("SELECT source, target FROM mirrors WHERE name = ?", [params["mirror"]]).fetchone()
+    if row is None and not (params.get("source") and params.get("target")):
+        raise StepFailed(f'no mirror named "{params["mirror"]}" in the state; nothing to validate')
+    args = ["validate", "--name", params["mirror"], "--source", params.get("source") or row[0],
+            "--target", params.get("target") or row[1]]
     args += list(params.get("args") or [])
     proc = _migrate(ctx, args, default_timeout=900.0)
     text = tail(proc.stdout + ("\n" + proc.stderr if proc.stderr.strip() else ""))

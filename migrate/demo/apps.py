@@ -26,7 +26,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 
 from migrate.demo import control
 
-GROUP_SETTINGS = {"session.timeout.ms": 2000, "heartbeat.interval.ms": 200}
+SESSION_TIMEOUTS_MS = (2000, 6000)
 
 
 class _Stop:
@@ -117,12 +117,7 @@ def run_consumer(args) -> int:
                 client = None
             here = wish["cluster"]
             if here in ("source", "target"):
-                client = Consumer({"bootstrap.servers": _bootstrap(args, here), "group.id": args.group,
-                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                                   "isolation.level": "read_committed", "client.id": args.name,
-                                   **GROUP_SETTINGS})
-                client.subscribe([args.topic])
-                pending = _wait_assignment(client, stop)
+                client, pending = _join(args, here, stop)
             seq_done = wish["seq"]
             control.report(args.control, args.name, "consumers", here, seq_done, processed)
         if client is None:
@@ -152,18 +147,38 @@ def run_consumer(args) -> int:
     return 0
 
 
-def _wait_assignment(client: Consumer, stop: _Stop, timeout: float = 60.0) -> list:
-    """Join the group before reporting the move done, so the downtime window includes the join.
+def _join(args, here: str, stop: _Stop) -> tuple[Consumer, list]:
+    """Subscribe and join the group before reporting the move done (the downtime includes it).
 
-    Messages that arrive while joining are returned, to be processed like any others.
+    A short session timeout makes joins fast on platforms that take session.timeout/2 to
+    answer a JoinGroup; brokers with Kafka's minimum (6 s) refuse it, so fall back.
     """
+    for session_ms in SESSION_TIMEOUTS_MS:
+        client = Consumer({"bootstrap.servers": _bootstrap(args, here), "group.id": args.group,
+                           "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                           "isolation.level": "read_committed", "client.id": args.name,
+                           "session.timeout.ms": session_ms, "heartbeat.interval.ms": min(500, session_ms // 10)})
+        client.subscribe([args.topic])
+        got, refused = _wait_assignment(client, stop)
+        if not refused:
+            return client, got
+        client.close()
+    raise SystemExit(f"{args.group}: every session timeout was refused by {here}")
+
+
+def _wait_assignment(client: Consumer, stop: _Stop, timeout: float = 60.0) -> tuple[list, bool]:
+    """Messages that arrive while joining (to process like any others), and whether the join was refused."""
     deadline = time.monotonic() + timeout
     got: list = []
     while not stop.flag and time.monotonic() < deadline:
-        got.extend(client.consume(500, timeout=0.05))
+        for message in client.consume(500, timeout=0.05):
+            err = message.error()
+            if err is not None and err.code() == KafkaError.INVALID_SESSION_TIMEOUT:
+                return got, True
+            got.append(message)
         if client.assignment():
-            return got
-    return got
+            return got, False
+    return got, False
 
 
 def main(argv: list[str] | None = None) -> int:
