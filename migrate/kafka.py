@@ -100,10 +100,13 @@ def check_reachable(profile: ClusterProfile, timeout: float = REACH_TIMEOUT):
     if reason is not None:
         raise ClusterUnreachable(profile.name, profile.bootstrap, reason.lower())
     remaining = max(1.0, timeout - (time.monotonic() - started))
+    client = admin(profile)
     try:
-        return admin(profile).list_topics(timeout=remaining)
+        return client.list_topics(timeout=remaining)
     except KafkaException as exc:
         raise ClusterUnreachable(profile.name, profile.bootstrap, describe_error(exc)) from exc
+    finally:
+        client.poll(0)  # librdkafka's log lines reach our logger (-vv) only when the client is polled
 
 
 # --- topics ----------------------------------------------------------------------------------

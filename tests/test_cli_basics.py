@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -110,3 +111,6 @@ def test_the_password_never_shows_when_a_broker_refuses_the_login(tmp_path, targ
     assert "Traceback" not in result.stderr
     assert PASSWORD not in result.stderr + result.stdout
     assert result.stderr.splitlines()[-1].startswith('error: cannot reach cluster "secure"')
+    # The client's own debug lines (its config dump among them) did reach the log, scrubbed.
+    logged = [json.loads(line) for line in result.stderr.splitlines()[:-1]]
+    assert any(e["logger"] == "migrate.librdkafka" and "sasl.password" in e["msg"] for e in logged)
