@@ -49,9 +49,9 @@ import random
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 
-from migrate import kafka
+from migrate import groups, kafka
 from migrate.config import ClusterProfile
 from migrate.errors import KafkaOperationError, UsageError
 
@@ -379,8 +379,8 @@ def seed_estate(profile: ClusterProfile, scale: int = 1, seed: int = 7, prefix: 
     plan = plan_estate(scale, seed)
     _create_topics(profile, prefix)
     _write_records(profile, plan, prefix, seed)
-    groups = _commit_groups(profile, prefix)
-    return _summarise(profile, plan, prefix, groups)
+    positions = _commit_groups(profile, prefix)
+    return _summarise(profile, plan, prefix, positions)
 
 
 def _create_topics(profile: ClusterProfile, prefix: str) -> None:
@@ -477,8 +477,7 @@ def _check(profile: ClusterProfile, delivery: _Delivery) -> None:
 def _commit_groups(profile: ClusterProfile, prefix: str) -> list[GroupSummary]:
     wanted = [(prefix + t.suffix, p) for t in TOPICS for p in range(t.partitions)]
     ends = kafka.partition_ends(profile, wanted)
-    client = kafka.admin(profile)
-    summaries = []
+    summaries, plans = [], {}
     for spec in GROUPS:
         offsets = []
         for suffix in spec.topics:
@@ -487,27 +486,17 @@ def _commit_groups(profile: ClusterProfile, prefix: str) -> list[GroupSummary]:
                     continue
                 end = ends[(prefix + suffix, partition)].high
                 offsets.append((prefix + suffix, partition, end * 2 // 3 if spec.position == "lagging" else end))
-        if offsets:
-            _alter_offsets(profile, client, prefix + spec.suffix, offsets)
+        plans[prefix + spec.suffix] = {(t, p): o for t, p, o in offsets}
         summaries.append(GroupSummary(prefix + spec.suffix, spec.position, tuple(offsets), spec.description))
+    refused = sorted(group for group, reason in groups.commit(profile, plans).items() if reason)
+    if refused:
+        raise UsageError(f'groups {", ".join(refused)} on cluster "{profile.name}" have live members; '
+                         "pass another --prefix")
     return summaries
 
 
-def _alter_offsets(profile: ClusterProfile, client, group: str, offsets: list[tuple[str, int, int]]) -> None:
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p, o) for t, p, o in offsets])
-    try:
-        result = client.alter_consumer_group_offsets([request])[group].result(30)
-    except KafkaException as exc:
-        raise kafka.fail(profile, f'committing offsets of group "{group}"', exc) from exc
-    # Some platforms refuse per partition rather than failing the request.
-    refused = [f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in result.topic_partitions if tp.error]
-    if refused:
-        raise KafkaOperationError(
-            f'committing offsets of group "{group}" on cluster "{profile.name}" failed: {"; ".join(refused)}'
-        )
-
-
-def _summarise(profile: ClusterProfile, plan: EstatePlan, prefix: str, groups: list[GroupSummary]) -> SeedSummary:
+def _summarise(profile: ClusterProfile, plan: EstatePlan, prefix: str,
+               positions: list[GroupSummary]) -> SeedSummary:
     topics = []
     for spec in TOPICS:
         records = [r for r in plan.records if r.topic == spec.suffix]
@@ -522,6 +511,6 @@ def _summarise(profile: ClusterProfile, plan: EstatePlan, prefix: str, groups: l
     txns = plan.transactions()
     return SeedSummary(
         cluster=profile.name, prefix=prefix, seed=plan.seed, scale=plan.scale, workflows=plan.workflows,
-        topics=tuple(topics), groups=tuple(groups),
+        topics=tuple(topics), groups=tuple(positions),
         transactions_committed=sum(txns.values()), transactions_aborted=sum(not c for c in txns.values()),
     )
