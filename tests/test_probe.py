@@ -94,6 +94,7 @@ def test_tansu_passes_what_works_there(tansu):
         assert set(statuses(report, name).values()) == {"pass"}, (name, report.named(name))
     join = report.get("group-join", CONFLUENT)
     assert join.observed.startswith("joined in ")  # the join time is reported as a figure
+    assert report.get("auto-create-on-produce", CONFLUENT).observed == "auto-created with 4 partitions"
 
 
 def test_scratch_topics_are_deleted(noida, tansu):
@@ -127,6 +128,7 @@ def test_results_are_stored_and_diffed_from_the_cli(noida, tansu, tmp_path):
     assert done.returncode == 1, done.stderr
     assert "list-offsets-latest" in done.stdout and "read-committed-hides-aborted" in done.stdout
     assert "delete-records" in done.stdout and "create-partitions" in done.stdout
+    assert "end-to-end-latency" in done.stdout  # figures side by side
     done = run_cli("probe", "diff", "--source", noida[0].bootstrap, "--target", tansu[0].bootstrap,
                    "--format", "json", env=env)
     gaps = json.loads(done.stdout)["gaps"]

@@ -68,7 +68,7 @@ def diff(ctx: click.Context, app: AppContext, source: str | None, target: str | 
 
     Example: migrate probe diff --source source --target target
     """
-    from migrate.probe.diff import probe_diff
+    from migrate.probe.diff import figure_comparison, probe_diff
     from migrate.probe.store import load_latest
 
     reports = []
@@ -79,13 +79,18 @@ def diff(ctx: click.Context, app: AppContext, source: str | None, target: str | 
             raise UsageError(f'no stored probe results for {role} "{spec}"; run: migrate probe --cluster {spec}')
         reports.append(report)
     gaps = probe_diff(*reports)
+    figures = figure_comparison(*reports)
     if fmt == "json":
-        emit_json({"source": reports[0].cluster, "target": reports[1].cluster, "gaps": gaps})
-    elif gaps:
-        emit(gaps, fmt, GAP_COLUMNS)
-        click.echo(f"{reports[1].cluster} lacks {len(gaps)} behaviours that {reports[0].cluster} has "
-                   f"(probed {reports[0].ran_at} and {reports[1].ran_at})")
+        emit_json({"source": reports[0].cluster, "target": reports[1].cluster, "gaps": gaps, "figures": figures})
     else:
-        click.echo(f"{reports[1].cluster} lacks nothing that {reports[0].cluster} has")
+        if gaps:
+            emit(gaps, fmt, GAP_COLUMNS)
+            click.echo(f"{reports[1].cluster} lacks {len(gaps)} behaviours that {reports[0].cluster} has "
+                       f"(probed {reports[0].ran_at} and {reports[1].ran_at})")
+        else:
+            click.echo(f"{reports[1].cluster} lacks nothing that {reports[0].cluster} has")
+        if figures:
+            click.echo("")
+            emit([{"figure": f.check, "source": f.source, "target": f.target} for f in figures], fmt)
     if gaps:
         ctx.exit(EXIT_CHECK_FAILED)

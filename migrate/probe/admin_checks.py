@@ -281,3 +281,23 @@ def scram_api(ctx: ProbeContext) -> list[CheckResult]:
         status, text = _security_answer(exc)
         return [result("scram-api", CONFLUENT, status, expected, text, watch)]
     return [result("scram-api", CONFLUENT, PASS, expected, f"answered: {len(users)} users", watch)]
+
+
+def auto_create_on_produce(ctx: ProbeContext) -> list[CheckResult]:
+    """Figure: does producing to an unknown topic create it, and with how many partitions?
+
+    Kafka does so when `auto.create.topics.enable` is on, with `num.partitions` partitions; a
+    mirror or a playbook must create its topics explicitly rather than rely on either answer.
+    """
+    watch = Stopwatch()
+    topic = ctx.scratch_name("auto-create")
+    expected = "figure: whether a produce to an unknown topic creates it, and its partition count"
+    try:
+        produce(ctx.profile, topic, [Rec(b"v", partition=-1)], timeout=10, **{"message.timeout.ms": 5000})
+    except Exception as exc:
+        return [result("auto-create-on-produce", CONFLUENT, PASS, expected,
+                       f"not auto-created ({kafka.describe_error(exc).split(':')[0]})", watch)]
+    found = kafka.list_topics(ctx.profile).get(topic)
+    plural = "" if found and found.partitions == 1 else "s"
+    observed = f"auto-created with {found.partitions} partition{plural}" if found else "accepted, topic not listed"
+    return [result("auto-create-on-produce", CONFLUENT, PASS, expected, observed, watch)]

@@ -60,6 +60,7 @@ CHECK_NAMES: dict[str, str] = {
     "create-partitions": "CreatePartitions",
     "delete-records": "DeleteRecords moves the log start",
     "delete-topics": "DeleteTopics",
+    "auto-create-on-produce": "whether producing to an unknown topic creates it, with how many partitions (figure)",
     "max-record-size": "largest record accepted (figure)",
     "acl-api": "ACL API answers (DescribeAcls, CreateAcls)",
     "scram-api": "SCRAM user API answers (DescribeUserScramCredentials)",
@@ -68,7 +69,9 @@ CHECK_NAMES: dict[str, str] = {
     "throughput": "short produce and consume throughput (figure)",
     "client-agreement": "confluent-kafka and kafka-python see the same behaviour",
 }
-INFORMATIONAL = frozenset({"produce-latency", "end-to-end-latency", "throughput", "max-record-size"})
+# Checks whose observed text carries a figure worth comparing between platforms.
+FIGURES = ("group-join", "group-rebalance", "produce-latency", "end-to-end-latency", "throughput", "max-record-size",
+           "auto-create-on-produce")
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ CHECKS: tuple[Check, ...] = (
     # DeleteRecords: some platforms drop the connection; run apart so a hang cannot stall the probe.
     _c("delete-records", ["delete-records"], admin.delete_records, isolated=True, timeout_s=30),
     _c("delete-topics", ["delete-topics"], admin.delete_topics),
+    _c("auto-create-on-produce", ["auto-create-on-produce"], admin.auto_create_on_produce),
     _c("max-record-size", ["max-record-size"], admin.max_record_size),
     # confluent-kafka's create_acls aborts the whole process on some platforms (librdkafka assertion).
     _c("acl-api", ["acl-api"], admin.acl_api, isolated=True, timeout_s=30),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrate.probe.model import PASS, ProbeReport
+from migrate.probe.checks import FIGURES
+from migrate.probe.model import CONFLUENT, PASS, ProbeReport
 
 NOT_PROBED = "not probed"
 
@@ -35,3 +36,20 @@ def probe_diff(source: ProbeReport, target: ProbeReport) -> list[ProbeGap]:
         elif theirs.status != PASS:
             gaps.append(ProbeGap(mine.name, mine.client, mine.status, theirs.status, theirs.expected, theirs.observed))
     return gaps
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    check: str
+    source: str
+    target: str
+
+
+def figure_comparison(source: ProbeReport, target: ProbeReport, client: str = CONFLUENT) -> list[FigureRow]:
+    """Side by side, the figures (join time, latency, throughput, limits) both platforms reported."""
+    rows = []
+    for name in FIGURES:
+        mine, theirs = source.get(name, client), target.get(name, client)
+        if mine is not None and theirs is not None:
+            rows.append(FigureRow(name, mine.observed, theirs.observed))
+    return rows

@@ -53,7 +53,7 @@ def _admin(ctx: ProbeContext):
     from kafka.admin import KafkaAdminClient
 
     # A platform that never answers a request it does not know would otherwise cost 15s per call.
-    return KafkaAdminClient(**{**settings(ctx.profile, "admin"), "request_timeout_ms": 5_000})
+    return KafkaAdminClient(**{**settings(ctx.profile, "admin"), "request_timeout_ms": 3_000})
 
 
 def _status_of(exc: BaseException) -> tuple[str, str]:
