@@ -29,7 +29,7 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def _figures(samples: list[float]) -> str:
-    return (f"p50 {percentile(samples, 0.5) * 1000:.1f} ms, p99 {percentile(samples, 0.99) * 1000:.1f} ms "
+    return (f"p50 {percentile(samples, 0.5) * 1000:.2f} ms, p99 {percentile(samples, 0.99) * 1000:.2f} ms "
             f"over {len(samples)} records")
 
 
