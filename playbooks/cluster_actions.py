@@ -326,7 +326,13 @@ def run_validate(ctx: ActionContext, params: dict) -> StepResult:
 
 def _shadow_offsets(params: dict, shadow) -> dict:
     params = _shadow_mirror(params, shadow)
-    params["target_group_suffix"] = shadow.group_suffix
+    if params.get("direction") == "reverse":
+        # the rehearsed cutover wrote GROUP.rehearsal on the target: bring those back,
+        # into GROUP.rehearsal on the source
+        params["groups"] = [shadow.group(g) for g in params["groups"]]
+    else:
+        # read the production groups (read only), write their shadows on the target
+        params["target_group_suffix"] = shadow.group_suffix
     return params
 
 

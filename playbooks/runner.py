@@ -108,26 +108,26 @@ class Runner:
 
     def rehearse(self, path: str | Path, overrides: Mapping[str, str] | None = None,
                  rollback_path: str | Path | None = None) -> RehearsalReport:
+        """Rehearse a playbook (and its rollback); both are loaded and checked before anything runs."""
         run_id = new_run_id()
         shadow = Shadow(tag_of(run_id))
-        outcomes = [self._rehearse_one(path, overrides, run_id, shadow, parent=None,
-                                       strict=rollback_path is None)]
-        runs = [run_id]
-        if rollback_path is not None and outcomes[0].ok and not self.options.stop_requested.is_set():
+        strict = rollback_path is None  # one --var set serves both playbooks
+        plans = [(run_id, shadowed(self.load(path, overrides, run_id, rehearsal=True, strict=strict), shadow))]
+        if rollback_path is not None:
             second = new_run_id()
             while second == run_id:
                 second = new_run_id()
-            outcomes.append(self._rehearse_one(rollback_path, overrides, second, shadow, parent=run_id,
-                                               strict=False))
-            runs.append(second)
-        cleaned = self.clean_rehearsal(runs, shadow, outcomes[0])
+            plans.append((second, shadowed(self.load(rollback_path, overrides, second, rehearsal=True,
+                                                     strict=False), shadow)))
+        outcomes: list[RunOutcome] = []
+        for i, (rid, playbook) in enumerate(plans):
+            if outcomes and (not outcomes[-1].ok or self.options.stop_requested.is_set()):
+                break
+            self.journal.create_run(rid, playbook, "rehearsal", shadow_tag=shadow.run_tag,
+                                    parent=run_id if i else None)
+            outcomes.append(self._execute(rid, playbook, shadow=shadow))
+        cleaned = self.clean_rehearsal([rid for rid, _ in plans[:len(outcomes)]], shadow, outcomes[0])
         return RehearsalReport(tuple(outcomes), shadow.topic_prefix, tuple(cleaned))
-
-    def _rehearse_one(self, path, overrides, run_id, shadow: Shadow, parent, strict: bool) -> RunOutcome:
-        playbook = self.load(path, overrides, run_id, rehearsal=True, strict=strict)
-        playbook = shadowed(playbook, shadow)
-        self.journal.create_run(run_id, playbook, "rehearsal", shadow_tag=shadow.run_tag, parent=parent)
-        return self._execute(run_id, playbook, shadow=shadow)
 
     # --- the loop --------------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ production state rewritten to a shadow:
 
 - consumer groups written or waited on:  `<group>.rehearsal`
 - mirrors (their state, map topic, process): `<mirror>.rh-<id>`
-- topics a mirror writes on its target:    `__rehearsal.<id>.<topic>` (a shadow prefix)
+- topics a mirror writes on its target:    `rehearsal.<id>.<topic>` (a shadow prefix; not `__`,
+  which mirrors and validators treat as internal)
 - hooks see `MIGRATE_REHEARSAL=1`, `MIGRATE_SHADOW_PREFIX` and `MIGRATE_GROUP_SUFFIX` and
   must not act on production (the shipped demo hooks only report what they would do).
 
@@ -26,7 +27,7 @@ class Shadow:
 
     @property
     def topic_prefix(self) -> str:
-        return f"__rehearsal.{self.run_tag}."
+        return f"rehearsal.{self.run_tag}."
 
     @property
     def group_suffix(self) -> str:

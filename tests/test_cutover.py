@@ -111,3 +111,115 @@ def test_cutover_with_live_apps_processes_every_event_exactly_once(estate):
     _assert_exact(proof)
     produced_on_target = before  # events after the move were produced on the target
     assert proof.produced > produced_on_target
+
+
+def _events(profile, topic) -> list[dict]:
+    from support import kafka_python_read
+
+    return [json.loads(r.value) for records in kafka_python_read(profile, topic).values() for r in records]
+
+
+def test_cutover_then_rollback_round_trip_exactly_once_and_target_events_reach_source(estate):
+    estate.apps.start()
+    estate.apps.wait_processed(50)
+    _ok(estate.cli("playbook", "run", "cutover", "--yes", *estate.vars(), "--format", "json"))
+    estate.apps.wait_processed(estate.apps.produced() + 100)  # running on the target now
+    outcome = _ok(estate.cli("playbook", "run", "rollback", "--yes", *estate.vars("rollback"), "--format", "json"))
+    assert outcome["status"] == "succeeded"
+    assert outcome["downtime_s"] is not None
+    estate.apps.wait_processed(estate.apps.produced() + 100)  # and back on the source
+    proof = estate.apps.drain_and_stop()
+    _assert_exact(proof)
+    on_target = {e["event_id"] for e in _events(estate.target.profile, estate.topic) if e["produced_on"] == "target"}
+    source_events = _events(estate.source.profile, estate.topic)
+    assert on_target and on_target <= {e["event_id"] for e in source_events}
+    ids = [e["event_id"] for e in source_events]
+    assert len(ids) == len(set(ids))  # nothing that came from the source was mirrored back
+
+
+def _running_step(state_path: Path) -> tuple[str, str] | None:
+    if not state_path.exists():
+        return None
+    state = State(state_path)
+    try:
+        row = state.db.execute("SELECT run_id, name FROM playbook_steps WHERE status = 'running'").fetchone()
+        return (row[0], row[1]) if row else None
+    finally:
+        state.close()
+
+
+def test_playbook_killed_mid_cutover_resumes_with_the_same_guarantees(estate):
+    estate.apps.start()
+    estate.apps.wait_processed(50)
+    proc = estate.popen("playbook", "run", "cutover", "--yes", *estate.vars(), "--format", "json")
+    try:
+        found = wait_until(lambda: (_running_step(estate.state_path) or ("", ""))[1] == "start target consumers"
+                           and _running_step(estate.state_path), timeout=120, interval=0.01,
+                           message="the cutover to reach 'start target consumers'")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    run_id = found[0]
+    history = _ok(estate.cli("playbook", "history", "--format", "json"))
+    assert history[0]["id"] == run_id and history[0]["status"] == "killed"
+    outcome = _ok(estate.cli("playbook", "resume", run_id, "--yes", "--format", "json"))
+    assert outcome["status"] == "succeeded"
+    restarted = next(s for s in outcome["steps"] if s["name"] == "start target consumers")
+    assert restarted["status"] == "ok"
+    estate.apps.wait_processed(estate.apps.produced() + 100)
+    _assert_exact(estate.apps.drain_and_stop())
+
+
+def _group_offsets(profile, groups):
+    from migrate import groups as kgroups
+
+    return kgroups.committed(profile, groups)
+
+
+def _commit(profile, group: str, topic: str, offsets: dict[int, int]) -> None:
+    from migrate import groups as kgroups
+
+    assert kgroups.commit(profile, {group: {(topic, p): o for p, o in offsets.items()}}) == {group: None}
+
+
+def _fill(estate: Estate, count: int) -> None:
+    from migrate import kafka as k
+
+    producer = k.producer(estate.source.profile)
+    for i in range(count):
+        event = {"event_id": f"seed-{i}", "workflow": f"wf-{i % 7}", "produced_on": "source"}
+        producer.produce(estate.topic, json.dumps(event).encode(), key=event["workflow"].encode())
+    assert producer.flush(30) == 0
+
+
+def test_rehearsal_with_rollback_leaves_production_groups_and_topics_untouched(estate):
+    _fill(estate, 300)
+    ends = kafka.partition_ends(estate.source.profile, [(estate.topic, p) for p in range(3)])
+    _commit(estate.source.profile, estate.groups[0], estate.topic, {p: ends[(estate.topic, p)].high // 2 for p in range(3)})
+    _commit(estate.source.profile, estate.groups[1], estate.topic, {p: ends[(estate.topic, p)].high for p in range(3)})
+    groups_before = _group_offsets(estate.source.profile, estate.groups)
+    content_before = _events(estate.source.profile, estate.topic)
+    hooks = estate.apps.hook_vars()
+    result = estate.cli("playbook", "rehearse", "cutover", "--with-rollback", *estate.vars(), "--var",
+                        f"stop_target_consumers={hooks['stop_target_consumers']}", "--var",
+                        f"stop_target_producers={hooks['stop_target_producers']}", "--format", "json")
+    report = _ok(result)
+    assert report["passed"] is True, report
+    assert [r["playbook"] for r in report["runs"]] == ["cutover", "rollback"]
+    assert report["downtime_s"] is not None
+    assert all(s["duration_s"] is not None for r in report["runs"] for s in r["steps"])
+    # production: the same groups at the same offsets, the same records, nothing on the target
+    assert _group_offsets(estate.source.profile, estate.groups) == groups_before
+    assert _events(estate.source.profile, estate.topic) == content_before
+    assert estate.topic not in kafka.list_topics(estate.target.profile)
+    assert _group_offsets(estate.target.profile, estate.groups) == {g: {} for g in estate.groups}
+    # the shadows were really used, then cleaned up
+    forward = next(s for s in report["runs"][0]["steps"] if s["action"] == "offsets.sync")
+    assert forward["data"] == {"groups": 2, "partitions": 6}, forward
+    assert all(g + ".rehearsal" in forward["output"] for g in estate.groups)
+    back = next(s for s in report["runs"][1]["steps"] if s["action"] == "offsets.sync")
+    assert back["status"] == "ok" and back["data"]["partitions"] == 6, back
+    prefix = report["shadow_prefix"]
+    for cluster in (estate.source, estate.target):
+        assert not [t for t in kafka.list_topics(cluster.profile) if t.startswith(prefix)]

@@ -425,7 +425,7 @@ def test_rehearsal_rewrites_production_names_to_shadows(tmp_path):
     plan = shadowed(load_playbook(path), Shadow("abc123"))
     by_name = {s.name: dict(s.params) for s in plan.steps}
     assert by_name["mirror"]["name"] == "fwd.rh-abc123"
-    assert by_name["mirror"]["rename"] == "__rehearsal.abc123.{topic}"
+    assert by_name["mirror"]["rename"] == "rehearsal.abc123.{topic}"
     assert by_name["reverse"]["name"] == "back.rh-abc123" and by_name["reverse"]["reverse_of"] == "fwd.rh-abc123"
     assert "rename" not in by_name["reverse"]
     assert by_name["quiet"]["groups"] == ["billing.rehearsal"]
@@ -466,7 +466,7 @@ def test_rehearsal_tells_hooks_and_auto_approves_and_reports(tmp_path):
     first, second = report["runs"]
     assert first["mode"] == second["mode"] == "rehearsal"
     out = first["steps"][0]["output"]
-    assert "rehearsal=1" in out and "prefix=__rehearsal." in out and "suffix=.rehearsal" in out
+    assert "rehearsal=1" in out and "prefix=rehearsal." in out and "suffix=.rehearsal" in out
     assert "auto-approved" in first["steps"][1]["output"]
     assert second["playbook"] == "back" and "rehearsal=1" in second["steps"][0]["output"]
     table = cli(tmp_path, "playbook", "rehearse", "p.yaml")
