@@ -223,3 +223,50 @@ def test_rehearsal_with_rollback_leaves_production_groups_and_topics_untouched(e
     prefix = report["shadow_prefix"]
     for cluster in (estate.source, estate.target):
         assert not [t for t in kafka.list_topics(cluster.profile) if t.startswith(prefix)]
+
+
+MIRROR_ONLY = """
+name: mirror-only
+vars: {mirror: null, topics: null}
+steps:
+  - name: mirror running
+    action: mirror.start
+    with: {name: "${mirror}", source: source, target: target, topics: ["${topics}"]}
+  - name: mirror caught up
+    action: mirror.wait-caught-up
+    with: {name: "${mirror}", max_lag: 0}
+"""
+
+
+@pytest.mark.parametrize("policy", ["abort", "rollback"])
+def test_failing_parity_gate_stops_the_cutover_before_consumers_move(estate, policy):
+    _fill(estate, 200)
+    (estate.tmp / "mirror-only.yaml").write_text(MIRROR_ONLY)
+    _ok(estate.cli("playbook", "run", "mirror-only.yaml", "--var", f"mirror={estate.mirror}",
+                   "--var", f"topics={re.escape(estate.topic)}", "--format", "json"))
+    # a record the source never had appears on the target (another writer): a divergence
+    # the running mirror does not look for, but the parity gate must find
+    producer = kafka.producer(estate.target.profile)
+    producer.produce(estate.topic, b'{"event_id": "intruder"}', partition=0, timestamp=1_700_000_000_000)
+    assert producer.flush(30) == 0
+    markers = {name: f"touch {name}.ran" for name in
+               ["stop_source_consumers", "start_target_consumers", "stop_source_producers",
+                "start_target_producers", "start_source_consumers", "start_source_producers"]}
+    args = []
+    for key, value in {**markers, "groups": ",".join(estate.groups), "mirror": estate.mirror,
+                       "topics": re.escape(estate.topic), "parity_gate_on_failure": policy}.items():
+        args += ["--var", f"{key}={value}"]
+    result = estate.cli("playbook", "run", "cutover", "--yes", *args, "--format", "json")
+    assert result.returncode == 1, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["status"] == {"abort": "failed", "rollback": "rolled-back"}[policy]
+    gate = next(s for s in outcome["steps"] if s["name"] == "parity gate")
+    assert gate["status"] == "failed" and gate["error"].startswith("divergence found")
+    main_steps = [s["name"] for s in outcome["steps"] if s["phase"] == "main"]
+    assert main_steps[-1] == "parity gate"  # nothing after the gate ran
+    ran = sorted(p.name for p in estate.tmp.glob("*.ran"))
+    if policy == "abort":
+        assert ran == []
+    else:
+        assert ran == ["start_source_consumers.ran", "start_source_producers.ran"]
+    assert "parity gate" in result.stderr and "divergence" in result.stderr
