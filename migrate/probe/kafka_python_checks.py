@@ -15,7 +15,7 @@ from typing import Any
 from migrate import kafka
 from migrate.config import ClusterProfile
 from migrate.probe import data_checks
-from migrate.probe.context import ProbeContext, Rec, Stopwatch, produce, result, short, verdict
+from migrate.probe.context import ProbeContext, Rec, Stopwatch, fetch_end, produce, result, short, verdict
 from migrate.probe.model import FAIL, KAFKA_PYTHON, PASS, UNSUPPORTED, CheckResult
 
 # librdkafka property -> kafka-python keyword, for the settings that decide whether we can connect.
@@ -229,6 +229,11 @@ def transactions(ctx: ProbeContext) -> list[CheckResult]:
                        uncommitted == [("c1", 0), ("c2", 1), ("a1", 3), ("a2", 4), ("c3", 6)],
                        "read_uncommitted reads c1@0 c2@1 a1@3 a2@4 c3@6",
                        " ".join(f"{v}@{o}" for v, o in uncommitted) or "nothing", watch))
+    end = fetch_end(ctx.profile, topic)
+    out.append(verdict("transaction-markers-take-offsets", KAFKA_PYTHON,
+                       [o for _, o in uncommitted] == [0, 1, 3, 4, 6] and end == 8,
+                       "records at offsets 0,1,3,4,6 (markers at 2,5,7), end 8",
+                       f"offsets {','.join(str(o) for _, o in uncommitted)}, end {end} (Fetch)", watch))
     tp = TopicPartition(topic, 0)
     ends = []
     for isolation in ("read_uncommitted", "read_committed"):
@@ -426,3 +431,63 @@ def scram_api(ctx: ProbeContext) -> list[CheckResult]:
         return [result("scram-api", KAFKA_PYTHON, status, expected, text, watch)]
     finally:
         admin.close()
+
+
+def idempotent_producer(ctx: ProbeContext) -> list[CheckResult]:
+    from kafka import KafkaProducer
+
+    watch = Stopwatch()
+    topic = ctx.scratch_topic("kp-idempotent")
+    expected = "idempotent producer writes 200 records in order, no duplicates, offsets 0..199"
+    try:
+        producer = KafkaProducer(**settings(ctx.profile, "producer"), enable_idempotence=True, acks="all", linger_ms=5)
+        try:
+            futures = [producer.send(topic, value=str(i).encode(), partition=0) for i in range(200)]
+            producer.flush(15)
+            offsets = [f.get(timeout=15).offset for f in futures]
+        finally:
+            producer.close(5)
+        values = [r.value for r in read(ctx, topic)]
+    except Exception as exc:
+        status, text = _status_of(exc)
+        return [result("idempotent-producer", KAFKA_PYTHON, status, expected, text, watch)]
+    ok = values == [str(i).encode() for i in range(200)] and offsets == list(range(200))
+    return [verdict("idempotent-producer", KAFKA_PYTHON, ok, expected,
+                    f"{len(values)} records read, offsets {min(offsets, default=-1)}..{max(offsets, default=-1)}", watch)]
+
+
+def topic_configs(ctx: ProbeContext) -> list[CheckResult]:
+    """Create with the mirrored configs and describe them, through kafka-python's admin client."""
+    from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+
+    from migrate.probe.admin_checks import MIRRORED_TOPIC_CONFIGS
+
+    watch = Stopwatch()
+    admin = _admin(ctx)
+    topic, plain = ctx.scratch_name("kp-configs"), ctx.scratch_name("kp-defaults")
+    expected = f"{len(MIRRORED_TOPIC_CONFIGS)} configs set at creation are stored"
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1, topic_configs=dict(MIRRORED_TOPIC_CONFIGS)), NewTopic(plain, 1, 1)])
+        kafka.wait_for_topic(ctx.profile, topic, 1)
+        kafka.wait_for_topic(ctx.profile, plain, 1)
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic),
+                                            ConfigResource(ConfigResourceType.TOPIC, plain)], config_filter="all")
+    except Exception as exc:
+        status, text = _status_of(exc)
+        return [result("create-topic-configs", KAFKA_PYTHON, status, expected, text, watch)]
+    finally:
+        admin.close()
+    entries, defaults = described["topic"][topic], described["topic"][plain]
+    wrong = {k: entries.get(k, {}).get("value") for k, v in MIRRORED_TOPIC_CONFIGS.items()
+             if entries.get(k, {}).get("value") != v}
+    out = [verdict("create-topic-configs", KAFKA_PYTHON, not wrong, expected,
+                   f"all {len(MIRRORED_TOPIC_CONFIGS)} stored" if not wrong else f"differs: {short(wrong)}", watch)]
+    sources = sorted({entries[k]["config_source"] for k in MIRRORED_TOPIC_CONFIGS if k in entries})
+    out.append(verdict("describe-configs", KAFKA_PYTHON, not wrong and sources == ["DYNAMIC_TOPIC_CONFIG"],
+                       "describe_configs returns each set key with its value, source DYNAMIC_TOPIC_CONFIG",
+                       f"{len(entries)} entries; sources of set keys {sources}", watch))
+    missing = [k for k in ("retention.ms", "cleanup.policy", "max.message.bytes", "segment.bytes") if k not in defaults]
+    out.append(verdict("describe-configs-defaults", KAFKA_PYTHON, not missing,
+                       "describe_configs of a topic created without configs reports defaults",
+                       f"{len(defaults)} entries" + (f"; missing {missing}" if missing else ""), watch))
+    return out
