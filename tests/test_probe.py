@@ -168,6 +168,8 @@ def test_cli_exit_codes(noida, tmp_path):
     assert done.returncode == 2 and "unknown check name(s): no-such-check" in done.stderr
     done = run_cli("probe", env=env)
     assert done.returncode == 2 and "pass --cluster" in done.stderr
+    done = run_cli("probe", "--cluster", "127.0.0.1:1", env=env)
+    assert done.returncode == 2 and 'cannot reach cluster "cluster" at 127.0.0.1:1' in done.stderr
 
 
 # --- gates, without a broker ------------------------------------------------------------------------
@@ -218,7 +220,7 @@ def _hanging_check(ctx):
 
 
 def _answering_check(ctx):
-    return [CheckResult("answering", CONFLUENT, "pass", "an answer", f"token {ctx.token}")]
+    return [CheckResult("_answering_check", CONFLUENT, "pass", "an answer", f"token {ctx.token}")]
 
 
 @pytest.fixture
@@ -242,4 +244,4 @@ def test_isolated_crash_and_hang_become_findings(isolated):
     hung = isolated(_hanging_check, timeout_s=2)
     assert hung[0].status == "fail" and "hung: no answer within 2s" in hung[0].observed
     answered = isolated(_answering_check)
-    assert [(r.name, r.status, r.observed) for r in answered] == [("answering", "pass", "token tok")]
+    assert [(r.name, r.status, r.observed) for r in answered] == [("_answering_check", "pass", "token tok")]

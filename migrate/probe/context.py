@@ -130,8 +130,8 @@ class Rec:
     partition: int = 0
 
 
-def produce(profile: ClusterProfile, topic: str, records: Iterable[Rec], *, flush_each: bool = False,
-            producer=None, timeout: float = 20.0, **overrides: object) -> list[int]:
+def produce(profile: ClusterProfile, topic: str, records: Iterable[Rec], *, producer=None, timeout: float = 20.0,
+            **overrides: object) -> list[int]:
     """Write records and return their offsets; raises KafkaException on any delivery error."""
     own = producer is None
     client = producer or kafka.producer(profile, **{"enable.idempotence": False, **overrides})
@@ -153,8 +153,6 @@ def produce(profile: ClusterProfile, topic: str, records: Iterable[Rec], *, flus
             if rec.timestamp is not None:
                 kwargs["timestamp"] = rec.timestamp
             client.produce(topic, **kwargs)
-            if flush_each:
-                client.flush(timeout)
         remaining = client.flush(timeout)
         if errors:
             raise KafkaException(errors[0])

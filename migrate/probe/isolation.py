@@ -25,13 +25,19 @@ MARKER = "@@migrate-probe-results@@ "
 
 def run_inline(check: checks.Check, ctx: ProbeContext) -> list[CheckResult]:
     try:
-        return list(check.run(ctx))
+        results = list(check.run(ctx))
     except Exception as exc:  # a check that breaks must not end the probe: it is reported
         from migrate.kafka import describe_error
 
         text = f"the check could not run: {type(exc).__name__}: {describe_error(exc)}"
         return [CheckResult(name, check.client, ERROR, "the check runs to a conclusion", redact_text(text))
                 for name in check.names]
+    # A check that stops early (a group that never joined) leaves later names unanswered:
+    # say so, rather than let them look "not probed".
+    answered = {r.name for r in results}
+    return results + [CheckResult(name, check.client, ERROR, "the check runs to a conclusion",
+                                  "not reached: an earlier step of the same check did not succeed")
+                      for name in check.names if name not in answered]
 
 
 def run_isolated(check: checks.Check, ctx: ProbeContext) -> list[CheckResult]:

@@ -8,6 +8,7 @@ cleanup finds all of them, including those made by a child process that died; wi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from typing import Callable, Iterable
 
@@ -20,6 +21,7 @@ from migrate.probe.isolation import run_inline, run_isolated
 from migrate.probe.model import BOTH, CONFLUENT, FAIL, KAFKA_PYTHON, PASS, CheckResult, ProbeReport
 
 Progress = Callable[[checks.Check], None]
+log = logging.getLogger("migrate.probe")
 
 
 def run_probe(profile: ClusterProfile, only: Iterable[str] | None = None, keep: bool = False, *,
@@ -35,7 +37,10 @@ def run_probe(profile: ClusterProfile, only: Iterable[str] | None = None, keep: 
         for check in selected:
             if progress:
                 progress(check)
+            log.info("probe %s: %s (%s%s)", profile.name, check.id, check.client, ", isolated" if check.isolated else "")
             got = run_isolated(check, ctx) if check.isolated else run_inline(check, ctx)
+            for r in got:
+                log.debug("probe %s: %s %s %s: %s", profile.name, r.name, r.client, r.status, r.observed)
             results.extend(r for r in got if wanted is None or r.name in wanted)
     finally:
         kept = scratch_topics(ctx) if keep else cleanup(ctx)
