@@ -164,7 +164,7 @@ def _delete_groups(ctx: ProbeContext, group: str, members: list[_Member], watch:
         empty = "deleted"
     except Exception as exc:
         empty = f"failed ({kafka.describe_error(exc)})"
-    ok = active.startswith("refused") and (empty == "deleted" or "GROUP_ID_NOT_FOUND" in empty and active == "accepted")
+    ok = active.startswith("refused") and empty == "deleted"
     return verdict("delete-groups", CONFLUENT, ok, expected, f"active group: {active}; empty group: {empty}", watch)
 
 
