@@ -168,6 +168,10 @@ def test_cli_exit_codes(noida, tmp_path):
     assert done.returncode == 2 and "unknown check name(s): no-such-check" in done.stderr
     done = run_cli("probe", env=env)
     assert done.returncode == 2 and "pass --cluster" in done.stderr
+    done = run_cli("probe", "checks", "--format", "json", env=env)
+    assert done.returncode == 0
+    listed = [row["check"] for row in json.loads(done.stdout)]
+    assert "read-committed-hides-aborted" in listed and "group-offset-commit-inactive-admin" in listed
     done = run_cli("probe", "--cluster", "127.0.0.1:1", env=env)
     assert done.returncode == 2 and 'cannot reach cluster "cluster" at 127.0.0.1:1' in done.stderr
 

@@ -28,7 +28,7 @@ def _summary(report, saved: bool) -> str:
 
 @click.group(invoke_without_command=True)
 @click.option("--cluster", metavar="PROFILE|HOST:PORT", help="Cluster to probe: a profile or a bootstrap string.")
-@click.option("--only", metavar="LIST", help="Comma-separated check names to run (default: all).")
+@click.option("--only", metavar="LIST", help="Comma-separated check names to run (default: all; see: migrate probe checks).")
 @click.option("--keep", is_flag=True, help="Keep the scratch topics (__migrate.probe.*) for inspection.")
 @format_option()
 @pass_app
@@ -94,3 +94,15 @@ def diff(ctx: click.Context, app: AppContext, source: str | None, target: str | 
             emit([{"figure": f.check, "source": f.source, "target": f.target} for f in figures], fmt)
     if gaps:
         ctx.exit(EXIT_CHECK_FAILED)
+
+
+@probe.command("checks")
+@format_option()
+def list_checks(fmt: str) -> None:
+    """List the check names (usable with --only and as playbook requirements).
+
+    Example: migrate probe checks --format json
+    """
+    from migrate.probe.checks import CHECK_NAMES
+
+    emit([{"check": name, "description": what} for name, what in CHECK_NAMES.items()], fmt)

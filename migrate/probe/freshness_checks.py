@@ -130,5 +130,6 @@ def throughput(ctx: ProbeContext) -> list[CheckResult]:
                 f"(about {THROUGHPUT_BUDGET_S:.0f}s of producing), consumer assign() + consume(1000)")
     observed = (f"produce {sent / produce_s:,.0f} msg/s ({sent * RECORD_BYTES / produce_s / 1e6:.1f} MB/s), "
                 f"consume {received / consume_s:,.0f} msg/s ({received * RECORD_BYTES / consume_s / 1e6:.1f} MB/s), "
-                f"{received} of {sent} records read back")
-    return [verdict("throughput", CONFLUENT, received == sent, expected, observed, watch)]
+                f"{received} of {sent} records read back within 10s")
+    # A figure, not a verdict: a slow link that reads back only part in time still measured something.
+    return [verdict("throughput", CONFLUENT, received > 0, expected, observed, watch)]
