@@ -34,7 +34,8 @@ from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.store import MapStore
 from migrate.offset_maps.topic import load_maps
 from migrate.offset_maps.translate import (
-    APPROXIMATE, BEFORE_START, Translation, approximate, translate, translate_reverse_via,
+    APPROXIMATE, BEFORE_START, GAP, NOT_YET, Translation, approximate, translate, translate_reverse,
+    translate_reverse_via,
 )
 from migrate.state import State
 
@@ -143,6 +144,8 @@ class Route:
         self.reverse = reverse
         self.reverse_mirror = reverse_mirror
         self.fallback = fallback
+        self._spans: dict[tuple[str, int, int, int], bool | None] = {}
+        self._collecting: list[tuple[str, int, int, int]] | None = None
         if reverse:
             self._inverse = {t: s for s, t in forward.topics.items()}
             self.topics = set(self._inverse) | set(reverse_mirror.topics if reverse_mirror else ())
@@ -156,8 +159,12 @@ class Route:
         if not self.reverse:
             to_topic = self.forward.topics[topic]
             pmap = self.forward.get(topic, partition)
-            result = translate(pmap, committed) if pmap is not None else _unmapped(self.forward.name)
-            return self._maybe_fallback(Routed(to_topic, result, self.forward.name), topic, partition, committed)
+            if pmap is None:
+                return Routed(to_topic, _unmapped(self.forward.name), self.forward.name)
+            routed = Routed(to_topic, translate(pmap, committed), self.forward.name)
+            routed = self._markers_only(routed, topic, partition, committed, pmap.source_high,
+                                        lambda o: translate(pmap, o))
+            return self._maybe_fallback(routed, topic, partition, committed)
         source_topic = self._inverse.get(topic)
         forward_map = self.forward.get(source_topic, partition) if source_topic else None
         reverse_map = None
@@ -168,12 +175,53 @@ class Route:
         which, result = translate_reverse_via(forward_map, reverse_map, committed)
         if which == "reverse-mirror":
             routed = Routed(reverse_topic, result, self.reverse_mirror.name)
+            routed = self._markers_only(routed, topic, partition, committed, reverse_map.source_high,
+                                        lambda o: translate(reverse_map, o))
         else:
             routed = Routed(source_topic or reverse_topic, result, self.forward.name)
+            if forward_map is not None:
+                routed = self._markers_only(routed, topic, partition, committed, forward_map.target_high,
+                                            lambda o: translate_reverse(forward_map, o))
         return self._maybe_fallback(routed, topic, partition, committed)
 
+    def prepare(self, committed: list[tuple[str, int, int]]) -> None:
+        """Check at once every span a batch of translations will ask `_markers_only` about."""
+        self._collecting = []
+        try:
+            for topic, partition, offset in committed:
+                if self.covers(topic):
+                    self.translate(topic, partition, offset)
+            wanted = [s for s in self._collecting if s not in self._spans]
+        finally:
+            self._collecting = None
+        self._spans.update(timestamps.spans_with_records(self.sending, wanted))
+
+    def _markers_only(self, routed: Routed, topic: str, partition: int, committed: int, high: int | None,
+                      at: Callable[[int], Translation]) -> Routed:
+        """An offset past the mapped end is still exact when only non-records lie in between.
+
+        A consumer commits after the trailing transaction marker of its partition; if the
+        sending log holds no committed record in [mapped end, committed), that offset is a gap
+        at the end (rule 2), which the map alone cannot see.  Checked on the sending cluster,
+        below its last stable offset only: an open transaction may still add records.
+        """
+        if routed.translation.status != NOT_YET or high is None or committed <= high:
+            return routed
+        span = (topic, partition, high, committed)
+        if self._collecting is not None:
+            self._collecting.append(span)
+            return routed
+        if span not in self._spans:  # many groups sit at the same end: read each span once
+            self._spans[span] = timestamps.has_records(self.sending, topic, partition, high, committed)
+        if self._spans[span] is not False:
+            return routed
+        end = at(high)
+        return Routed(routed.to_topic, Translation(
+            GAP, end.offset, 0, f"offsets {high}..{committed - 1} hold no records (transaction markers): "
+            "same as the mirrored end"), routed.via)
+
     def _maybe_fallback(self, routed: Routed, topic: str, partition: int, committed: int) -> Routed:
-        if routed.translation.status != BEFORE_START or self.fallback != "timestamp":
+        if routed.translation.status != BEFORE_START or self.fallback != "timestamp" or self._collecting is not None:
             return routed
         found = timestamps.timestamp_at(self.sending, topic, partition, committed)
         if found is None:
@@ -272,6 +320,7 @@ def select_groups(route: Route, groups: Iterable[str] = (), all_groups: bool = F
 
 
 def _translate_committed(route: Route, committed: dict[str, kgroups.Offsets]) -> dict[str, list[tuple]]:
+    route.prepare([(t, p, o) for offsets in committed.values() for (t, p), o in offsets.items()])
     out: dict[str, list[tuple]] = {}
     for group, offsets in committed.items():
         rows = []

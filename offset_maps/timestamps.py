@@ -1,6 +1,8 @@
-"""Client-side timestamp lookups, for the approximate fallback of offset translation only.
+"""Client-side lookups in a partition's records that offset translation needs.
 
-Used when a committed offset is older than anything the map knows (`--fallback timestamp`).
+`has_records` tells whether a span of offsets holds any committed record (a span of only
+transaction markers and aborted records translates like its end, exactly).  The timestamp
+lookups serve the approximate fallback only: used when a committed offset is older than anything the map knows (`--fallback timestamp`).
 Brokers' ListOffsets-by-timestamp cannot be trusted on every platform (Tansu compares batch
 write times and answers 0 past the end), so the search reads record timestamps itself:
 a binary search over offsets, each probe a seek and a one-record fetch.  It assumes
@@ -8,6 +10,8 @@ timestamps grow with offsets, which is why every answer built on it is marked ap
 """
 
 from __future__ import annotations
+
+import time
 
 from confluent_kafka import KafkaError, TopicPartition
 
@@ -80,3 +84,75 @@ def offset_for_timestamp(profile: ClusterProfile, topic: str, partition: int, ti
         return answer
     finally:
         reader.close()
+
+
+def has_records(profile: ClusterProfile, topic: str, partition: int, start: int, stop: int) -> bool | None:
+    """Whether [start, stop) holds a record a read_committed consumer would read.
+
+    None when that cannot be known yet: part of the span lies past the last stable offset
+    (an open transaction may still commit records there).
+    """
+    reader = _Reader(profile, topic, partition)
+    try:
+        if stop > reader.high:
+            return None
+        found = reader.first_at_or_after(start)
+        return found is not None and found[0] < stop
+    finally:
+        reader.close()
+
+
+Span = tuple[str, int, int, int]  # topic, partition, start, stop
+
+
+def spans_with_records(profile: ClusterProfile, spans: list[Span], timeout: float = 30.0) -> dict[Span, bool | None]:
+    """`has_records` for many spans at once: one end lookup and one reader for all of them."""
+    spans = list(dict.fromkeys(spans))
+    if not spans:
+        return {}
+    ends = kafka.partition_ends(profile, {(t, p) for t, p, _, _ in spans})
+    out: dict[Span, bool | None] = {}
+    todo: dict[tuple[str, int], list[Span]] = {}
+    for span in spans:
+        topic, partition, start, stop = span
+        end = ends[(topic, partition)]
+        if stop > end.high:
+            out[span] = None
+        elif max(start, end.low) >= stop:
+            out[span] = False
+        else:
+            todo.setdefault((topic, partition), []).append(span)
+    # one read per partition from its earliest span start; a partition's first record answers all
+    reader = kafka.consumer(profile, **{"enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    try:
+        starts = {key: max(ends[key].low, min(s[2] for s in group)) for key, group in todo.items()}
+        pending = dict(todo)
+        seen: dict[tuple[str, int], list[int]] = {key: [] for key in todo}
+        reader.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+        limit = {key: max(s[3] for s in group) for key, group in todo.items()}
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise KafkaOperationError(f'reading spans on cluster "{profile.name}" did not finish within '
+                                          f"{timeout:.0f}s")
+            for message in reader.consume(1000, timeout=0.2):
+                key = (message.topic(), message.partition())
+                if key not in pending:
+                    continue
+                error = message.error()
+                if error is None:
+                    seen[key].append(message.offset())
+                    done = message.offset() + 1 >= limit[key]
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    done = True
+                elif error.fatal() or not error.retriable():
+                    raise KafkaOperationError(f"reading {key[0]}[{key[1]}] on cluster \"{profile.name}\" failed: "
+                                              f"{error.str()}")
+                else:
+                    continue
+                if done:
+                    for span in pending.pop(key):
+                        out[span] = any(span[2] <= o < span[3] for o in seen[key])
+    finally:
+        reader.close()
+    return out

@@ -18,7 +18,9 @@ Forward rules (a source group's offset C -> target offset), over a map with `sou
 3. end          C == `source_high`, the mirrored end: `target_high`, the end of mirrored data.
 4. not-yet      C > `source_high` (or nothing of the partition is mirrored yet): not
                 translatable yet; `behind` says how many source offsets the mirror still has
-                to cover.  Never guessed.
+                to cover.  Never guessed.  (The map alone cannot tell that [source_high, C)
+                holds only transaction markers; `sync.Route` checks the source log for that
+                and, when so, answers rule 2 at the end: exact.)
 5. before-start C < `source_low`, older than the earliest mapped offset (records that were never
                 mirrored: retention, or mirroring began later): reported, no offset.  A
                 timestamp fallback exists only on request and is always marked `approximate`
@@ -33,7 +35,9 @@ Reverse rules (a target group's offset T -> source offset), over the same map:
 3. end          T == `target_high`: `source_high`.
 4. not-yet      T > `target_high`: records past the mirrored end on the target have no source
                 counterpart in this map (records produced directly on the target after
-                cutover); `behind` = T - target_high.  A reverse mirror (target -> source)
+                cutover); `behind` = T - target_high (with the same marker check as rule 4
+                forward: a consumer that read our last transaction commits after its marker,
+                past `target_high`).  A reverse mirror (target -> source)
                 covers them: translate those offsets FORWARD through the reverse mirror's map
                 (`translate_reverse_via`).
 5. before-start T < the first run's target offset: target records older than anything this map
