@@ -105,6 +105,8 @@ def test_cutover_with_live_apps_processes_every_event_exactly_once(estate):
     outcome = _ok(estate.cli("playbook", "run", "cutover", "--yes", *estate.vars(), "--format", "json"))
     assert outcome["status"] == "succeeded"
     assert outcome["downtime_s"] is not None
+    statuses = {s["name"]: s["status"] for s in outcome["steps"]}
+    assert statuses["parity gate"] == statuses["post-cutover parity"] == "ok", outcome["steps"][-1]
     before = estate.apps.produced()
     estate.apps.wait_processed(before + 100)  # the apps now live on the target
     proof = estate.apps.drain_and_stop()
@@ -126,6 +128,8 @@ def test_cutover_then_rollback_round_trip_exactly_once_and_target_events_reach_s
     estate.apps.wait_processed(estate.apps.produced() + 100)  # running on the target now
     outcome = _ok(estate.cli("playbook", "run", "rollback", "--yes", *estate.vars("rollback"), "--format", "json"))
     assert outcome["status"] == "succeeded"
+    assert outcome["steps"][-1]["name"] == "parity after rollback"
+    assert outcome["steps"][-1]["status"] == "ok", outcome["steps"][-1]
     assert outcome["downtime_s"] is not None
     estate.apps.wait_processed(estate.apps.produced() + 100)  # and back on the source
     proof = estate.apps.drain_and_stop()

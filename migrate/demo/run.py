@@ -1,0 +1,218 @@
+"""`migrate demo`: the whole story on embedded local clusters, in about a minute.
+
+Starts (or reuses) a noida-db source and a Tansu target, seeds the reference estate, starts
+the mirror, runs live workflow apps (a producer and one consumer per group, real processes),
+checks parity, rehearses the cutover and its rollback on shadow names, then runs the real
+cutover with the live apps moved by the playbook's hooks, and reads the proof from the
+apps' own files: every event processed exactly once per group, across both clusters.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from migrate import config as cfg
+from migrate import kafka
+from migrate.demo.live import LiveApps, Proof
+from migrate.local.clusters import LocalClusters
+from migrate.playbooks import processes
+from migrate.playbooks.actions import ActionContext
+from migrate.playbooks.runner import RunOptions, Runner
+
+LIVE_PARTITIONS = 3
+LIVE_GROUPS = ("live.engine", "live.audit")
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    source: str
+    target: str
+    prefix: str
+    seeded_records: int
+    seeded_topics: int
+    events_mirrored: int
+    parity: str
+    rehearsal: str
+    cutover: str
+    groups_translated: int
+    downtime_s: float | None
+    proof: Proof
+    produced_on_target: int
+    seconds: float
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.proof.exact and self.cutover.startswith("succeeded")
+
+    def rows(self) -> list[dict[str, object]]:
+        window = f"{self.downtime_s:.2f}s" if self.downtime_s is not None else "not measured"
+        rows = [
+            ("source", self.source),
+            ("target", self.target),
+            ("estate seeded", f"{self.seeded_records} records in {self.seeded_topics} topics (prefix {self.prefix})"),
+            ("events mirrored", f"{self.events_mirrored} (source -> target, exact offset map)"),
+            ("parity", self.parity),
+            ("rehearsal (cutover + rollback)", self.rehearsal),
+            ("cutover", self.cutover),
+            ("groups translated", f"{self.groups_translated} (offsets committed exactly on the target)"),
+            ("consumer downtime window", window),
+            ("live events produced", f"{self.proof.produced} ({self.produced_on_target} on the target after cutover)"),
+        ]
+        rows += [(f"processed by {g.group}", str(g.processed)) for g in self.proof.groups]
+        rows += [("events lost", str(self.proof.lost)), ("events processed twice", str(self.proof.twice)),
+                 ("demo duration", f"{self.seconds:.1f}s")]
+        return [{"what": k, "result": v} for k, v in rows]
+
+
+class Demo:
+    def __init__(self, state, state_path: Path, config_path: Path, progress: Callable[[str], None],
+                 rate: float = 100.0):
+        self.state = state
+        self.state_path = Path(state_path)
+        self.config_path = Path(config_path)
+        self.say = progress
+        self.rate = rate
+        self.tag = secrets.token_hex(2)
+        self.prefix = f"demo{self.tag}."
+        self.mirror = f"demo{self.tag}"
+        self.reverse = f"demo{self.tag}-back"
+        self.workdir = self.state_path.parent / "demo" / self.tag
+        self.timings: dict[str, float] = {}
+
+    def _timed(self, label: str, started: float) -> None:
+        self.timings[label] = round(time.monotonic() - started, 2)
+
+    def run(self) -> DemoSummary:
+        from migrate.seed import seed_estate
+
+        began = time.monotonic()
+        self.say("starting local clusters: source on noida-db, target on Tansu")
+        clusters = {c.name: c for c in LocalClusters(self.state, self.config_path).up(
+            [("source", "noida"), ("target", "tansu")])}
+        self.config = cfg.load_config(self.config_path)
+        source = cfg.resolve_cluster("source", self.config, "source")
+        target = cfg.resolve_cluster("target", self.config, "target")
+
+        t = time.monotonic()
+        self.say(f"seeding the agentic-workflow estate under prefix {self.prefix}")
+        seeded = seed_estate(source, prefix=self.prefix)
+        topic = self.prefix + "workflow.live"
+        kafka.create_topic(source, topic, LIVE_PARTITIONS)
+        kafka.wait_for_topic(source, topic, LIVE_PARTITIONS)
+        self._timed("seed", t)
+
+        ctx = self._context()
+        from migrate.playbooks import cluster_actions as act
+
+        t = time.monotonic()
+        self.say(f"starting the mirror {self.mirror} (source -> target, background process)")
+        act.run_mirror_start(ctx, {"name": self.mirror, "source": "source", "target": "target",
+                                   "topics": [re.escape(self.prefix) + ".*"]})
+        groups = [self.prefix + g for g in LIVE_GROUPS]
+        apps = LiveApps(self.workdir / "apps", source.bootstrap, target.bootstrap, topic, groups, rate=self.rate)
+        try:
+            self.say(f"starting live apps: 1 producer ({self.rate:g} events/s), consumers in {', '.join(groups)}")
+            apps.start()
+            apps.wait_processed(50)
+            act.run_mirror_wait(self._context(deadline=120), {"name": self.mirror, "max_lag": 1000, "hold": 0})
+            self._timed("mirror", t)
+
+            t = time.monotonic()
+            self.say("validating parity (map mode, every record's content and position)")
+            parity = act.run_validate(self._context(deadline=300), {"mirror": self.mirror,
+                                                                     "args": ["--until", "10s"]})
+            parity_line = _first_line(parity.output)
+            self._timed("parity", t)
+
+            estate_groups = [g.name for g in seeded.groups if g.offsets]
+            variables = self._vars(topic, estate_groups + groups, apps)
+            runner = Runner(self.state, self.config, self.state_path, self.config_path,
+                            RunOptions(assume_yes=True, on_event=self._event))
+
+            t = time.monotonic()
+            self.say("rehearsing cutover then rollback on shadow topics and groups (production untouched)")
+            cutover, rollback = _shipped("cutover"), _shipped("rollback")
+            report = runner.rehearse(cutover, variables, rollback)
+            rehearsal = (f"{'PASSED' if report.passed else 'FAILED'}: " + ", ".join(
+                f"{o.playbook} {o.duration_s or 0:.1f}s" for o in report.outcomes)
+                + (f", downtime {report.downtime_s:.2f}s" if report.downtime_s is not None else ""))
+            self._timed("rehearsal", t)
+            if not report.passed:
+                failed = next(o for o in report.outcomes if not o.ok)
+                rehearsal += f" ({failed.error})"
+
+            t = time.monotonic()
+            self.say("running the real cutover: the live apps move to the target through the hooks")
+            before = apps.produced()
+            outcome = runner.run(cutover, {k: v for k, v in variables.items() if k not in _ROLLBACK_ONLY})
+            self._timed("cutover", t)
+            translated = next((s.data.get("groups", 0) for s in outcome.steps if s.action == "offsets.sync"), 0)
+            if outcome.ok:
+                self.say("apps live on the target; letting them run, then draining")
+                apps.wait_processed(apps.produced() + 100, timeout=60)
+            proof = apps.drain_and_stop()
+        finally:
+            apps.stop()
+            for key in (f"mirror:{self.mirror}", f"mirror:{self.reverse}"):
+                processes.stop(self.state, key, grace=15)
+        mirrored = self.state.db.execute("SELECT COALESCE(SUM(length), 0) FROM offset_runs WHERE mirror = ?",
+                                         [self.mirror]).fetchone()[0]
+        del clusters
+        return DemoSummary(
+            source=f"noida-db at {source.bootstrap}", target=f"Tansu at {target.bootstrap}", prefix=self.prefix,
+            seeded_records=seeded.records, seeded_topics=len(seeded.topics), events_mirrored=mirrored,
+            parity=parity_line, rehearsal=rehearsal,
+            cutover=f"{outcome.status} in {outcome.duration_s or 0:.1f}s (run {outcome.run_id})"
+            + (f": {outcome.error}" if outcome.error else ""),
+            groups_translated=translated, downtime_s=outcome.downtime_s, proof=proof,
+            produced_on_target=max(0, proof.produced - before - _on_source_after(before)),
+            seconds=round(time.monotonic() - began, 1), timings=self.timings,
+        )
+
+    def _context(self, deadline: float | None = 60.0) -> ActionContext:
+        return ActionContext(run_id=f"demo-{self.tag}", playbook="demo", step_name="demo", state=self.state,
+                             config=self.config, state_path=self.state_path, config_path=self.config_path,
+                             deadline=time.monotonic() + deadline if deadline else None,
+                             vars={"source": "source", "target": "target"})
+
+    def _vars(self, topic: str, groups: list[str], apps: LiveApps) -> dict[str, str]:
+        values = {"source": "source", "target": "target", "topics": re.escape(self.prefix) + ".*",
+                  "groups": ",".join(groups), "mirror": self.mirror, "reverse_mirror": self.reverse,
+                  "max_lag": "1000", "drain_timeout": "2m"}
+        values.update(apps.hook_vars())
+        return values
+
+    def _event(self, kind: str, step, info: dict) -> None:
+        if kind == "end":
+            status = info["status"]
+            self.say(f"   {step.phase + ' ' if step.phase != 'main' else ''}{step.name}: {status} "
+                     f"({info['duration']:.2f}s)" + (f" {info.get('error')}" if info.get("error") else ""))
+
+
+_ROLLBACK_ONLY = ("stop_target_consumers", "stop_target_producers")
+
+
+def _on_source_after(_before: int) -> int:
+    return 0
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return re.sub(r"^validation run \d+ ", "", line)
+
+
+def _shipped(name: str) -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("migrate.playbooks") / f"{name}.yaml"))
+
+
+def run_demo(state, state_path: Path, config_path: Path, progress: Callable[[str], None],
+             rate: float = 100.0) -> DemoSummary:
+    return Demo(state, state_path, config_path, progress, rate).run()
