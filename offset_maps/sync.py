@@ -310,10 +310,18 @@ class GroupOffset:
     note: str
 
 
+INTERNAL_GROUPS = re.compile(r"migrate\.mirror\..*|migrate-reader-.*")  # our own mirrors' and readers' groups
+
+
+def listed_groups(profile: ClusterProfile) -> list[str]:
+    """The groups a cluster lists, without the tool's own (a mirror's source group is not a user's)."""
+    return [g for g in kgroups.list_groups(profile) if not INTERNAL_GROUPS.fullmatch(g)]
+
+
 def select_groups(route: Route, groups: Iterable[str] = (), all_groups: bool = False) -> list[str]:
     chosen = list(dict.fromkeys(groups))
     if all_groups:
-        chosen = sorted(set(chosen) | set(kgroups.list_groups(route.sending)))
+        chosen = sorted(set(chosen) | set(listed_groups(route.sending)))
     if not chosen:
         raise UsageError("no group given; pass --group NAME (repeatable) or --all-groups")
     return chosen
@@ -488,7 +496,7 @@ def sync_groups_once(state: State, mirror_name: str, source: ClusterProfile, tar
     """
     pattern = re.compile(group_regex) if isinstance(group_regex, str) else group_regex
     route = build_route(state, mirror_name, source, target)
-    groups = [g for g in kgroups.list_groups(source) if pattern.fullmatch(g)]
+    groups = [g for g in listed_groups(source) if pattern.fullmatch(g)]
     if not groups:
         return []
     done = sync_groups(route, groups, partial=True, skip_active=True)

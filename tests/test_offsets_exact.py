@@ -181,6 +181,9 @@ def test_forward_sync_is_exact_at_every_kind_of_position(estate):
 
     groups = commit_rounds(source.profile, unique(prefix + "-fw"), plan)
     route = offsync.build_route(state, name, source.profile, target.profile)
+    # the mirror's own source group is listed by the broker but never synced as a user's group
+    assert f"migrate.mirror.{name}" in kgroups.list_groups(source.profile)
+    assert f"migrate.mirror.{name}" not in offsync.select_groups(route, all_groups=True)
     results = offsync.sync_groups(route, list(groups))
     assert {r.outcome for r in results} == {"changed"}, [r.reason for r in results if r.outcome != "changed"]
     assert all(c.status in ("exact", "gap", "end") for r in results for c in r.changes)
