@@ -97,11 +97,14 @@ def test_tansu_passes_what_works_there(tansu):
     assert report.get("auto-create-on-produce", CONFLUENT).observed == "auto-created with 4 partitions"
 
 
-def test_scratch_topics_are_deleted(noida, tansu):
+def test_scratch_topics_and_groups_are_deleted(noida, tansu):
     for cluster, report in (noida, tansu):
+        prefix = f"__migrate.probe.{report.run_id}."
         assert report.kept_topics == ()
-        left = [t for t in kafka.list_topics(cluster.profile) if t.startswith(f"__migrate.probe.{report.run_id}.")]
-        assert left == []
+        assert [t for t in kafka.list_topics(cluster.profile) if t.startswith(prefix)] == []
+        admin = kafka.admin(cluster.profile)
+        groups = admin.list_consumer_groups(request_timeout=10).result(15).valid
+        assert [g.group_id for g in groups if g.group_id.startswith(prefix)] == []
 
 
 def test_diff_lists_tansu_gaps(noida, tansu):
