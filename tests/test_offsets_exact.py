@@ -142,13 +142,59 @@ def check_synced(sending_logs: dict[Key, Log], receiving: ClusterProfile, receiv
     return resumed_wrong
 
 
-def noida_resume_xfail(problems: list[str]) -> None:
-    if problems:
-        pytest.xfail(
-            "known noida-db limit (platform at fault, offsets verified exact above): a read_committed fetch "
-            "that starts mid-partition drops committed transactional records after the start when aborted "
-            "transactions precede it (confluent-kafka and kafka-python both lose records; reading from the "
-            f"log start returns them): {len(problems)} cases, e.g. {problems[:3]}")
+def mid_partition_read_committed_loss(profile: ClusterProfile) -> str | None:
+    """Evidence when the platform drops committed records for a read_committed fetch that
+    starts after an aborted transaction (known on noida-db), else None.
+
+    One producer writes transactions commit, abort, commit, commit (two records each); a read
+    from the log start returns the committed records, a read starting at each later offset
+    must return the same records from there on.
+    """
+    topic = unique("txn-resume")
+    kafka.create_topic(profile, topic, 1)
+    kafka.wait_for_topic(profile, topic, 1)
+    producer = kafka.producer(profile, **{"transactional.id": unique("txn-resume")})
+    producer.init_transactions(30)
+    for commit in (True, False, True, True):
+        producer.begin_transaction()
+        for i in range(2):
+            producer.produce(topic, value=b"%d" % i, partition=0)
+        producer.flush(30)
+        (producer.commit_transaction if commit else producer.abort_transaction)(30)
+    key = (topic, 0)
+    full = sorted(read_all(profile, [key])[key])
+    ends = kafka.partition_ends(profile, [key])
+    lost = []
+    for start in range(ends[key].high):
+        group = unique("resume")
+        assert kgroups.commit(profile, {group: {key: start}}) == {group: None}
+        got = [c for c in read_from_committed(profile, group, [key], ends)[key]]
+        expected = [o for o in full if o >= start]
+        if len(got) != len(expected):
+            lost.append(f"from {start}: {len(got)} of {len(expected)} committed records")
+    if not lost:
+        return None
+    first = int(lost[0].split(":")[0].split()[-1])
+    independent = kafka_python_count(profile, topic, first, ends[key].high)
+    return (f"committed records at {full} (read from the log start); a read_committed consumer resuming "
+            f"mid-partition after the aborted transaction gets fewer: {'; '.join(lost)}; kafka-python from "
+            f"{first}: {independent} of {len([o for o in full if o >= first])}")
+
+
+def kafka_python_count(profile: ClusterProfile, topic: str, start: int, end: int) -> int:
+    """Records a read_committed kafka-python consumer (the independent client) reads from start."""
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=profile.bootstrap, isolation_level="read_committed",
+                             enable_auto_commit=False, consumer_timeout_ms=1500)
+    try:
+        tp = KTopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        return sum(1 for m in consumer if m.offset < end)
+    finally:
+        consumer.close()
 
 
 @pytest.fixture(scope="module")
@@ -250,4 +296,18 @@ def test_reverse_sync_is_exact_through_the_forward_map_then_a_rollback_mirror(es
         key = (inverse[topic], partition)
         assert list(slogs[key].values())[len(before[key]):] == list(tlogs[(topic, partition)].values())[-12:]
     problems += check_synced(tlogs, source.profile, slogs, inverse, groups)
-    noida_resume_xfail(problems)
+    if problems:  # the offsets are exact (asserted above); the platform loses records on resume
+        assert mid_partition_read_committed_loss(source.profile), (
+            f"consumers resuming on the source missed records, not explained by a platform limit: {problems[:3]}")
+
+
+def test_resuming_read_committed_after_an_aborted_transaction(source_cluster):
+    """Detects the source platform dropping records for a consumer that resumes mid-partition.
+
+    Reported here because it defeats any exact offset on that platform: the offset is right,
+    the broker's answer to a fetch from it is not.
+    """
+    evidence = mid_partition_read_committed_loss(source_cluster.profile)
+    if evidence:
+        pytest.xfail(f"known {source_cluster.platform} limit (the platform's fetch answer; confluent-kafka and "
+                     f"kafka-python figures follow): {evidence}")
