@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
@@ -36,16 +38,21 @@ from migrate.offset_maps.topic import load_maps
 from migrate.records import from_message
 from migrate.state import State
 from migrate.validators import windows
-from migrate.validators.digest import DEFAULT, DigestOptions, content_digest
+from migrate.validators.digest import DEFAULT, DigestOptions, encode
 from migrate.validators.divergence import Tally, ValidationResult
 from migrate.validators.keyed import SOURCE, TARGET, KeyedComparer
 
 READ_BATCH = 2000
 NO_PROGRESS_TIMEOUT = 60.0
-# Small prefetch queues keep memory flat; a window re-read needs even less.
+# Small prefetch queues keep memory flat; a window re-read needs even less.  Some platforms
+# (noida-db 0.2.3, measured) ignore the Fetch size limits and answer with everything from the
+# fetch offset to the end of the partition, which librdkafka refuses above
+# receive.message.max.bytes: allow the largest response rather than stall (memory then follows
+# that platform's response size, not ours).
 READER_SETTINGS = {"enable.partition.eof": True, "auto.offset.reset": "earliest",
                    "queued.max.messages.kbytes": 16384, "fetch.max.bytes": 8 << 20,
-                   "max.partition.fetch.bytes": 4 << 20, "fetch.wait.max.ms": 50}
+                   "max.partition.fetch.bytes": 4 << 20, "fetch.wait.max.ms": 50,
+                   "receive.message.max.bytes": 2_147_483_647}
 REREAD_SETTINGS = {**READER_SETTINGS, "queued.max.messages.kbytes": 2048, "max.partition.fetch.bytes": 1 << 20,
                    "fetch.max.bytes": 1 << 20}
 
@@ -69,6 +76,7 @@ class ValidateSpec:
     id_header: str | None = None
     window: int = 10_000
     max_examples: int = 10
+    parallel: int = 2  # map mode: partitions compared at once, each with its own pair of consumers
 
 
 @dataclass(frozen=True)
@@ -134,9 +142,9 @@ def _topic_filter(patterns: Sequence[str]) -> Callable[[str], bool]:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def read_partition(client: Consumer, profile: ClusterProfile, topic: str, partition: int, lo: int,
-                   hi: int | None, batch: int = READ_BATCH) -> Iterator:
-    """Messages of one partition with offsets in [lo, hi) (hi None: up to the current end).
+def read_batches(client: Consumer, profile: ClusterProfile, topic: str, partition: int, lo: int,
+                 hi: int | None, batch: int = READ_BATCH) -> Iterator[list]:
+    """Lists of messages of one partition with offsets in [lo, hi) (hi None: up to the current end).
 
     Ends early at end-of-partition: a partition that shrank since its end was read (a broker
     that lost data) yields what it still has, and the comparers report the rest as missing.
@@ -155,11 +163,14 @@ def read_partition(client: Consumer, profile: ClusterProfile, topic: str, partit
         elif time.monotonic() - last_progress > NO_PROGRESS_TIMEOUT:
             raise KafkaOperationError(f'reading {topic}[{partition}] on cluster "{profile.name}" made no '
                                       f"progress for {NO_PROGRESS_TIMEOUT:.0f}s")
+        good = []
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     if message.partition() == partition and message.topic() == topic:
+                        if good:
+                            yield good
                         return
                     continue
                 if error.fatal() or not error.retriable():
@@ -168,23 +179,44 @@ def read_partition(client: Consumer, profile: ClusterProfile, topic: str, partit
                 continue
             offset = message.offset()
             if hi is not None and offset >= hi:
+                if good:
+                    yield good
                 return
-            yield message
+            good.append(message)
             if hi is not None and offset + 1 >= hi:
+                yield good
                 return
+        if good:
+            yield good
 
 
-def _items(messages: Iterator, options: DigestOptions, with_records: bool, digest_if=None) -> Iterator[tuple]:
+def read_partition(client: Consumer, profile: ClusterProfile, topic: str, partition: int, lo: int,
+                   hi: int | None, batch: int = READ_BATCH) -> Iterator:
+    """Messages of one partition with offsets in [lo, hi); see read_batches."""
+    for messages in read_batches(client, profile, topic, partition, lo, hi, batch):
+        yield from messages
+
+
+def _items(batches: Iterator[list], options: DigestOptions, with_records: bool, digest_if=None) -> Iterator[tuple]:
     """Messages as comparer items: (offset, digest, timestamp, key, record or None)."""
-    for m in messages:
-        ts = m.timestamp()[1]
-        key = m.key()
-        offset = m.offset()
-        if digest_if is None or digest_if(offset, ts):
-            digest = content_digest(key, m.value(), m.headers() or (), ts, options)
-        else:
-            digest = b""
-        yield (offset, digest, ts, key, from_message(m) if with_records else None)
+    digest = xxhash.xxh3_128_digest
+    if digest_if is None and not with_records:  # the hot path of a validation: kept flat
+        for messages in batches:
+            for m in messages:
+                ts = m.timestamp()[1]
+                key = m.key()
+                yield (m.offset(), digest(encode(key, m.value(), m.headers() or (), ts, options)), ts, key, None)
+        return
+    for messages in batches:
+        for m in messages:
+            ts = m.timestamp()[1]
+            key = m.key()
+            offset = m.offset()
+            if digest_if is None or digest_if(offset, ts):
+                d = digest(encode(key, m.value(), m.headers() or (), ts, options))
+            else:
+                d = b""
+            yield (offset, d, ts, key, from_message(m) if with_records else None)
 
 
 class _Readers:
@@ -372,31 +404,60 @@ def _validate_map(spec: ValidateSpec, state: State, tally: Tally, scope: str) ->
     target_ends = kafka.partition_ends(spec.target, present)
     cursors = _cursors(state, scope) if spec.incremental else {}
     new_cursors: dict[tuple[str, int], tuple[int, int]] = {}
-    readers = _Readers(spec)
     stats = {"partitions": 0, "windows": 0, "windows_differing": 0}
-    try:
-        for part in parts:
-            src_end = source_ends[(part.topic, part.partition)]
-            tgt_end = target_ends.get((part.target_topic, part.partition))
-            pmap = part.pmap
-            s_lo = max(src_end.low, pmap.source_low if pmap.source_low is not None else src_end.low)
-            t_lo = tgt_end.low if tgt_end else 0
-            cursor = cursors.get((part.topic, part.partition))
-            if cursor is not None:
-                s_lo, t_lo = max(s_lo, cursor[0]), max(t_lo, cursor[1])
-            s_hi = src_end.high
-            t_hi = tgt_end.high if tgt_end else t_lo
-            tally.topic(part.topic, part.target_topic, part.partition)
-            comparer = _compare_map_partition(spec, readers, tally, part, s_lo, s_hi, t_lo, t_hi)
-            stats["partitions"] += 1
-            stats["windows"] += comparer.windows
-            stats["windows_differing"] += comparer.windows_differing
-            covered = pmap.source_high if pmap.source_high is not None else s_lo
-            source_next = min(s_hi, max(s_lo, covered))
-            target_next = comparer.first_tail_target if comparer.first_tail_target is not None else max(t_lo, t_hi)
-            new_cursors[(part.topic, part.partition)] = (source_next, target_next)
-    finally:
-        readers.close()
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for part in parts:
+        tally.topic(part.topic, part.target_topic, part.partition)
+        todo.put(part)
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(own: Tally) -> None:
+        # Each worker has its own consumers and tally: while one waits on a fetch (no GIL
+        # held), another hashes, so reading both clusters overlaps with comparing.
+        readers = _Readers(spec)
+        try:
+            while not failures:
+                try:
+                    part = todo.get_nowait()
+                except queue.Empty:
+                    return
+                src_end = source_ends[(part.topic, part.partition)]
+                tgt_end = target_ends.get((part.target_topic, part.partition))
+                pmap = part.pmap
+                s_lo = max(src_end.low, pmap.source_low if pmap.source_low is not None else src_end.low)
+                t_lo = tgt_end.low if tgt_end else 0
+                cursor = cursors.get((part.topic, part.partition))
+                if cursor is not None:
+                    s_lo, t_lo = max(s_lo, cursor[0]), max(t_lo, cursor[1])
+                s_hi = src_end.high
+                t_hi = tgt_end.high if tgt_end else t_lo
+                comparer = _compare_map_partition(spec, readers, own, part, s_lo, s_hi, t_lo, t_hi)
+                covered = pmap.source_high if pmap.source_high is not None else s_lo
+                source_next = min(s_hi, max(s_lo, covered))
+                target_next = (comparer.first_tail_target if comparer.first_tail_target is not None
+                               else max(t_lo, t_hi))
+                with lock:
+                    stats["partitions"] += 1
+                    stats["windows"] += comparer.windows
+                    stats["windows_differing"] += comparer.windows_differing
+                    new_cursors[(part.topic, part.partition)] = (source_next, target_next)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failures.append(exc)
+        finally:
+            readers.close()
+
+    tallies = [Tally(tally.max_examples) for _ in range(max(1, min(spec.parallel, len(parts))))]
+    threads = [threading.Thread(target=work, args=(t,), name=f"validate-{i}", daemon=True)
+               for i, t in enumerate(tallies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    for own in tallies:
+        tally.merge(own)
     if _moves_cursors(spec):
         _save_cursors(state, scope, new_cursors)
     return stats
@@ -413,20 +474,20 @@ def _compare_map_partition(spec: ValidateSpec, readers: _Readers, tally: Tally, 
         return offset >= covered or include(offset, ts)
 
     options = spec.options
-    source = _items(read_partition(readers.get("source"), spec.source, part.topic, part.partition, s_lo, s_hi),
+    source = _items(read_batches(readers.get("source"), spec.source, part.topic, part.partition, s_lo, s_hi),
                     options, False, None if every else digest_if)
-    target = _items(read_partition(readers.get("target"), spec.target, part.target_topic, part.partition, t_lo, t_hi),
+    target = _items(read_batches(readers.get("target"), spec.target, part.target_topic, part.partition, t_lo, t_hi),
                     options, False)
 
     def read_source(lo: int, hi: int | None):
         hi = s_hi if hi is None else min(hi, s_hi)
-        return _items(read_partition(readers.get("source", "reread"), spec.source, part.topic, part.partition,
-                                     max(lo, s_lo), hi, batch=500), options, True)
+        return _items(read_batches(readers.get("source", "reread"), spec.source, part.topic, part.partition,
+                                   max(lo, s_lo), hi, batch=500), options, True)
 
     def read_target(lo: int, hi: int | None):
         hi = t_hi if hi is None else min(hi, t_hi)
-        return _items(read_partition(readers.get("target", "reread"), spec.target, part.target_topic,
-                                     part.partition, max(lo, t_lo), hi, batch=500), options, True)
+        return _items(read_batches(readers.get("target", "reread"), spec.target, part.target_topic,
+                                   part.partition, max(lo, t_lo), hi, batch=500), options, True)
 
     reread = windows.make_reread(read_source, read_target, pmap, include, include)
     return windows.compare_partition(part.topic, part.partition, source, target, pmap, tally, reread,

@@ -287,3 +287,29 @@ def test_key_mode_by_id_header_and_null_keys_as_multiset():
     target[0] = Record("t", 1, 19, None, b"changed", (("event-id", b"e19"),), 1)
     result = keyed(source, target, id_header="event-id")
     assert key_kinds(result) == [("mutated", 0, 19, 19, "value")]
+
+
+def _reference_encode(key, value, headers, timestamp, options):
+    """The canonical encoding as first specified: every field length-prefixed, null = -1."""
+    import struct
+
+    def field(data):
+        return struct.pack(">i", -1) if data is None else struct.pack(">i", len(data)) + data
+
+    kept = [(n, v) for n, v in headers if options.keep_header(n)]
+    out = field(key) + field(value) + struct.pack(">i", len(kept))
+    for name, v in kept:
+        out += field(name.encode()) + field(v)
+    return out + struct.pack(">q", timestamp if options.include_timestamp else 0)
+
+
+@pytest.mark.parametrize("options", [DigestOptions(), make_options(True, "none"), make_options(False, "a,b")])
+def test_fast_encoding_equals_the_canonical_encoding(options):
+    from migrate.validators.digest import encode
+
+    cases = [(None, None, [], 0), (b"", b"", [], -1), (b"k", b"v", [("a", None), ("a", b""), ("b", b"x")], 5),
+             (b"\x00" * 300, None, (("h\u00e9", b"1"),), 2**62), (None, b"v", iter([("b", b"2")]), 7)]
+    for key, value, headers, ts in cases:
+        headers = list(headers)
+        assert encode(key, value, headers, ts, options) == _reference_encode(key, value, headers, ts, options)
+        assert encode(key, value, tuple(headers), ts, options) == _reference_encode(key, value, headers, ts, options)

@@ -164,6 +164,22 @@ class Tally:
         if text not in self.notes:
             self.notes.append(text)
 
+    def merge(self, other: "Tally") -> None:
+        """Add another tally's counts and examples (each worker of a run keeps its own)."""
+        for name, theirs in other._topics.items():
+            mine = self.topic(name, theirs.target_topic)
+            mine.partitions |= theirs.partitions
+            mine.compared += theirs.compared
+            for kind, n in theirs.counts.items():
+                mine.counts[kind] += n
+            for kind, n in theirs.info.items():
+                mine.info[kind] += n
+        for key, examples in other._examples.items():
+            kept = self._examples.setdefault(key, [])
+            kept.extend(examples[: max(0, self.max_examples - len(kept))])
+        for note in other.notes:
+            self.note(note)
+
     def result(self, mode: str, **extra: object) -> ValidationResult:
         topics = tuple(
             TopicResult(name, t.target_topic, len(t.partitions), t.compared, dict(t.counts), dict(t.info))
