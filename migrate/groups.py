@@ -186,3 +186,14 @@ def commit(profile: ClusterProfile, plans: Mapping[str, Mapping[tuple[str, int],
                     f'committing offsets of group "{group}" on cluster "{profile.name}" failed: '
                     + "; ".join(sorted(reasons - {"active"})))
     return out
+
+
+def sync_groups_once(state, mirror_name: str, source: ClusterProfile, target: ClusterProfile, group_regex):
+    """One round of `migrate mirror --sync-groups`; see migrate.offset_maps.sync.sync_groups_once.
+
+    Kept here because the mirror's CLI imports it from this module; the flow lives with the
+    other offset-sync code (imported late: that module builds on this one).
+    """
+    from migrate.offset_maps.sync import sync_groups_once as run_once
+
+    return run_once(state, mirror_name, source, target, group_regex)

@@ -300,3 +300,46 @@ def test_cli_translate_and_sync(estate, tmp_path, source_cluster, target_cluster
 
     out = run_cli(*base, "sync", "--name", "no-such-mirror", "--group", group)
     assert out.returncode == 2 and out.stderr.startswith('error: no mirror named "no-such-mirror" is recorded')
+
+
+def test_mirror_follow_syncs_matching_groups_continuously(tmp_path, source_cluster, target_cluster):
+    """`migrate mirror --follow --sync-groups REGEX`: matching groups follow, never rewound."""
+    import signal
+    import subprocess
+    import sys
+
+    topic = unique("live")
+    write_records(source_cluster.profile, topic, 1)
+    prefix = unique("team")
+    first, second, other = f"{prefix}-a", f"{prefix}-b", unique("other")
+    set_offsets(source_cluster.profile, first, {(topic, 0): 7})
+    set_offsets(source_cluster.profile, other, {(topic, 0): 9})
+    state_file = tmp_path / "state.db"
+    mirror = subprocess.Popen(
+        [sys.executable, "-m", "migrate", "--state", str(state_file), "--config", str(tmp_path / "none.toml"),
+         "mirror", "--source", source_cluster.bootstrap, "--target", target_cluster.bootstrap,
+         "--topics", topic, "--name", unique("live"), "--follow", "--sync-groups", f"{prefix}-.*",
+         "--sync-interval", "1", "--session-timeout-ms", "6000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: committed(target_cluster.profile, first) == {(topic, 0): 7}, timeout=60,
+                   message="the first group to be synced by the running mirror")
+        # a rewind on the source is not followed; a new matching group is picked up
+        set_offsets(source_cluster.profile, first, {(topic, 0): 3})
+        set_offsets(source_cluster.profile, second, {(topic, 0): RECORDS})
+        wait_until(lambda: committed(target_cluster.profile, second) == {(topic, 0): RECORDS}, timeout=60,
+                   message="the second group to be synced")
+        set_offsets(source_cluster.profile, second, {(topic, 0): 5})
+        set_offsets(source_cluster.profile, first, {(topic, 0): 11})  # forward again: followed
+        wait_until(lambda: committed(target_cluster.profile, first) == {(topic, 0): 11}, timeout=60,
+                   message="the first group to move forward")
+        assert committed(target_cluster.profile, second) == {(topic, 0): RECORDS}  # never rewound
+        assert committed(target_cluster.profile, other) == {}  # not matched
+    finally:
+        mirror.send_signal(signal.SIGINT)
+        try:
+            _, err = mirror.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            mirror.kill()
+            _, err = mirror.communicate()
+    assert "Traceback" not in err, err
