@@ -40,12 +40,15 @@ log = logging.getLogger("migrate.mirror")
               help="Seconds between target transaction commits per partition.")
 @click.option("--session-timeout-ms", type=click.IntRange(min=1000), default=10000, show_default=True,
               help="Source group session timeout: how fast a dead worker's partitions move.")
+@click.option("--worker-id", default="", metavar="ID",
+              help="Stable id of this worker (static group membership): a restart reclaims its partitions at once.")
 @click.option("--sync-groups", metavar="REGEX", help="Also sync offsets of matching inactive groups to the target.")
 @click.option("--sync-interval", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Seconds between group offset syncs.")
 @click.pass_context
 def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, until_caught_up, follow,
-           transactions, compression, commit_interval, session_timeout_ms, sync_groups, sync_interval) -> None:
+           transactions, compression, commit_interval, session_timeout_ms, worker_id, sync_groups,
+           sync_interval) -> None:
     """Copy topics from a source to a target cluster exactly once, writing exact offset maps.
 
     Example: migrate mirror --source source --target target --topics 'workflow\\..*' --until-caught-up
@@ -60,7 +63,7 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         topics=tuple(topics), exclude=tuple(exclude), rename=rename, transactions=transactions,
         until_caught_up=until_caught_up, compression=compression, commit_interval_s=commit_interval,
         session_timeout_ms=session_timeout_ms, source_spec=source, target_spec=target,
-        sync_groups=sync_groups, sync_interval_s=sync_interval,
+        sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

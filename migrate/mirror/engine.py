@@ -292,7 +292,8 @@ class Mirror:
             wanted = [(t, p) for t in selected for p in range(self._partition_count(t))]
             ends = kafka.partition_ends(spec.source, wanted)
             self.goal = {key: end.high for key, end in ends.items()}
-        consumer = kafka.consumer(spec.source, **{
+        settings = {"group.instance.id": spec.worker_id} if spec.worker_id else {}
+        consumer = kafka.consumer(spec.source, **settings, **{
             "group.id": spec.group_id,
             "enable.partition.eof": True,
             "auto.offset.reset": "error",

@@ -31,6 +31,8 @@ class MirrorSpec:
     target_spec: str = ""
     sync_groups: str | None = None
     sync_interval_s: float = 10.0
+    # A stable worker id makes the worker a static group member (KIP-345): restarted with the
+    # same id, it gets its partitions back at once instead of waiting for a rebalance.
     worker_id: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
