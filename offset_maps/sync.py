@@ -521,4 +521,6 @@ def summary(results: list[GroupSync], receiving: str) -> str:
         return f'nothing to change: all {total} group{"s" if total != 1 else ""} already in sync on "{receiving}"'
     parts = [f"{n} {outcome}" for outcome, n in sorted(counts.items())]
     verb = "would commit" if counts.get("would-change") else "committed"
-    return f'{total} groups: {", ".join(parts)}; {verb} {moved} partition offset{"s" if moved != 1 else ""} on "{receiving}"'
+    same = sum(1 for r in results for c in r.changes if c.action == UNCHANGED)
+    return (f'{total} groups: {", ".join(parts)}; {verb} {moved} partition offset{"s" if moved != 1 else ""} '
+            f'on "{receiving}"' + (f"; {same} already in sync" if same else ""))

@@ -298,6 +298,11 @@ def test_cli_translate_and_sync(estate, tmp_path, source_cluster, target_cluster
     assert out.returncode == 0 and "nothing to change: all 1 group already in sync" in out.stdout
     assert committed(target_cluster.profile, group) == {(to_topic, 0): 5, (to_topic, 1): 20}
 
+    out = run_cli(*base, "translate", "--name", name, "--group", group, "--reverse", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert [(r["topic"], r["to_topic"], r["to_offset"], r["status"]) for r in json.loads(out.stdout)] == [
+        (to_topic, topic, 5, "exact"), (to_topic, topic, 20, "end")]
+
     out = run_cli(*base, "sync", "--name", "no-such-mirror", "--group", group)
     assert out.returncode == 2 and out.stderr.startswith('error: no mirror named "no-such-mirror" is recorded')
 

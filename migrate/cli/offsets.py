@@ -87,11 +87,13 @@ def sync(app: AppContext, groups: tuple[str, ...], all_groups: bool, mirror: str
     route = _route(app, mirror, source, target, reverse, reverse_mirror, fallback)
     results = offsync.sync_groups(route, offsync.select_groups(route, groups, all_groups),
                                   dry_run=dry_run, allow_rewind=allow_rewind)
-    changes = [c for r in results for c in r.changes]
     if fmt == "json":
         emit(results, fmt)
     else:
-        emit(changes, fmt, SYNC_COLUMNS)
+        # what changed (or would, or was refused); partitions already in sync are only counted
+        changes = [c for r in results for c in r.changes if c.action != offsync.UNCHANGED]
+        if changes:
+            emit(changes, fmt, SYNC_COLUMNS)
         click.echo(offsync.summary(results, route.receiving.name))
     refused = [r for r in results if r.outcome == "refused"]
     if refused:
