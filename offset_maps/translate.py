@@ -45,7 +45,9 @@ Reverse rules (a target group's offset T -> source offset), over the same map:
 
 `translate_reverse_via` combines the two maps of a rollback: offsets at or after the reverse
 mirror's `source_low` (where it began reading the target) go forward through the reverse
-mirror's map; older ones go backward through the forward mirror's map.
+mirror's map; older ones go backward through the forward mirror's map, and so does an offset
+the reverse mirror has not reached yet but the forward map covers (both maps put a mirrored
+record at the same source offset, so either answer is exact).
 
 All functions here are pure: no Kafka, no state.
 """
@@ -160,7 +162,13 @@ def translate_reverse_via(forward: PartitionMap | None, reverse: PartitionMap | 
     began reading the target); everything older goes back through the forward map.
     """
     if reverse is not None and reverse.source_low is not None and committed >= reverse.source_low:
-        return "reverse-mirror", translate(reverse, committed)
+        answer = translate(reverse, committed)
+        if not answer.exact and forward is not None:
+            # a rollback mirror still catching up: the forward map may already know the offset
+            older = translate_reverse(forward, committed)
+            if older.exact:
+                return "forward-map", older
+        return "reverse-mirror", answer
     if forward is None:
         if reverse is not None and reverse.source_low is not None:
             return "reverse-mirror", translate(reverse, committed)

@@ -115,6 +115,16 @@ def test_reverse_via_rollback_mirror():
     assert translate_reverse_via(None, None, 3)[1].status == NOT_YET
 
 
+def test_reverse_via_a_rollback_mirror_still_catching_up():
+    forward = PartitionMap([Run(0, 0, 10)], source_low=0, source_high=10, target_high=10)
+    # the rollback mirror began at target 0 and has so far adopted only the first 4 records
+    rollback = PartitionMap([Run(0, 0, 4)], source_low=0, source_high=4, target_high=4)
+    assert translate_reverse_via(forward, rollback, 2) == ("reverse-mirror", Translation(EXACT, 2, 0))
+    assert translate_reverse_via(forward, rollback, 7) == ("forward-map", Translation(EXACT, 7, 0))
+    which, result = translate_reverse_via(forward, rollback, 12)
+    assert (which, result.status, result.behind) == ("reverse-mirror", NOT_YET, 8)
+
+
 def test_approximate_is_always_labelled():
     result = approximate(42, "by the record at 7")
     assert result.status == APPROXIMATE and not result.exact and result.usable
