@@ -208,8 +208,11 @@ def run_mirror_stop(ctx: ActionContext, params: dict) -> StepResult:
     return StepResult(f"mirror {params['name']} {'stopped' if stopped else 'was not running'}")
 
 
-def mirror_lag(ctx: ActionContext, name: str) -> tuple[int, dict[str, int], list[str]]:
-    """(total lag, lag per partition, problems) as `migrate mirror status` computes it."""
+def mirror_lag(ctx: ActionContext, name: str, ends_cache: dict | None = None) -> tuple[int, dict[str, int], list[str]]:
+    """(total lag, lag per partition, problems) as `migrate mirror status` computes it.
+
+    With `ends_cache`, source ends are read once and kept: lag against a fixed snapshot.
+    """
     row = ctx.state.db.execute("SELECT source FROM mirrors WHERE name = ?", [name]).fetchone()
     if row is None:
         raise StepFailed(f'no mirror named "{name}" in the state; start it first')
@@ -219,7 +222,11 @@ def mirror_lag(ctx: ActionContext, name: str) -> tuple[int, dict[str, int], list
                                     [name]).fetchall()
     known = {(t, p) for t, p, *_ in progress}
     wanted = sorted(known | {(t, p) for t, n in expected for p in range(n)})
-    ends = kafka.partition_ends(source, wanted, timeout=min(30.0, max(1.0, ctx.remaining(30.0))))
+    missing = [tp for tp in wanted if ends_cache is None or tp not in ends_cache]
+    ends = kafka.partition_ends(source, missing, timeout=min(30.0, max(1.0, ctx.remaining(30.0)))) if missing else {}
+    if ends_cache is not None:
+        ends_cache.update(ends)
+        ends = {tp: ends_cache[tp] for tp in wanted}
     per, problems = {}, []
     highs = {(t, p): h for t, p, _tt, h, *_ in progress}
     for t, p, _tt, _h, status, error in progress:
@@ -237,12 +244,15 @@ def mirror_lag(ctx: ActionContext, name: str) -> tuple[int, dict[str, int], list
     Param("name", "str", required=True, doc="mirror name"),
     Param("max_lag", "int", default=0, doc="records behind the source that still count as caught up"),
     Param("hold", "float", default=0.0, doc="seconds the lag must stay within max_lag"),
+    Param("snapshot", "bool", default=False,
+          doc="measure lag against the source ends seen when the step starts (rehearsals: production keeps writing)"),
     summary="Wait until a mirror's lag is <= max_lag, and stays so for `hold` seconds.",
-    default_timeout=600.0, shadow=_shadow_mirror,
+    default_timeout=600.0, shadow=lambda p, sh: {**_shadow_mirror(p, sh), "snapshot": True},
 )
 def run_mirror_wait(ctx: ActionContext, params: dict) -> StepResult:
     name, max_lag, hold = params["name"], params["max_lag"], params["hold"]
     since = None
+    ends_cache: dict = {}
     lag, per, problems = 0, {}, []
     while True:
         proc = processes.find(ctx.state, _mirror_key(name))
@@ -251,7 +261,7 @@ def run_mirror_wait(ctx: ActionContext, params: dict) -> StepResult:
         if recorded and proc is None:
             raise StepFailed(f"mirror {name} is not running any more; see its log "
                              f"{ctx.state_path.parent / 'mirrors' / (name + '.log')}")
-        lag, per, problems = mirror_lag(ctx, name)
+        lag, per, problems = mirror_lag(ctx, name, ends_cache if params.get("snapshot") else None)
         if problems:
             raise StepFailed(f"mirror {name} has stopped partitions: {'; '.join(problems[:3])}")
         if lag <= max_lag:
