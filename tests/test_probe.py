@@ -252,3 +252,29 @@ def test_isolated_crash_and_hang_become_findings(isolated):
     assert hung[0].status == "fail" and "hung: no answer within 2s" in hung[0].observed
     answered = isolated(_answering_check)
     assert [(r.name, r.status, r.observed) for r in answered] == [("_answering_check", "pass", "token tok")]
+
+
+def test_stored_picture_is_the_latest_result_of_each_check(tmp_path):
+    first = ProbeReport("c", "127.0.0.1:9", "run1", "2026-11-27T00:00:00+00:00", 1.0, (
+        CheckResult("transactions", CONFLUENT, "pass", "", "ok"),
+        CheckResult("transactions", KAFKA_PYTHON, "pass", "", "ok"),
+        CheckResult("list-offsets-latest", CONFLUENT, "fail", "9", "7"),
+        CheckResult("client-agreement", BOTH, "pass", "", "1 compared"),
+    ))
+    rerun = ProbeReport("c", "127.0.0.1:9", "run2", "2026-11-27T00:01:00+00:00", 1.0, (
+        CheckResult("transactions", KAFKA_PYTHON, "fail", "", "fenced"),
+    ))
+    with State(tmp_path / "state.db") as state:
+        assert load_latest(state, "c") is None
+        save_report(state, first)
+        save_report(state, rerun)
+        picture = load_latest(state, "c")
+        by_bootstrap = load_latest(state, "other-name", "127.0.0.1:9")
+    assert picture.run_id == "run2"
+    assert picture.get("transactions", KAFKA_PYTHON).status == "fail"  # refreshed by the rerun
+    assert picture.get("transactions", CONFLUENT).status == "pass"  # kept from the first run
+    assert picture.get("list-offsets-latest", CONFLUENT).observed == "7"
+    # the derived rows are recomputed from the picture, not read back
+    assert picture.get("client-agreement-transactions", BOTH).status == "fail"
+    assert picture.get("client-agreement", BOTH).status == "fail"
+    assert by_bootstrap is not None and len(by_bootstrap.results) == len(picture.results)

@@ -255,4 +255,5 @@ def list_offsets_max_timestamp(ctx: ProbeContext) -> list[CheckResult]:
     except Exception as exc:
         status, text = classify(exc)
         return [result("list-offsets-max-timestamp", CONFLUENT, status, expected, text, watch)]
-    return [verdict("list-offsets-max-timestamp", CONFLUENT, got == 2, expected, str(got), watch)]
+    observed = f"{got} (no offset)" if got < 0 else str(got)
+    return [verdict("list-offsets-max-timestamp", CONFLUENT, got == 2, expected, observed, watch)]
