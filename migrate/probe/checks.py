@@ -82,11 +82,14 @@ class Check:
     run: Callable[[ProbeContext], list[CheckResult]]
     isolated: bool = False
     timeout_s: float = 60.0
+    expected: str = "the request is answered (the client survives it)"  # evidence when the child dies
 
 
 def _c(id: str, names: Iterable[str], run, client: str = CONFLUENT, isolated: bool = False,
-       timeout_s: float = 60.0) -> Check:
-    return Check(id, tuple(names), client, run, isolated, timeout_s)
+       timeout_s: float = 60.0, expected: str | None = None) -> Check:
+    if expected is None:
+        return Check(id, tuple(names), client, run, isolated, timeout_s)
+    return Check(id, tuple(names), client, run, isolated, timeout_s, expected)
 
 
 CODEC_NAMES = tuple(f"compression-{codec}" for codec in data.CODECS)
@@ -105,7 +108,7 @@ CHECKS: tuple[Check, ...] = (
     _c("list-offsets", _LIST_OFFSETS, data.list_offsets),
     # Some platforms drop the connection on MAX_TIMESTAMP.
     _c("list-offsets-max-timestamp", ["list-offsets-max-timestamp"], data.list_offsets_max_timestamp, isolated=True,
-       timeout_s=30),
+       timeout_s=30, expected="ListOffsets MAX_TIMESTAMP answers offset 2 (the record with the largest timestamp)"),
     _c("offset-out-of-range", ["offset-out-of-range"], data.offset_out_of_range),
     _c("idempotent", ["idempotent-producer"], data.idempotent_producer),
     _c("transactions", _TXN_NAMES, data.transactions),
@@ -116,13 +119,16 @@ CHECKS: tuple[Check, ...] = (
     _c("log-append-time", ["config-log-append-time"], admin.log_append_time),
     _c("create-partitions", ["create-partitions"], admin.create_partitions),
     # DeleteRecords: some platforms drop the connection; run apart so a hang cannot stall the probe.
-    _c("delete-records", ["delete-records"], admin.delete_records, isolated=True, timeout_s=30),
+    _c("delete-records", ["delete-records"], admin.delete_records, isolated=True, timeout_s=30,
+       expected="DeleteRecords before offset 2 moves the log start to 2"),
     _c("delete-topics", ["delete-topics"], admin.delete_topics),
     _c("auto-create-on-produce", ["auto-create-on-produce"], admin.auto_create_on_produce),
     _c("max-record-size", ["max-record-size"], admin.max_record_size),
     # confluent-kafka's create_acls aborts the whole process on some platforms (librdkafka assertion).
-    _c("acl-api", ["acl-api"], admin.acl_api, isolated=True, timeout_s=30),
-    _c("scram-api", ["scram-api"], admin.scram_api, isolated=True, timeout_s=30),
+    _c("acl-api", ["acl-api"], admin.acl_api, isolated=True, timeout_s=30,
+       expected="DescribeAcls and CreateAcls answer (or SECURITY_DISABLED when no authorizer is configured)"),
+    _c("scram-api", ["scram-api"], admin.scram_api, isolated=True, timeout_s=30,
+       expected="DescribeUserScramCredentials answers"),
     _c("produce-latency", ["produce-latency"], fresh.produce_latency),
     _c("end-to-end-latency", ["end-to-end-latency"], fresh.end_to_end_latency),
     _c("throughput", ["throughput"], fresh.throughput),
@@ -137,9 +143,12 @@ CHECKS: tuple[Check, ...] = (
     _c("kp-configs", ("create-topic-configs", "describe-configs", "describe-configs-defaults"), kp.topic_configs,
        KAFKA_PYTHON),
     _c("kp-create-partitions", ["create-partitions"], kp.create_partitions, KAFKA_PYTHON),
-    _c("kp-delete-records", ["delete-records"], kp.delete_records, KAFKA_PYTHON, isolated=True, timeout_s=30),
-    _c("kp-acl-api", ["acl-api"], kp.acl_api, KAFKA_PYTHON, isolated=True, timeout_s=30),
-    _c("kp-scram-api", ["scram-api"], kp.scram_api, KAFKA_PYTHON, isolated=True, timeout_s=30),
+    _c("kp-delete-records", ["delete-records"], kp.delete_records, KAFKA_PYTHON, isolated=True, timeout_s=30,
+       expected="delete_records before offset 2 moves the log start to 2"),
+    _c("kp-acl-api", ["acl-api"], kp.acl_api, KAFKA_PYTHON, isolated=True, timeout_s=30,
+       expected="describe_acls and create_acls answer (or SECURITY_DISABLED when no authorizer is configured)"),
+    _c("kp-scram-api", ["scram-api"], kp.scram_api, KAFKA_PYTHON, isolated=True, timeout_s=30,
+       expected="describe_user_scram_credentials answers"),
 )
 _BY_ID = {check.id: check for check in CHECKS}
 

@@ -63,8 +63,7 @@ def run_isolated(check: checks.Check, ctx: ProbeContext) -> list[CheckResult]:
 
 
 def _findings(check: checks.Check, status: str, observed: str) -> list[CheckResult]:
-    return [CheckResult(name, check.client, status, "the request is answered (the client survives it)",
-                        redact_text(observed)) for name in check.names]
+    return [CheckResult(name, check.client, status, check.expected, redact_text(observed)) for name in check.names]
 
 
 def _parse(stdout: str) -> list[CheckResult] | None:
