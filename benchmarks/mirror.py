@@ -52,7 +52,8 @@ def fill(bootstrap: str, topic: str, records: int, size: int, partitions: int) -
 
 def raw_pipe(source: str, target: str, topic: str, out_topic: str, partitions: int, records: int) -> dict:
     consumer = Consumer({"bootstrap.servers": source, "group.id": "bench-raw", "enable.auto.commit": False,
-                         "enable.partition.eof": True, "fetch.wait.max.ms": 20})
+                         "enable.partition.eof": True, "fetch.wait.max.ms": 20,
+                         "receive.message.max.bytes": 2_147_483_647})
     producer = Producer({"bootstrap.servers": target, "linger.ms": 5, "batch.size": 1_000_000,
                          "compression.type": "lz4", "enable.idempotence": True})
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])

@@ -136,6 +136,18 @@ class PartitionMap:
     def record_count(self) -> int:
         return sum(r.length for r in self.runs)
 
+    def first_gap_below(self, source_offset: int) -> int | None:
+        """The first source offset below `source_offset` that is not a mirrored record, or None.
+
+        Everything from there on holds the transaction markers and aborted records we skipped.
+        """
+        if self.source_low is None or source_offset <= self.source_low:
+            return None
+        if not self.runs or self.runs[0].source_start > self.source_low:
+            return self.source_low
+        gap = self.runs[0].source_end
+        return gap if gap < source_offset else None
+
     def run_for_source(self, source_offset: int) -> int | None:
         """Index of the run holding source_offset, or None."""
         i = bisect.bisect_right(self._starts, source_offset) - 1

@@ -40,6 +40,8 @@ log = logging.getLogger("migrate.mirror")
               help="Seconds between target transaction commits per partition.")
 @click.option("--session-timeout-ms", type=click.IntRange(min=1000), default=10000, show_default=True,
               help="Source group session timeout: how fast a dead worker's partitions move.")
+@click.option("--refresh-interval", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
+              help="Seconds between source metadata refreshes (new matching topics are picked up).")
 @click.option("--worker-id", default="", metavar="ID",
               help="Stable id of this worker (static group membership): a restart reclaims its partitions at once.")
 @click.option("--sync-groups", metavar="REGEX", help="Also sync offsets of matching inactive groups to the target.")
@@ -47,7 +49,7 @@ log = logging.getLogger("migrate.mirror")
               help="Seconds between group offset syncs.")
 @click.pass_context
 def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, until_caught_up, follow,
-           transactions, compression, commit_interval, session_timeout_ms, worker_id, sync_groups,
+           transactions, compression, commit_interval, session_timeout_ms, refresh_interval, worker_id, sync_groups,
            sync_interval) -> None:
     """Copy topics from a source to a target cluster exactly once, writing exact offset maps.
 
@@ -64,6 +66,7 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         until_caught_up=until_caught_up, compression=compression, commit_interval_s=commit_interval,
         session_timeout_ms=session_timeout_ms, source_spec=source, target_spec=target,
         sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id,
+        metadata_refresh_s=refresh_interval,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -30,7 +30,7 @@ from confluent_kafka import KafkaError, TopicPartition
 from migrate import kafka
 from migrate.errors import CheckFailed, DataLossDetected, KafkaOperationError, PartitionDiverged, UsageError
 from migrate.mirror import topics as topic_plans
-from migrate.mirror.reconcile import reconcile
+from migrate.mirror.reconcile import reconcile, safe_read_start
 from migrate.mirror.spec import MirrorSpec, validate_spec
 from migrate.mirror.writer import PartitionWriter, WriterFailed
 from migrate.offset_maps.runs import PartitionMap
@@ -94,12 +94,14 @@ class Mirror:
         self.writers: dict[Key, PartitionWriter] = {}
         self.positions: dict[Key, int] = {}  # source position seen (EOF) not yet applied to the map
         self.retry_at: dict[Key, float] = {}
+        self.skip_below: dict[Key, int] = {}  # partitions re-reading already-mirrored records
         self.backoff: dict[Key, float] = {}
         self.failed: dict[Key, PartitionFailure] = {}
         self.mapping: dict[str, str] = {}
         self.durable: dict = {}
         self.goal: dict[Key, int] | None = None
         self.result = MirrorResult(spec.name)
+        self.transactions = spec.transactions
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -144,7 +146,7 @@ class Mirror:
         pmap = self._load_map(key)
         writer = PartitionWriter(
             spec.name, spec.target, topic, target_topic, partition, pmap,
-            compression=spec.compression, map_topic=self.map_topic, transactions=spec.transactions,
+            compression=spec.compression, map_topic=self.map_topic, transactions=self.transactions,
         )
         try:
             writer.fence()
@@ -190,7 +192,10 @@ class Mirror:
         except (WriterFailed, KafkaOperationError) as exc:
             self._retry_later(key, str(exc))
             return
-        consumer.seek(TopicPartition(key[0], key[1], resume))
+        read_from = safe_read_start(self.writers[key].pmap, resume)
+        if read_from < resume:
+            self.skip_below[key] = resume
+        consumer.seek(TopicPartition(key[0], key[1], read_from))
         consumer.resume([TopicPartition(key[0], key[1])])
         self.retry_at.pop(key, None)
         self.backoff.pop(key, None)
@@ -212,6 +217,7 @@ class Mirror:
         log.warning("%s[%d]: %s; retrying in %.0fs", key[0], key[1], reason, delay)
 
     def _close(self, key: Key, commit: bool) -> None:
+        self.skip_below.pop(key, None)
         writer = self.writers.pop(key, None)
         if writer is None:
             return
@@ -284,6 +290,8 @@ class Mirror:
         kafka.check_reachable(spec.source)
         kafka.check_reachable(spec.target)
         selected = self._prepare_topics(required=spec.until_caught_up)
+        if spec.transactions:
+            self.transactions = self._target_transactions_trusted()
         self.map_topic = ensure_map_topic(spec.target, spec.name)
         self.durable = load_maps(spec.target, spec.name)
         self.map_producer = kafka.producer(spec.target, **{"linger.ms": 20})
@@ -344,6 +352,25 @@ class Mirror:
         self.result.partitions = len(self.goal or {}) or len(self.result.failures)
         return self.result
 
+    def _target_transactions_trusted(self) -> bool:
+        """--transactions only where `migrate probe` found the target's transactions sound."""
+        from migrate.probe.requirements import TRANSACTION_CHECKS, check_requirements
+        from migrate.probe.store import load_latest
+
+        target = self.spec.target
+        report = load_latest(self.state, target.name, target.bootstrap)
+        if report is None:
+            log.warning('--transactions: cluster "%s" was never probed; trusting its transactions '
+                        "(run: migrate probe --cluster %s)", target.name, self.spec.target_spec or target.bootstrap)
+            return True
+        unmet = [u for u in check_requirements(report, TRANSACTION_CHECKS) if report.named(u.name)]
+        if unmet:
+            log.warning('--transactions: cluster "%s" fails the transaction checks (%s), so records and map '
+                        "entries cannot commit atomically there; mirroring in the default mode, which stays "
+                        "exactly-once through reconciliation", target.name, ", ".join(u.name for u in unmet))
+            return False
+        return True
+
     def _partition_count(self, topic: str) -> int:
         rows = self.state.db.execute(
             "SELECT partitions FROM topic_mappings WHERE mirror = ? AND source_topic = ?", [self.spec.name, topic]
@@ -370,14 +397,37 @@ class Mirror:
     def _pump(self, consumer) -> None:
         messages = consumer.consume(5000, timeout=0.2)
         writers = self.writers
+        skipping = self.skip_below
         for message in messages:
             error = message.error()
             if error is not None:
                 self._on_message_error(consumer, message, error)
                 continue
-            writer = writers.get((message.topic(), message.partition()))
+            key = (message.topic(), message.partition())
+            if skipping and key in skipping and self._reread(consumer, key, message):
+                continue
+            writer = writers.get(key)
             if writer is not None:
                 writer.write(message)
+
+    def _reread(self, consumer, key: Key, message) -> bool:
+        """True for a record below the resume point: already mirrored, so it must be in the map."""
+        offset = message.offset()
+        if offset >= self.skip_below[key]:
+            del self.skip_below[key]
+            return False
+        writer = self.writers.get(key)
+        if writer is not None and writer.pmap.target_of(offset) is None:
+            self._close(key, commit=False)
+            consumer.pause([TopicPartition(*key)])
+            self.skip_below.pop(key, None)
+            self._fail(key, DataLossDetected(
+                self.spec.source.name, key[0], key[1],
+                f"{key[0]}[{key[1]}]: committed source record {offset} was hidden from an earlier read "
+                "(the source's read_committed answer changed) and is not on the target; "
+                "re-mirror this partition into a new target topic",
+            ))
+        return True
 
     def _on_message_error(self, consumer, message, error) -> None:
         key = (message.topic(), message.partition())

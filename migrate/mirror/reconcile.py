@@ -60,7 +60,9 @@ def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile
     source_from = pmap.source_high
     adopted = 0
     if tgt_end.high > target_from:
-        source_iter = kafka.iter_partition(source_reader, source, source_topic, partition, source_from, src_end.high)
+        read_from = safe_read_start(pmap, source_from)
+        source_iter = (m for m in kafka.iter_partition(source_reader, source, source_topic, partition, read_from,
+                                                       src_end.high) if m.offset() >= source_from)
         for tmsg in kafka.iter_partition(target_reader, target, target_topic, partition, target_from, tgt_end.high):
             smsg = next(source_iter, None)
             if smsg is None:
@@ -84,6 +86,20 @@ def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile
     if adopted:
         log.info("%s: adopted %d records found on the target beyond the map", where, adopted)
     return Reconciled(pmap.source_high, adopted)
+
+
+def safe_read_start(pmap: PartitionMap, resume: int) -> int:
+    """Where a read_committed read must start to see every committed record at or after `resume`.
+
+    A reader that starts after an aborted transaction's marker depends on the broker to list
+    only the aborted transactions that overlap the fetched range.  Some platforms list older
+    ones too (noida-db 0.2.3, measured), and the client then hides every later record of that
+    producer.  Starting at the first gap below `resume` (the first skipped offset: every abort
+    lies at or after it) lets the client see each abort marker in order; records below
+    `resume` are read again and dropped.
+    """
+    gap = pmap.first_gap_below(resume)
+    return resume if gap is None else gap
 
 
 def _check_source(pmap, source, topic, partition, ends, where) -> None:
