@@ -15,7 +15,7 @@ class DemoFailed(CheckFailed):
 
 
 @click.command()
-@click.option("--rate", type=click.FloatRange(min=1, max=2000), default=100.0, show_default=True,
+@click.option("--rate", type=click.FloatRange(min=1, max=2000), default=50.0, show_default=True,
               help="Events per second of the live producer.")
 @format_option()
 @pass_app
