@@ -103,7 +103,6 @@ def child_raw(args) -> dict:
                     total += 1
                     m.value()
                 elif m.partition() not in done:
-                    print(f"{bootstrap} eof {m.partition()} at {m.offset()} ({m.error()})", file=sys.stderr)
                     done.add(m.partition())
         client.close()
     return {"seconds": time.perf_counter() - started, "records_read": total}
@@ -117,7 +116,7 @@ def child_validate(args) -> dict:
     with State(args.state) as state:
         spec = ValidateSpec(source=profile("source", args.source), target=profile("target", args.target),
                             source_spec=args.source, target_spec=args.target, topics=(args.topic,), match="map",
-                            mirror="bench", window=args.window, options=make_options())
+                            mirror="bench", window=args.window, options=make_options(), parallel=args.parallel)
         started = time.perf_counter()
         result = run_validation(spec, state)
         seconds = time.perf_counter() - started
@@ -133,6 +132,11 @@ def child_hash(args) -> dict:
         content_digest(key, value, headers, ts)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "records": len(data)}
+
+
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    return values[len(values) // 2]
 
 
 def run_child(kind: str, args, **extra) -> dict:
@@ -159,11 +163,14 @@ def main() -> None:
     parser.add_argument("--child"), parser.add_argument("--source"), parser.add_argument("--target")
     parser.add_argument("--topic", default="bench.validate"), parser.add_argument("--state")
     parser.add_argument("--window", type=int, default=10_000)
+    parser.add_argument("--parallel", type=int, default=4, help="partitions validated at once")
     args = parser.parse_args()
 
     if args.child:
         result = {"raw": child_raw, "validate": child_validate, "hash": child_hash}[args.child](args)
-        result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        result["max_rss_mb"] = usage.ru_maxrss / 1024
+        result["cpu_s"] = usage.ru_utime + usage.ru_stime  # this process, librdkafka threads included
         print(json.dumps(result))
         return
 
@@ -186,28 +193,33 @@ def main() -> None:
         save_map(args.state, args.topic, args.partitions, args.records)
         print(f"filled both clusters in {time.perf_counter() - started:.1f}s")
 
-        def median(values):
-            values = sorted(values)
-            return values[len(values) // 2]
-
-        raws = [run_child("raw", args) for _ in range(args.repeat)]
-        raw_s = median([r["seconds"] for r in raws])
-        assert raws[0]["records_read"] == 2 * args.records, raws[0]
+        # Raw reads and validations alternate, so that both see the same machine load.
         sizes = [int(w) for w in args.windows.split(",")]
-        validations = {w: [run_child("validate", args, window=w) for _ in range(args.repeat)] for w in sizes}
+        raws: list[dict] = []
+        validations: dict[int, list[dict]] = {w: [] for w in sizes}
+        for _ in range(args.repeat):
+            raws.append(run_child("raw", args))
+            for w in sizes:
+                validations[w].append(run_child("validate", args, window=w, parallel=args.parallel))
+        assert raws[0]["records_read"] == 2 * args.records, raws[0]
         hashing = run_child("hash", args)
 
-        raw_rate = args.records / raw_s
-        print(f"raw dual read (plain consume of both clusters): {raw_s:.2f}s = {raw_rate:,.0f} record pairs/s "
-              f"({2 * args.records / raw_s:,.0f} msg/s), peak RSS {raws[0]['max_rss_mb']:.0f} MB")
+        raw_s = median([r["seconds"] for r in raws])
+        raw_cpu = median([r["cpu_s"] for r in raws])
+        print(f"raw dual read (plain consume of both clusters): {raw_s:.2f}s = {args.records / raw_s:,.0f} "
+              f"record pairs/s ({2 * args.records / raw_s:,.0f} msg/s), {raw_cpu:.1f} CPU-s, "
+              f"peak RSS {raws[0]['max_rss_mb']:.0f} MB")
         for w, runs in validations.items():
             v_s = median([r["seconds"] for r in runs])
+            v_cpu = median([r["cpu_s"] for r in runs])
             assert runs[0]["records_compared"] == args.records and runs[0]["divergences"] == 0, runs[0]
-            print(f"validation, window {w:>7,}: {v_s:.2f}s = {args.records / v_s:,.0f} records/s "
-                  f"= {raw_s / v_s:.2f}x the raw dual read, peak RSS {runs[0]['max_rss_mb']:.0f} MB")
+            print(f"validation, window {w:>7,} ({args.parallel} workers): {v_s:.2f}s = {args.records / v_s:,.0f} "
+                  f"records/s = {raw_s / v_s:.2f}x the raw dual read, {v_cpu:.1f} CPU-s, "
+                  f"peak RSS {max(r['max_rss_mb'] for r in runs):.0f} MB")
         hash_rate = hashing["records"] / hashing["seconds"]
         print(f"hashing alone (xxh3-128 over the canonical encoding, in memory): {hash_rate:,.0f} records/s "
               f"= {2 * args.records / hash_rate:.2f}s of CPU for both sides")
+        print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         for broker in brokers:
             platforms.stop_broker(broker.pid, broker.port)

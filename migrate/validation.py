@@ -18,12 +18,15 @@ times rather than record timestamps (Tansu deviation 2), so the broker's answer 
 from __future__ import annotations
 
 import datetime as dt
+import concurrent.futures
+import gc
 import json
+import multiprocessing
 import queue
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Sequence
 
 import xxhash
@@ -31,7 +34,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from migrate import kafka
 from migrate.config import ClusterProfile, redact_text
-from migrate.errors import KafkaOperationError, UsageError
+from migrate.errors import KafkaOperationError, MigrateError, UsageError
 from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.store import MapStore
 from migrate.offset_maps.topic import load_maps
@@ -76,7 +79,8 @@ class ValidateSpec:
     id_header: str | None = None
     window: int = 10_000
     max_examples: int = 10
-    parallel: int = 2  # map mode: partitions compared at once, each with its own pair of consumers
+    parallel: int = 4  # map mode: partitions compared at once, each with its own pair of consumers
+    processes_from: int = 200_000  # map mode: records at which the workers are processes, not threads
 
 
 @dataclass(frozen=True)
@@ -403,64 +407,134 @@ def _validate_map(spec: ValidateSpec, state: State, tally: Tally, scope: str) ->
                if p.target_topic in target_topics and p.partition < target_topics[p.target_topic].partitions]
     target_ends = kafka.partition_ends(spec.target, present)
     cursors = _cursors(state, scope) if spec.incremental else {}
-    new_cursors: dict[tuple[str, int], tuple[int, int]] = {}
-    stats = {"partitions": 0, "windows": 0, "windows_differing": 0}
-    todo: queue.SimpleQueue = queue.SimpleQueue()
+    jobs = []
     for part in parts:
         tally.topic(part.topic, part.target_topic, part.partition)
-        todo.put(part)
-    failures: list[BaseException] = []
-    lock = threading.Lock()
+        src_end = source_ends[(part.topic, part.partition)]
+        tgt_end = target_ends.get((part.target_topic, part.partition))
+        pmap = part.pmap
+        s_lo = max(src_end.low, pmap.source_low if pmap.source_low is not None else src_end.low)
+        t_lo = tgt_end.low if tgt_end else 0
+        cursor = cursors.get((part.topic, part.partition))
+        if cursor is not None:
+            s_lo, t_lo = max(s_lo, cursor[0]), max(t_lo, cursor[1])
+        t_hi = tgt_end.high if tgt_end else t_lo
+        jobs.append(_MapJob(part, s_lo, src_end.high, t_lo, t_hi))
+    jobs.sort(key=lambda j: j.source_hi - j.source_lo, reverse=True)  # biggest first: workers finish together
+    workers = max(1, min(spec.parallel, len(jobs)))
+    volume = sum(max(0, j.source_hi - j.source_lo) for j in jobs)
+    if workers > 1 and volume >= spec.processes_from:
+        outcomes = _run_in_processes(spec, jobs, workers)
+    else:
+        outcomes = _run_in_threads(spec, jobs, workers)
+    stats = {"partitions": 0, "windows": 0, "windows_differing": 0}
+    new_cursors: dict[tuple[str, int], tuple[int, int]] = {}
+    for own, own_stats, own_cursors in outcomes:
+        tally.merge(own)
+        for key in stats:
+            stats[key] += own_stats[key]
+        new_cursors.update(own_cursors)
+    if _moves_cursors(spec):
+        _save_cursors(state, scope, new_cursors)
+    return stats
 
-    def work(own: Tally) -> None:
-        # Each worker has its own consumers and tally: while one waits on a fetch (no GIL
-        # held), another hashes, so reading both clusters overlaps with comparing.
-        readers = _Readers(spec)
+
+@dataclass
+class _MapJob:
+    part: _MapPartition
+    source_lo: int
+    source_hi: int
+    target_lo: int
+    target_hi: int
+
+
+def _run_jobs(spec: ValidateSpec, next_job: Callable[[], "_MapJob | None"]) -> tuple[Tally, dict, dict]:
+    """Validate jobs until there are none left, with one pair of consumers; (tally, stats, cursors)."""
+    tally = Tally(spec.max_examples)
+    stats = {"partitions": 0, "windows": 0, "windows_differing": 0}
+    cursors: dict[tuple[str, int], tuple[int, int]] = {}
+    readers = _Readers(spec)
+    try:
+        while (job := next_job()) is not None:
+            part = job.part
+            comparer = _compare_map_partition(spec, readers, tally, part, job.source_lo, job.source_hi,
+                                              job.target_lo, job.target_hi)
+            covered = part.pmap.source_high if part.pmap.source_high is not None else job.source_lo
+            source_next = min(job.source_hi, max(job.source_lo, covered))
+            target_next = (comparer.first_tail_target if comparer.first_tail_target is not None
+                           else max(job.target_lo, job.target_hi))
+            stats["partitions"] += 1
+            stats["windows"] += comparer.windows
+            stats["windows_differing"] += comparer.windows_differing
+            cursors[(part.topic, part.partition)] = (source_next, target_next)
+    finally:
+        readers.close()
+    return tally, stats, cursors
+
+
+def _run_in_threads(spec: ValidateSpec, jobs: list[_MapJob], workers: int) -> list[tuple[Tally, dict, dict]]:
+    """Small runs: threads (no start-up cost); a thread waiting on a fetch holds no GIL."""
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for job in jobs:
+        todo.put(job)
+    failures: list[BaseException] = []
+    outcomes: list[tuple[Tally, dict, dict]] = []
+
+    def next_job() -> _MapJob | None:
+        if failures:
+            return None
         try:
-            while not failures:
-                try:
-                    part = todo.get_nowait()
-                except queue.Empty:
-                    return
-                src_end = source_ends[(part.topic, part.partition)]
-                tgt_end = target_ends.get((part.target_topic, part.partition))
-                pmap = part.pmap
-                s_lo = max(src_end.low, pmap.source_low if pmap.source_low is not None else src_end.low)
-                t_lo = tgt_end.low if tgt_end else 0
-                cursor = cursors.get((part.topic, part.partition))
-                if cursor is not None:
-                    s_lo, t_lo = max(s_lo, cursor[0]), max(t_lo, cursor[1])
-                s_hi = src_end.high
-                t_hi = tgt_end.high if tgt_end else t_lo
-                comparer = _compare_map_partition(spec, readers, own, part, s_lo, s_hi, t_lo, t_hi)
-                covered = pmap.source_high if pmap.source_high is not None else s_lo
-                source_next = min(s_hi, max(s_lo, covered))
-                target_next = (comparer.first_tail_target if comparer.first_tail_target is not None
-                               else max(t_lo, t_hi))
-                with lock:
-                    stats["partitions"] += 1
-                    stats["windows"] += comparer.windows
-                    stats["windows_differing"] += comparer.windows_differing
-                    new_cursors[(part.topic, part.partition)] = (source_next, target_next)
+            return todo.get_nowait()
+        except queue.Empty:
+            return None
+
+    def work() -> None:
+        try:
+            outcomes.append(_run_jobs(spec, next_job))
         except BaseException as exc:  # re-raised in the caller's thread
             failures.append(exc)
-        finally:
-            readers.close()
 
-    tallies = [Tally(tally.max_examples) for _ in range(max(1, min(spec.parallel, len(parts))))]
-    threads = [threading.Thread(target=work, args=(t,), name=f"validate-{i}", daemon=True)
-               for i, t in enumerate(tallies)]
+    threads = [threading.Thread(target=work, name=f"validate-{i}", daemon=True) for i in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     if failures:
         raise failures[0]
-    for own in tallies:
-        tally.merge(own)
-    if _moves_cursors(spec):
-        _save_cursors(state, scope, new_cursors)
-    return stats
+    return outcomes
+
+
+def _portable(profile: ClusterProfile) -> ClusterProfile:
+    return ClusterProfile(profile.name, dict(profile.settings), {k: dict(v) for k, v in profile.role_overrides.items()})
+
+
+def _process_job(spec: ValidateSpec, job: _MapJob) -> tuple[Tally, dict, dict]:
+    remaining = [job]
+    return _run_jobs(spec, lambda: remaining.pop() if remaining else None)
+
+
+def _run_in_processes(spec: ValidateSpec, jobs: list[_MapJob], workers: int) -> list[tuple[Tally, dict, dict]]:
+    """Large runs: worker processes, so that hashing and comparing use every core (no shared GIL).
+
+    Forked, not spawned: a spawned child would re-run the command's entry module.  No Kafka
+    client of this process is alive at this point (each was closed), so the children start
+    clean and make their own consumers.
+    """
+    gc.collect()  # destroy any client object still waiting for collection before forking
+    portable = replace(spec, source=_portable(spec.source), target=_portable(spec.target))
+    outcomes = []
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_process_job, portable, job) for job in jobs]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                outcomes.append(future.result())
+        except MigrateError as exc:
+            for future in futures:
+                future.cancel()
+            raise type(exc)(redact_text(str(exc))) if type(exc) in (KafkaOperationError, UsageError) else exc
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            raise KafkaOperationError(f"a validation worker process died ({exc}); rerun with --parallel 1") from None
+    return outcomes
 
 
 def _compare_map_partition(spec: ValidateSpec, readers: _Readers, tally: Tally, part: _MapPartition,

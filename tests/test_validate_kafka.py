@@ -317,3 +317,26 @@ def test_key_mode_finds_the_same_defects_between_independently_written_clusters(
     clean = run_validation(spec(source_cluster, target_cluster, topics=(clean_topic,), match="key",
                                 id_header="event-id", options=make_options(ignore_timestamp=True)), state)
     assert clean.parity and clean.records_compared == 60
+
+
+@pytest.mark.parametrize("processes_from", [0, 10**9], ids=["worker-processes", "worker-threads"])
+def test_parallel_workers_find_the_same_defects_in_every_partition(source_cluster, target_cluster, state,
+                                                                   processes_from):
+    topic = unique("par")
+    make_topic(source_cluster.profile, topic, 3)
+    make_topic(target_cluster.profile, topic, 3)
+    for p in range(3):
+        produce(source_cluster.profile, topic, rows(50, p * 100), partition=p)
+
+    def alter(ws):
+        r = ws[7].record
+        ws[7] = Write(Record(r.topic, r.partition, r.offset, r.key, b"changed", r.headers, r.timestamp), 7)
+        return ws
+
+    for p in range(3):
+        copy(source_cluster.profile, target_cluster.profile, state, topic, topic, partition=p,
+             plan=alter if p else None)
+    result = run_validation(spec(source_cluster, target_cluster, topics=(topic,), parallel=3,
+                                 processes_from=processes_from), state)
+    assert found(result) == [("mutated", 1, 7, 7, "value"), ("mutated", 2, 7, 7, "value")]
+    assert result.records_compared == 150 and result.topics[0].partitions == 3

@@ -313,3 +313,46 @@ def test_fast_encoding_equals_the_canonical_encoding(options):
         headers = list(headers)
         assert encode(key, value, headers, ts, options) == _reference_encode(key, value, headers, ts, options)
         assert encode(key, value, tuple(headers), ts, options) == _reference_encode(key, value, headers, ts, options)
+
+
+def _result_with_examples():
+    from migrate.validators.divergence import Divergence
+
+    tally = Tally(max_examples=2)
+    tally.topic("orders", "orders.v2", 0)
+    tally.compared("orders", 10)
+    for offset in (3, 4, 5):
+        tally.add(Divergence("mutated", "orders", 0, offset, offset, b"<script>x</script>", "value", "value differs"))
+    tally.add(Divergence("extra", "orders", 0, None, 11, None, None, "foreign"))
+    tally.topic("clean", None, 0)
+    tally.compared("clean", 5)
+    return tally.result("map", run_id=3, started_at="2026-11-27T04:00:00.000Z", range_from="beginning",
+                        range_to="2026-11-27T04:00:00.000Z", duration_s=1.5)
+
+
+def test_html_report_is_self_contained_escaped_and_charts_the_history():
+    from migrate.validators.report_html import render_html
+
+    result = _result_with_examples()
+    assert result.counts["mutated"] == 3 and len([d for d in result.examples if d.kind == "mutated"]) == 2
+    runs = [{"id": i, "started_at": f"2026-11-2{i}T00:00:00Z", "records_compared": 10 * i, "divergences": i % 2}
+            for i in (1, 2)]
+    page = render_html(result, runs)
+    assert page.startswith("<!DOCTYPE html>") and "<script>" not in page and "&lt;script&gt;" in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
+    assert page.count("<circle") == 3  # two earlier runs and this one
+    assert "4 DIVERGENT RECORDS" in page and "orders.v2" in page
+
+
+def test_junit_report_fails_only_divergent_topics():
+    from xml.etree import ElementTree as ET
+
+    from migrate.validators.report_junit import render_junit
+
+    suites = ET.fromstring(render_junit(_result_with_examples()).split("\n", 1)[1])
+    cases = {c.get("name"): c for c in suites.iter("testcase")}
+    assert suites.get("tests") == "2" and suites.get("failures") == "1"
+    assert cases["clean"].find("failure") is None
+    failure = cases["orders"].find("failure")
+    assert failure.get("message") == "4 divergent records in 10 compared: 1 extra, 3 mutated"
+    assert "source_offset=3" in failure.text and "target_offset=11" in failure.text

@@ -90,6 +90,8 @@ def _print_table(result: ValidationResult) -> None:
               help="Headers to compare: all, none, or a comma-separated list of names.")
 @click.option("--window", type=int, default=10_000, show_default=True,
               help="Records per window digest (map mode); memory does not depend on it.")
+@click.option("--parallel", type=click.IntRange(min=1, max=16), default=4, show_default=True,
+              help="Map mode: partitions compared at once (each with its own pair of consumers).")
 @click.option("--examples", "max_examples", type=click.IntRange(min=0), default=10, show_default=True,
               help="Examples kept per topic and kind.")
 @format_option("table", "json", "junit")
@@ -97,7 +99,7 @@ def _print_table(result: ValidationResult) -> None:
               help="Also write a report: FILE.html (for people), FILE.xml (JUnit) or FILE.json.")
 @click.pass_context
 def validate(ctx: click.Context, source, target, topics, since, until, incremental, sample, match, id_header,
-             mirror, ignore_timestamp, headers, window, max_examples, fmt, report) -> None:
+             mirror, ignore_timestamp, headers, window, parallel, max_examples, fmt, report) -> None:
     """Check that target records match source records, content and order; exit 1 on divergence.
 
     Example: migrate validate --source source --target target --since 24h --report parity.html
@@ -107,7 +109,7 @@ def validate(ctx: click.Context, source, target, topics, since, until, increment
     app: AppContext = ctx.obj
     try:
         result, runs = _run(app, source, target, topics, since, until, incremental, sample, match, id_header,
-                            mirror, ignore_timestamp, headers, window, max_examples, report)
+                            mirror, ignore_timestamp, headers, window, parallel, max_examples, report)
     except MigrateError:
         raise
     except click.exceptions.Exit:
@@ -129,7 +131,7 @@ def validate(ctx: click.Context, source, target, topics, since, until, increment
 
 
 def _run(app: AppContext, source, target, topics, since, until, incremental, sample, match, id_header, mirror,
-         ignore_timestamp, headers, window, max_examples, report):
+         ignore_timestamp, headers, window, parallel, max_examples, report):
     from migrate.validation import ValidateSpec, history, parse_time, run_validation
 
     try:
@@ -144,7 +146,7 @@ def _run(app: AppContext, source, target, topics, since, until, incremental, sam
         source_spec=source, target_spec=target, topics=tuple(topics), match=match, mirror=mirror,
         since_ms=parse_time(since) if since else None, until_ms=parse_time(until) if until else None,
         incremental=incremental, sample=sample, options=options, id_header=id_header, window=window,
-        max_examples=max_examples)
+        parallel=parallel, max_examples=max_examples)
     state = app.state
     result = run_validation(spec, state)
     runs: list[dict] = []
