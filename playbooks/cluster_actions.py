@@ -102,8 +102,10 @@ def _migrate(ctx: ActionContext, args: list[str], default_timeout: float) -> sub
 
     timeout = ctx.remaining(default_timeout) if ctx.deadline is not None else default_timeout
     try:
+        # own session: a Ctrl-C meant for the playbook lets this step finish instead of killing it
         return subprocess.run(ctx.migrate_command(*args), capture_output=True, text=True,
-                              env=hook_env(ctx), timeout=max(timeout, 1.0), stdin=subprocess.DEVNULL)
+                              env=hook_env(ctx), timeout=max(timeout, 1.0), stdin=subprocess.DEVNULL,
+                              start_new_session=True)
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         raise StepFailed(f"migrate {args[0]} did not finish within {timeout:.0f}s", tail(str(out))) from None

@@ -99,7 +99,17 @@ def _assert_exact(proof) -> None:
         assert (group.lost, group.twice, group.unknown) == (0, 0, 0), (proof, group)
 
 
-def test_cutover_with_live_apps_processes_every_event_exactly_once(estate):
+@pytest.fixture
+def reverse_estate(tmp_path, cluster_pool):
+    """The other direction: from Tansu (the Kafka-compatible platform) back to noida-db."""
+    made = Estate(tmp_path, cluster_pool("source", "tansu"), cluster_pool("target", "noida"))
+    yield made
+    made.close()
+
+
+@pytest.mark.parametrize("direction", ["noida-to-tansu", "tansu-to-noida"])
+def test_cutover_with_live_apps_processes_every_event_exactly_once(request, direction):
+    estate = request.getfixturevalue("estate" if direction == "noida-to-tansu" else "reverse_estate")
     estate.apps.start()
     estate.apps.wait_processed(50)
     outcome = _ok(estate.cli("playbook", "run", "cutover", "--yes", *estate.vars(), "--format", "json"))
