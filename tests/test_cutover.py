@@ -284,3 +284,37 @@ def test_failing_parity_gate_stops_the_cutover_before_consumers_move(estate, pol
     else:
         assert ran == ["start_source_consumers.ran", "start_source_producers.ran"]
     assert "parity gate" in result.stderr and "divergence" in result.stderr
+
+
+ASSERTS = """
+name: predicates
+vars: {mirror: null, groups: null}
+steps:
+  - name: lag and groups hold
+    action: assert
+    with:
+      lag: {mirror: "${mirror}", max: 0}
+      groups: {cluster: source, groups: "${groups}", state: inactive}
+  - name: parity holds
+    action: assert
+    with: {parity: {mirror: "${mirror}"}}
+"""
+
+
+def test_assert_predicates_on_lag_group_state_and_parity(estate):
+    _fill(estate, 50)
+    (estate.tmp / "mirror-only.yaml").write_text(MIRROR_ONLY)
+    (estate.tmp / "asserts.yaml").write_text(ASSERTS)
+    _ok(estate.cli("playbook", "run", "mirror-only.yaml", "--var", f"mirror={estate.mirror}",
+                   "--var", f"topics={re.escape(estate.topic)}", "--format", "json"))
+    args = ["--var", f"mirror={estate.mirror}", "--var", f"groups={','.join(estate.groups)}"]
+    held = _ok(estate.cli("playbook", "run", "asserts.yaml", *args, "--format", "json"))
+    assert [s["status"] for s in held["steps"]] == ["ok", "ok"]
+    assert held["steps"][0]["output"] == "lag 0 <= 0; groups inactive"
+    producer = kafka.producer(estate.target.profile)
+    producer.produce(estate.topic, b'{"event_id": "intruder"}', partition=1, timestamp=1_700_000_000_000)
+    assert producer.flush(30) == 0
+    broken = estate.cli("playbook", "run", "asserts.yaml", *args, "--format", "json")
+    assert broken.returncode == 1
+    steps = json.loads(broken.stdout)["steps"]
+    assert steps[1]["status"] == "failed" and steps[1]["error"].startswith("divergence found")
