@@ -205,9 +205,26 @@ def _reverse_topics(ctx: ActionContext, forward: str) -> tuple[str, str]:
     default_timeout=60.0, shadow=_shadow_mirror,
 )
 def run_mirror_stop(ctx: ActionContext, params: dict) -> StepResult:
+    from migrate import groups as kgroups
+
+    name = params["name"]
     grace = max(5.0, ctx.remaining(60.0) - 10.0)
-    stopped = processes.stop(ctx.state, _mirror_key(params["name"]), grace=grace)
-    return StepResult(f"mirror {params['name']} {'stopped' if stopped else 'was not running'}")
+    stopped = processes.stop(ctx.state, _mirror_key(name), grace=grace)
+    # Workers this tool did not start (a `migrate mirror --follow` run by hand) would go on
+    # copying: the mirror counts as stopped only when its source consumer group is inactive.
+    row = ctx.state.db.execute("SELECT source FROM mirrors WHERE name = ?", [name]).fetchone()
+    if row is not None:
+        group = f"migrate.mirror.{name}"
+        source = ctx.cluster(row[0])
+        while True:
+            info = kgroups.describe(source, [group]).get(group)
+            if info is None or not info.active:
+                break
+            if _deadline_passed(ctx):
+                raise StepFailed(f"mirror {name} still has active workers (group {group} is {info.state} on "
+                                 f"{source.name}); stop them, then resume")
+            time.sleep(POLL)
+    return StepResult(f"mirror {name} {'stopped' if stopped else 'was not running'}; no worker left")
 
 
 def mirror_lag(ctx: ActionContext, name: str, ends_cache: dict | None = None) -> tuple[int, dict[str, int], list[str]]:
