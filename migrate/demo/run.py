@@ -72,8 +72,9 @@ class DemoSummary:
 
 class Demo:
     def __init__(self, state, state_path: Path, config_path: Path, progress: Callable[[str], None],
-                 rate: float = 50.0):
+                 rate: float = 50.0, keep_clusters: bool = False):
         self.state = state
+        self.keep_clusters = keep_clusters
         self.state_path = Path(state_path)
         self.config_path = Path(config_path)
         self.say = progress
@@ -89,11 +90,24 @@ class Demo:
         self.timings[label] = round(time.monotonic() - started, 2)
 
     def run(self) -> DemoSummary:
+        """The demo; local clusters it had to start are stopped afterwards unless kept."""
+        local = LocalClusters(self.state, self.config_path)
+        running = {c.name for c in local.status() if c.running}
+        try:
+            return self._run(local)
+        finally:
+            started = [name for name in ("source", "target") if name not in running]
+            if started and not self.keep_clusters:
+                self.say(f"stopping the local clusters the demo started ({', '.join(started)}; "
+                         f"--keep-clusters keeps them)")
+                local.down(started)
+
+    def _run(self, local: LocalClusters) -> DemoSummary:
         from migrate.seed import seed_estate
 
         began = time.monotonic()
         self.say("starting local clusters: source on noida-db, target on Tansu")
-        LocalClusters(self.state, self.config_path).up([("source", "noida"), ("target", "tansu")])
+        local.up([("source", "noida"), ("target", "tansu")])
         self.config = cfg.load_config(self.config_path)
         source = cfg.resolve_cluster("source", self.config, "source")
         target = cfg.resolve_cluster("target", self.config, "target")
@@ -210,5 +224,5 @@ def _shipped(name: str) -> Path:
 
 
 def run_demo(state, state_path: Path, config_path: Path, progress: Callable[[str], None],
-             rate: float = 50.0) -> DemoSummary:
-    return Demo(state, state_path, config_path, progress, rate).run()
+             rate: float = 50.0, keep_clusters: bool = False) -> DemoSummary:
+    return Demo(state, state_path, config_path, progress, rate, keep_clusters).run()
