@@ -255,7 +255,8 @@ def partition_ends(
                     f'cluster "{profile.name}" did not report the end of {", ".join(missing[:5])} '
                     f"within {timeout:.0f}s"
                 )
-            for message in client.consume(10000, timeout=0.5):
+            # A short timeout: consume() waits for the whole timeout unless the batch fills up.
+            for message in client.consume(10000, timeout=0.05):
                 error = message.error()
                 key = (message.topic(), message.partition())
                 if error is None or key in ends:
@@ -285,7 +286,7 @@ def iter_partition(client: Consumer, profile: ClusterProfile, topic: str, partit
     client.assign([TopicPartition(topic, partition, start)])
     last_progress = time.monotonic()
     while True:
-        messages = client.consume(batch, timeout=0.5)
+        messages = client.consume(batch, timeout=0.05)
         if messages:
             last_progress = time.monotonic()
         for message in messages:

@@ -23,6 +23,7 @@ import os
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, TopicPartition
@@ -138,34 +139,49 @@ class Mirror:
 
     # --- partitions ----------------------------------------------------------------------------
 
-    def _open(self, key: Key, readers, ends: dict) -> int:
-        """Fence, reconcile and start writing one partition; returns the source offset to resume at."""
+    def _fenced_writer(self, key: Key, pmap: PartitionMap) -> PartitionWriter:
+        """A writer for one partition that has fenced every earlier writer (runs in a thread: no state)."""
         spec = self.spec
         topic, partition = key
-        target_topic = self.mapping[topic]
-        pmap = self._load_map(key)
         writer = PartitionWriter(
-            spec.name, spec.target, topic, target_topic, partition, pmap,
+            spec.name, spec.target, topic, self.mapping[topic], partition, pmap,
             compression=spec.compression, map_topic=self.map_topic, transactions=self.transactions,
         )
         try:
             writer.fence()
-            done = reconcile(pmap, spec.source, spec.target, topic, target_topic, partition, *readers,
-                             src_end=ends.get(("source", key)), tgt_end=ends.get(("target", (target_topic, partition))))
         except BaseException:
             writer.close()
             raise
-        self.result.adopted += done.adopted
-        self._publish(key, pmap, writer.map_changes())
-        self.writers[key] = writer
-        return done.resume_source
+        return writer
 
     def _open_all(self, consumer, keys: list[Key]) -> None:
-        """Open several partitions, reading their ends in bulk and sharing two readers."""
+        """Open partitions: fence their writers in parallel, read ends in bulk, then reconcile each."""
         keys = [k for k in keys if k not in self.failed and k[0] in self.mapping]
         if not keys:
             return
+        fenced: dict[Key, PartitionWriter] = {}
+        with ThreadPoolExecutor(max_workers=min(8, len(keys))) as pool:
+            maps = {key: self._load_map(key) for key in keys}
+            futures = {key: pool.submit(self._fenced_writer, key, maps[key]) for key in keys}
+        for key, future in futures.items():
+            try:
+                fenced[key] = future.result()
+            except (WriterFailed, KafkaOperationError) as exc:
+                self._retry_later(key, str(exc))
+        ends = self._bulk_ends(list(fenced))
+        readers = [kafka.consumer(p, **{"enable.partition.eof": True, "fetch.wait.max.ms": 20})
+                   for p in (self.spec.source, self.spec.target)]
+        try:
+            for key, writer in fenced.items():
+                self._start(consumer, key, writer, readers, ends)
+        finally:
+            for reader in readers:
+                reader.close()
+
+    def _bulk_ends(self, keys: list[Key]) -> dict:
         ends: dict = {}
+        if not keys:
+            return ends
         try:
             for key, end in kafka.partition_ends(self.spec.source, keys).items():
                 ends[("source", key)] = end
@@ -174,32 +190,35 @@ class Mirror:
                 ends[("target", key)] = end
         except KafkaOperationError as exc:
             log.debug("bulk end lookup failed (%s); reading ends per partition", exc)
-        readers = [kafka.consumer(p, **{"enable.partition.eof": True, "fetch.wait.max.ms": 20})
-                   for p in (self.spec.source, self.spec.target)]
-        try:
-            for key in keys:
-                self._try_open(consumer, key, readers, ends)
-        finally:
-            for reader in readers:
-                reader.close()
+        return ends
 
-    def _try_open(self, consumer, key: Key, readers, ends: dict) -> None:
+    def _start(self, consumer, key: Key, writer: PartitionWriter, readers, ends: dict) -> None:
+        """Reconcile a fenced partition and resume its source right after the last verified pair."""
+        topic, partition = key
         try:
-            resume = self._open(key, readers, ends)
+            done = reconcile(writer.pmap, self.spec.source, self.spec.target, topic, writer.target_topic,
+                             partition, *readers, src_end=ends.get(("source", key)),
+                             tgt_end=ends.get(("target", (writer.target_topic, partition))))
         except (PartitionDiverged, DataLossDetected) as exc:
+            writer.close()
             self._fail(key, exc)
             return
         except (WriterFailed, KafkaOperationError) as exc:
+            writer.close()
             self._retry_later(key, str(exc))
             return
-        read_from = safe_read_start(self.writers[key].pmap, resume)
+        self.result.adopted += done.adopted
+        self._publish(key, writer.pmap, writer.map_changes())
+        self.writers[key] = writer
+        resume = done.resume_source
+        read_from = safe_read_start(writer.pmap, resume)
         if read_from < resume:
             self.skip_below[key] = resume
-        consumer.seek(TopicPartition(key[0], key[1], read_from))
-        consumer.resume([TopicPartition(key[0], key[1])])
+        consumer.seek(TopicPartition(topic, partition, read_from))
+        consumer.resume([TopicPartition(topic, partition)])
         self.retry_at.pop(key, None)
         self.backoff.pop(key, None)
-        log.info("%s[%d]: mirroring from source offset %d", key[0], key[1], resume)
+        log.info("%s[%d]: mirroring from source offset %d", topic, partition, resume)
 
     def _fail(self, key: Key, exc: CheckFailed) -> None:
         kind = "diverged" if isinstance(exc, PartitionDiverged) else "data-loss"
@@ -232,7 +251,9 @@ class Mirror:
         writer.close()
 
     def _commit(self, key: Key, writer: PartitionWriter) -> None:
-        pending = writer.commit()
+        self._after_commit(key, writer, writer.commit())
+
+    def _after_commit(self, key: Key, writer: PartitionWriter, pending: list[tuple[bytes, bytes]]) -> None:
         position = self.positions.pop(key, None)
         if position is not None and position > (writer.pmap.source_high or 0):
             writer.pmap.advance(source_high=position)
@@ -308,9 +329,7 @@ class Mirror:
             "session.timeout.ms": spec.session_timeout_ms,
             "heartbeat.interval.ms": max(100, spec.session_timeout_ms // 10),
             "partition.assignment.strategy": "roundrobin",
-            "queued.max.messages.kbytes": 32768,
-            "fetch.max.bytes": 16 << 20,
-            "max.partition.fetch.bytes": 4 << 20,
+            "fetch.wait.max.ms": 50,
         })
         self._subscribe(consumer, selected)
         last_refresh = last_progress = last_commit = last_sync = time.monotonic()
@@ -318,10 +337,10 @@ class Mirror:
             while not self.stop.is_set():
                 self._pump(consumer)
                 now = time.monotonic()
-                for key, writer in list(self.writers.items()):
+                for writer in self.writers.values():
                     writer.poll()
-                    if writer.due(now, spec.commit_interval_s, spec.commit_max_records):
-                        self._commit_or_retry(consumer, key, writer)
+                if any(w.due(now, spec.commit_interval_s, spec.commit_max_records) for w in self.writers.values()):
+                    self._commit_due(consumer, now)
                 self._apply_idle_positions()
                 due = [key for key, when in self.retry_at.items() if now >= when and key[0] in self.mapping]
                 if due:
@@ -449,16 +468,26 @@ class Mirror:
             raise KafkaOperationError(f'source consumer failed on cluster "{self.spec.source.name}": {error.str()}')
         log.warning("source: %s", error.str())
 
-    def _commit_or_retry(self, consumer, key: Key, writer: PartitionWriter) -> None:
-        try:
-            self._commit(key, writer)
-        except WriterFailed as exc:
-            self.writers.pop(key, None)
-            writer.abort()
-            writer.close()
-            consumer.pause([TopicPartition(*key)])
-            self.positions.pop(key, None)
-            self._retry_later(key, f"target write failed: {exc}")
+    def _commit_due(self, consumer, now: float) -> None:
+        """Commit every writer that is due or half-way there, in parallel (each commit waits on I/O)."""
+        spec = self.spec
+        due = {key: w for key, w in self.writers.items()
+               if w.due(now, spec.commit_interval_s / 2, spec.commit_max_records // 2)}
+        with ThreadPoolExecutor(max_workers=min(8, len(due))) as pool:
+            futures = {key: pool.submit(writer.commit) for key, writer in due.items()}
+        for key, future in futures.items():
+            writer = due[key]
+            try:
+                pending = future.result()
+            except WriterFailed as exc:
+                self.writers.pop(key, None)
+                writer.abort()
+                writer.close()
+                consumer.pause([TopicPartition(*key)])
+                self.positions.pop(key, None)
+                self._retry_later(key, f"target write failed: {exc}")
+                continue
+            self._after_commit(key, writer, pending)
 
     def _apply_idle_positions(self) -> None:
         """End-of-partition seen with no open transaction: the gap up to it is accounted for."""

@@ -61,6 +61,7 @@ class PartitionWriter:
             settings["transactional.id"] = f"migrate.{mirror}.{target_topic}.{partition}"
             settings["transaction.timeout.ms"] = 60_000
         self.producer = kafka.producer(target, **settings)
+        self._produce = self.producer.produce
         self.target = target
         self.open = False
         self.last_count = self.last_bytes = 0
@@ -70,7 +71,9 @@ class PartitionWriter:
         self.count = 0
         self.bytes = 0
         self.started_at = 0.0
-        self.source_offsets: list[tuple[int, int]] = []  # source runs in this transaction: (start, length)
+        self.source_offsets: list[tuple[int, int]] = []  # closed source runs in this transaction: (start, length)
+        self.run_start = 0
+        self.run_next: int | None = None  # the open run: source offsets run_start .. run_next-1
         self.first_target: int | None = None
         self.samples: dict[int, int] = {}  # index in transaction -> target offset
         self.errors: list[str] = []
@@ -91,33 +94,53 @@ class PartitionWriter:
                 self.samples[index] = msg.offset()
         return callback
 
+    def _begin(self) -> None:
+        if self.fencing:
+            self.producer.begin_transaction()
+        self.open = True
+        self.started_at = time.monotonic()
+
     def write(self, message) -> None:
-        """Produce one source message to the same partition of the target topic."""
+        """Produce one source message to the same partition of the target topic (the hot path)."""
         if not self.open:
-            if self.fencing:
-                self.producer.begin_transaction()
-            self.open = True
-            self.started_at = time.monotonic()
-        index = self.count
+            self._begin()
         offset = message.offset()
-        runs = self.source_offsets
-        if runs and runs[-1][0] + runs[-1][1] == offset:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        if offset == self.run_next:
+            self.run_next = offset + 1
         else:
-            runs.append((offset, 1))
+            self._new_source_run(offset)
+        index = self.count
         value = message.value()
-        kwargs = {"partition": self.partition, "timestamp": message.timestamp()[1], "headers": message.headers()}
-        if index % SAMPLE == 0:
-            kwargs["on_delivery"] = self._delivered(index)
-        while True:
-            try:
-                self.producer.produce(self.target_topic, value, message.key(), **kwargs)
-                break
-            except BufferError:
-                self.producer.poll(0.05)
-        self.count += 1
+        callback = self._delivered(index) if not index % SAMPLE else None
+        try:
+            self._produce(self.target_topic, value, message.key(), self.partition, callback,
+                          timestamp=message.timestamp()[1], headers=message.headers())
+        except BufferError:
+            self._produce_waiting(value, message, callback)
+        self.count = index + 1
         if value:
             self.bytes += len(value)
+
+    def _produce_waiting(self, value, message, callback) -> None:
+        while True:
+            self.producer.poll(0.05)
+            try:
+                self._produce(self.target_topic, value, message.key(), self.partition, callback,
+                              timestamp=message.timestamp()[1], headers=message.headers())
+                return
+            except BufferError:
+                continue
+
+    def _new_source_run(self, offset: int) -> None:
+        if self.run_next is not None:
+            self.source_offsets.append((self.run_start, self.run_next - self.run_start))
+        self.run_start, self.run_next = offset, offset + 1
+
+    def _source_runs(self) -> list[tuple[int, int]]:
+        runs = list(self.source_offsets)
+        if self.run_next is not None:
+            runs.append((self.run_start, self.run_next - self.run_start))
+        return runs
 
     def due(self, now: float, interval: float, max_records: int) -> bool:
         return self.open and (self.count >= max_records or now - self.started_at >= interval)
@@ -159,7 +182,7 @@ class PartitionWriter:
 
     def _extend_map(self, first_target: int) -> list[tuple[bytes, bytes]]:
         target = first_target
-        for start, length in self.source_offsets:
+        for start, length in self._source_runs():
             self.pmap.append_run(start, target, length)
             target += length
         return self.map_changes()
