@@ -169,8 +169,11 @@ def main() -> None:
     if args.child:
         result = {"raw": child_raw, "validate": child_validate, "hash": child_hash}[args.child](args)
         usage = resource.getrusage(resource.RUSAGE_SELF)
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes of a large validation
         result["max_rss_mb"] = usage.ru_maxrss / 1024
-        result["cpu_s"] = usage.ru_utime + usage.ru_stime  # this process, librdkafka threads included
+        result["worker_rss_mb"] = workers.ru_maxrss / 1024
+        # CPU of this process (librdkafka threads included) and of its worker processes
+        result["cpu_s"] = usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime
         print(json.dumps(result))
         return
 
@@ -215,7 +218,9 @@ def main() -> None:
             assert runs[0]["records_compared"] == args.records and runs[0]["divergences"] == 0, runs[0]
             print(f"validation, window {w:>7,} ({args.parallel} workers): {v_s:.2f}s = {args.records / v_s:,.0f} "
                   f"records/s = {raw_s / v_s:.2f}x the raw dual read, {v_cpu:.1f} CPU-s, "
-                  f"peak RSS {max(r['max_rss_mb'] for r in runs):.0f} MB")
+                  f"peak RSS {max(r['max_rss_mb'] for r in runs):.0f} MB"
+                  + (f" + per worker process {max(r['worker_rss_mb'] for r in runs):.0f} MB"
+                     if runs[0]["worker_rss_mb"] else ""))
         hash_rate = hashing["records"] / hashing["seconds"]
         print(f"hashing alone (xxh3-128 over the canonical encoding, in memory): {hash_rate:,.0f} records/s "
               f"= {2 * args.records / hash_rate:.2f}s of CPU for both sides")

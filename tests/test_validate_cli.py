@@ -11,7 +11,7 @@ import pytest
 from migrate.records import Record
 from migrate.state import State
 from support import run_cli, unique
-from test_validate_kafka import NOW, Write, copy, make_topic, produce, rows
+from test_validate_kafka import Write, copy, make_topic, produce, rows
 
 
 @pytest.fixture
