@@ -313,14 +313,17 @@ class Mirror:
         selected = self._prepare_topics(required=spec.until_caught_up)
         if spec.transactions:
             self.transactions = self._target_transactions_trusted()
+        log.debug("topics ready: %s", ", ".join(selected))
         self.map_topic = ensure_map_topic(spec.target, spec.name)
         self.durable = load_maps(spec.target, spec.name)
+        log.debug("durable map read: %d partitions", len(self.durable))
         self.map_producer = kafka.producer(spec.target, **{"linger.ms": 20})
         self._source_commits: dict[Key, int] = {}
         if spec.until_caught_up:
             wanted = [(t, p) for t in selected for p in range(self._partition_count(t))]
             ends = kafka.partition_ends(spec.source, wanted)
             self.goal = {key: end.high for key, end in ends.items()}
+            log.debug("goal: %d records in %d partitions", sum(self.goal.values()), len(self.goal))
         settings = {"group.instance.id": spec.worker_id} if spec.worker_id else {}
         consumer = kafka.consumer(spec.source, **settings, **{
             "group.id": spec.group_id,
