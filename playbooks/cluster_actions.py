@@ -10,13 +10,11 @@ idempotent; waits poll until their condition holds or the step's deadline passes
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import time
 
 from migrate import kafka
-from migrate.errors import MigrateError
 from migrate.playbooks import processes
 from migrate.playbooks.actions import ActionContext, Param, StepFailed, StepResult, action
 from migrate.playbooks.local_actions import tail
@@ -542,9 +540,3 @@ def run_assert(ctx: ActionContext, params: dict) -> StepResult:
         held.append(f"parity on {params['parity']['mirror']}")
     return StepResult("; ".join(held))
 
-
-def as_json(value) -> str:
-    return json.dumps(value, default=str)
-
-
-__all__ = ["mirror_lag", "MigrateError"]

@@ -17,7 +17,6 @@ import os
 import secrets
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from migrate.config import redact_text
 from migrate.errors import UsageError
@@ -185,18 +184,3 @@ def parse_iso(text: str | None) -> float | None:
         return None
     return dt.datetime.fromisoformat(text).timestamp()
 
-
-def window(steps: list[StepRow], start_name: str, end_name: str) -> float | None:
-    """Seconds from the start of one step to the end of another (both finished)."""
-    start = next((s for s in steps if s.name == start_name), None)
-    end = next((s for s in steps if s.name == end_name), None)
-    if start is None or end is None:
-        return None
-    begun, ended = parse_iso(start.started_at), parse_iso(end.finished_at)
-    if begun is None or ended is None:
-        return None
-    return round(ended - begun, 3)
-
-
-def as_dict(value: Any) -> dict:
-    return asdict(value)

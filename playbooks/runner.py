@@ -126,7 +126,7 @@ class Runner:
             self.journal.create_run(rid, playbook, "rehearsal", shadow_tag=shadow.run_tag,
                                     parent=run_id if i else None)
             outcomes.append(self._execute(rid, playbook, shadow=shadow))
-        cleaned = self.clean_rehearsal([rid for rid, _ in plans[:len(outcomes)]], shadow, outcomes[0])
+        cleaned = self.clean_rehearsal([rid for rid, _ in plans[:len(outcomes)]], shadow)
         return RehearsalReport(tuple(outcomes), shadow.topic_prefix, tuple(cleaned))
 
     # --- the loop --------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ class Runner:
                           downtime(plan, steps), round(finished - started, 3) if started and finished else None,
                           run.error)
 
-    def clean_rehearsal(self, run_ids: list[str], shadow: Shadow, first: RunOutcome) -> list[str]:
+    def clean_rehearsal(self, run_ids: list[str], shadow: Shadow) -> list[str]:
         """Stop the rehearsal's background mirrors and drop its shadow topics (unless kept)."""
         from migrate import kafka
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from migrate.config import Config
-from migrate.errors import PlaybookError
 from migrate.playbooks.journal import Journal
 from migrate.playbooks.loader import load_playbook
 from migrate.playbooks.runner import RunOptions, Runner, shadowed
