@@ -356,3 +356,17 @@ def test_junit_report_fails_only_divergent_topics():
     failure = cases["orders"].find("failure")
     assert failure.get("message") == "4 divergent records in 10 compared: 1 extra, 3 mutated"
     assert "source_offset=3" in failure.text and "target_offset=11" in failure.text
+
+
+def test_time_arguments_are_durations_before_now_or_iso_times():
+    from migrate.errors import UsageError
+    from migrate.validation import iso_ms, parse_time
+
+    now = 1_800_000_000.0
+    assert parse_time("24h", now) == (now - 86400) * 1000
+    assert parse_time("90s", now) == (now - 90) * 1000 and parse_time("2d", now) == (now - 172800) * 1000
+    assert parse_time("2026-11-20T00:00:00Z") == parse_time("2026-11-20T00:00:00+00:00") == 1_795_132_800_000
+    assert parse_time("2026-11-20T00:00:00") == 1_795_132_800_000  # no zone: UTC
+    assert iso_ms(1_795_132_800_000) == "2026-11-20T00:00:00.000Z"
+    with pytest.raises(UsageError):
+        parse_time("yesterday")
