@@ -8,6 +8,7 @@ examples, and an inline SVG chart of records compared and divergences per run ov
 from __future__ import annotations
 
 import html
+import math
 from typing import Sequence
 
 from migrate.validators.divergence import INFO, KINDS, ValidationResult
@@ -38,7 +39,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: se
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def chart_svg(runs: Sequence[dict], width: int = 640, height: int = 200) -> str:
+def chart_svg(runs: Sequence[dict], width: int = 720, height: int = 200) -> str:
     """Bars: records compared per run (left scale); line and dots: divergences (right scale)."""
     runs = list(runs)[-30:]
     if not runs:
@@ -62,8 +63,9 @@ def chart_svg(runs: Sequence[dict], width: int = 640, height: int = 200) -> str:
         cx = pad_l + i * step + step / 2
         cy = pad_t + inner_h - inner_h * int(run.get("divergences") or 0) / max_div
         points.append((cx, cy, run))
+        every = max(1, math.ceil(84 / step))  # a "MM-DD HH:MM" label needs about 80 px
         label = _e(str(run.get("started_at") or "")[5:16].replace("T", " "))
-        if len(runs) <= 12 or i % max(1, len(runs) // 8) == 0:
+        if i % every == 0:
             parts.append(f'<text x="{cx:.1f}" y="{height - 18}" font-size="10" text-anchor="middle" '
                          f'fill="#5a6570">{label}</text>')
     parts.append('<polyline fill="none" stroke="#c62828" stroke-width="2" points="'
