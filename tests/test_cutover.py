@@ -42,10 +42,12 @@ class Estate:
         self.apps = LiveApps(tmp_path / "apps", source.bootstrap, target.bootstrap, self.topic, self.groups,
                              rate=rate)
 
-    def vars(self, playbook: str = "cutover", **extra: str) -> list[str]:
+    def vars(self, playbook: str = "cutover", probe: bool = False, **extra: str) -> list[str]:
         values = {"groups": ",".join(self.groups), "mirror": self.mirror, "reverse_mirror": self.reverse}
         if playbook == "cutover":
             values["topics"] = re.escape(self.topic)
+            if not probe:  # the platform probe of the target is proven once, below; it costs seconds
+                values["requires"] = ""
         hooks = self.apps.hook_vars()
         names = (["stop_source_consumers", "start_target_consumers", "stop_source_producers",
                   "start_target_producers", "start_source_consumers", "start_source_producers"]
@@ -112,9 +114,12 @@ def test_cutover_with_live_apps_processes_every_event_exactly_once(request, dire
     estate = request.getfixturevalue("estate" if direction == "noida-to-tansu" else "reverse_estate")
     estate.apps.start()
     estate.apps.wait_processed(50)
-    outcome = _ok(estate.cli("playbook", "run", "cutover", "--yes", *estate.vars(), "--format", "json"))
+    outcome = _ok(estate.cli("playbook", "run", "cutover", "--yes", *estate.vars(probe=True), "--format", "json"))
     assert outcome["status"] == "succeeded"
     assert outcome["downtime_s"] is not None
+    preflight = outcome["steps"][0]
+    assert preflight["name"] == "preflight probe"
+    assert "target: meets produce-fetch-fidelity, transactions" in preflight["output"], preflight
     statuses = {s["name"]: s["status"] for s in outcome["steps"]}
     assert statuses["parity gate"] == statuses["post-cutover parity"] == "ok", outcome["steps"][-1]
     before = estate.apps.produced()
@@ -268,7 +273,8 @@ def test_failing_parity_gate_stops_the_cutover_before_consumers_move(estate, pol
                 "start_target_producers", "start_source_consumers", "start_source_producers"]}
     args = []
     for key, value in {**markers, "groups": ",".join(estate.groups), "mirror": estate.mirror,
-                       "topics": re.escape(estate.topic), "parity_gate_on_failure": policy}.items():
+                       "topics": re.escape(estate.topic), "parity_gate_on_failure": policy,
+                       "requires": ""}.items():
         args += ["--var", f"{key}={value}"]
     result = estate.cli("playbook", "run", "cutover", "--yes", *args, "--format", "json")
     assert result.returncode == 1, result.stderr
