@@ -60,6 +60,7 @@ class MirrorResult:
     records: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    copy_seconds: float = 0.0  # from the first partition resumed to the end (start-up excluded)
     partitions: int = 0
     adopted: int = 0
     failures: list[PartitionFailure] = field(default_factory=list)
@@ -103,6 +104,7 @@ class Mirror:
         self.goal: dict[Key, int] | None = None
         self.result = MirrorResult(spec.name)
         self.transactions = spec.transactions
+        self.copy_started = 0.0
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -218,6 +220,7 @@ class Mirror:
         consumer.resume([TopicPartition(topic, partition)])
         self.retry_at.pop(key, None)
         self.backoff.pop(key, None)
+        self.copy_started = self.copy_started or time.monotonic()
         log.info("%s[%d]: mirroring from source offset %d", topic, partition, resume)
 
     def _fail(self, key: Key, exc: CheckFailed) -> None:
@@ -370,6 +373,7 @@ class Mirror:
             self.map_producer.flush(30)
             consumer.close()
         self.result.seconds = time.monotonic() - started
+        self.result.copy_seconds = time.monotonic() - (self.copy_started or started)
         self.result.failures = list(self.failed.values())
         self.result.partitions = len(self.goal or {}) or len(self.result.failures)
         return self.result
