@@ -370,3 +370,20 @@ def test_time_arguments_are_durations_before_now_or_iso_times():
     assert iso_ms(1_795_132_800_000) == "2026-11-20T00:00:00.000Z"
     with pytest.raises(UsageError):
         parse_time("yesterday")
+
+
+def test_fast_encoding_equals_the_canonical_encoding_on_random_records():
+    import random
+
+    from migrate.validators.digest import encode
+
+    rng = random.Random(7)
+
+    def field():
+        return None if rng.random() < 0.2 else bytes(rng.randrange(256) for _ in range(rng.choice([0, 1, 4095, 4096, 5000])))
+
+    for _ in range(300):
+        headers = [(rng.choice(["a", "b", "\u00e9", "x" * rng.randrange(1, 40)]), field()) for _ in range(rng.randrange(4))]
+        key, value, ts = field(), field(), rng.randrange(-2**63, 2**63)
+        for options in (DigestOptions(), make_options(True, "none"), make_options(False, "a,\u00e9")):
+            assert encode(key, value, headers, ts, options) == _reference_encode(key, value, headers, ts, options)
