@@ -83,12 +83,13 @@ class Journal:
         self.state = state
 
     def create_run(self, run_id: str, playbook: Playbook, mode: str, shadow_tag: str | None = None,
-                   parent: str | None = None) -> None:
+                   parent: str | None = None, overrides: dict | None = None) -> None:
+        """`vars` keeps the --var overrides (redacted), so that a resume can reload the file."""
         with self.state.transaction() as db:
             db.execute(
                 "INSERT INTO playbook_runs (id, playbook, path, mode, vars, status, pid, started_at, plan, "
                 "digest, shadow_tag, parent) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                [run_id, playbook.name, playbook.path, mode, redact_text(json.dumps(dict(playbook.vars), default=str)),
+                [run_id, playbook.name, playbook.path, mode, redact_text(json.dumps(dict(overrides or {}))),
                  os.getpid(), now_iso(), plan_json(playbook), playbook.digest, shadow_tag, parent],
             )
 
@@ -155,6 +156,10 @@ class Journal:
         if row is None:
             raise UsageError(f"no playbook run {run_id}; see: migrate playbook history")
         return playbook_from_json(row[0])
+
+    def overrides(self, run_id: str) -> dict[str, str]:
+        row = self.state.db.execute("SELECT vars FROM playbook_runs WHERE id = ?", [run_id]).fetchone()
+        return json.loads(row[0]) if row and row[0] else {}
 
     def runs(self, limit: int = 50) -> list[RunRow]:
         rows = self.state.db.execute(

@@ -94,17 +94,31 @@ class Runner:
     def run(self, path: str | Path, overrides: Mapping[str, str] | None = None) -> RunOutcome:
         run_id = new_run_id()
         playbook = self.load(path, overrides, run_id)
-        self.journal.create_run(run_id, playbook, "run")
+        self.journal.create_run(run_id, playbook, "run", overrides=dict(overrides or {}))
         return self._execute(run_id, playbook, shadow=None)
 
     def resume(self, run_id: str) -> RunOutcome:
         run = self.journal.run(run_id)
         if run.status in ("succeeded", "rolled-back"):
             raise UsageError(f"run {run_id} already ended ({run.status}); nothing to resume")
-        playbook = self.journal.plan(run_id)
-        self.journal.claim(run_id)
         shadow = Shadow(run.shadow_tag) if run.mode == "rehearsal" and run.shadow_tag else None
+        playbook = self._reload(run_id, shadow)
+        self.journal.claim(run_id)
         return self._execute(run_id, playbook, shadow=shadow)
+
+    def _reload(self, run_id: str, shadow: Shadow | None) -> Playbook:
+        """The run's playbook, resolved again (profile secrets are never stored, so the stored
+        plan cannot be run as is), and refused if the file changed since the run started."""
+        stored = self.journal.plan(run_id)
+        try:
+            playbook = self.load(stored.path, self.journal.overrides(run_id), run_id,
+                                 rehearsal=shadow is not None, strict=False)
+        except UsageError as exc:
+            raise UsageError(f"cannot resume run {run_id}: {exc}") from exc
+        if playbook.digest != stored.digest:
+            raise UsageError(f"cannot resume run {run_id}: {stored.path} changed since the run started; "
+                             "restore it, or start a new run")
+        return shadowed(playbook, shadow) if shadow is not None else playbook
 
     def rehearse(self, path: str | Path, overrides: Mapping[str, str] | None = None,
                  rollback_path: str | Path | None = None) -> RehearsalReport:
@@ -124,7 +138,7 @@ class Runner:
             if outcomes and (not outcomes[-1].ok or self.options.stop_requested.is_set()):
                 break
             self.journal.create_run(rid, playbook, "rehearsal", shadow_tag=shadow.run_tag,
-                                    parent=run_id if i else None)
+                                    parent=run_id if i else None, overrides=dict(overrides or {}))
             outcomes.append(self._execute(rid, playbook, shadow=shadow))
         cleaned = self.clean_rehearsal([rid for rid, _ in plans[:len(outcomes)]], shadow)
         return RehearsalReport(tuple(outcomes), shadow.topic_prefix, tuple(cleaned))

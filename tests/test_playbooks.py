@@ -470,3 +470,45 @@ def test_rehearsal_tells_hooks_and_auto_approves_and_reports(tmp_path):
     assert second["playbook"] == "back" and "rehearsal=1" in second["steps"][0]["output"]
     table = cli(tmp_path, "playbook", "rehearse", "p.yaml")
     assert table.returncode == 0 and "rehearsal PASSED: consumer downtime window" in table.stdout
+
+
+def test_resume_resolves_profile_secrets_again_and_refuses_a_changed_file(tmp_path):
+    (tmp_path / "migrate.toml").write_text(
+        '[clusters.prod]\n"bootstrap.servers" = "kafka-1:9093"\n"sasl.password" = "${PB_SECRET}"\n')
+    write(tmp_path, "p.yaml", """
+        name: secretive
+        vars: {cluster: prod}
+        steps:
+          - name: wait for go
+            action: exec
+            with: {command: "echo $$ > hook.pid; while [ ! -f go ]; do sleep 0.05; done"}
+          - name: use the secret
+            action: exec
+            with: {command: "echo ${cluster.sasl.password} > secret.out; echo used ${cluster.sasl.password}"}
+    """)
+    env = {"PB_SECRET": "s3cr3t-value", "MIGRATE_CONFIG": str(tmp_path / "migrate.toml")}
+    proc = subprocess.Popen([sys.executable, "-m", "migrate", "--state", str(tmp_path / "state.db"), "playbook",
+                             "run", "p.yaml", "--var", "cluster=prod"], cwd=tmp_path, env={**os.environ, **env},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: (tmp_path / "hook.pid").exists(), message="step 1 running")
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    os.kill(int((tmp_path / "hook.pid").read_text()), signal.SIGKILL)
+    run_id = Journal(State(tmp_path / "state.db")).runs()[0].id
+    (tmp_path / "go").write_text("")
+    original = (tmp_path / "p.yaml").read_text()
+    (tmp_path / "p.yaml").write_text(original + "\n# edited\n")
+    changed = cli(tmp_path, "playbook", "resume", run_id, env=env)
+    assert changed.returncode == 2 and "changed since the run started" in changed.stderr
+    (tmp_path / "p.yaml").write_text(original)
+    resumed = cli(tmp_path, "playbook", "resume", run_id, "--format", "json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (tmp_path / "secret.out").read_text().strip() == "s3cr3t-value"
+    assert "s3cr3t" not in resumed.stdout + resumed.stderr
+    assert json.loads(resumed.stdout)["steps"][1]["output"].strip() == "used ***"
+    state_bytes = (tmp_path / "state.db").read_bytes() + (tmp_path / "state.db-wal").read_bytes() \
+        if (tmp_path / "state.db-wal").exists() else (tmp_path / "state.db").read_bytes()
+    assert b"s3cr3t" not in state_bytes
