@@ -155,7 +155,7 @@ class Runner:
                 in_rollback = True
                 log.warning("step %s failed; rolling back", failed.name if failed else "?")
         if in_rollback:
-            main_error = error
+            main_error = error or self._failed_main_step(run_id)
             status, error, _ = self._phase(run_id, playbook, "rollback", done, shadow)
             if status == "succeeded":
                 status, error = "rolled-back", main_error
@@ -163,6 +163,13 @@ class Runner:
                 status = "rollback-failed"
         self.journal.finish_run(run_id, status, error)
         return self.outcome(run_id)
+
+    def _failed_main_step(self, run_id: str) -> str | None:
+        """On a resumed rollback: which main step failed and why, from the journal."""
+        for step in self.journal.steps(run_id):
+            if step.phase == "main" and step.status == "failed":
+                return f"step '{step.name}' failed: {step.error}"
+        return None
 
     def _phase(self, run_id, playbook: Playbook, phase: str, done, shadow) -> tuple[str, str | None, Step | None]:
         steps = playbook.phase_steps(phase)

@@ -512,3 +512,42 @@ def test_resume_resolves_profile_secrets_again_and_refuses_a_changed_file(tmp_pa
     state_bytes = (tmp_path / "state.db").read_bytes() + (tmp_path / "state.db-wal").read_bytes() \
         if (tmp_path / "state.db-wal").exists() else (tmp_path / "state.db").read_bytes()
     assert b"s3cr3t" not in state_bytes
+
+
+def test_a_run_killed_during_its_rollback_resumes_the_rollback(tmp_path):
+    write(tmp_path, "p.yaml", """
+        name: falls back
+        steps:
+          - name: breaks
+            action: exec
+            with: {command: "echo broken >&2; exit 1"}
+            on_failure: rollback
+          - name: never
+            action: exec
+            with: {command: "touch never"}
+        rollback:
+          - name: first undo
+            action: exec
+            with: {command: "echo $$ > hook.pid; while [ ! -f go ]; do sleep 0.05; done"}
+          - name: second undo
+            action: exec
+            with: {command: "echo undone >> trail"}
+    """)
+    proc = _start_run(tmp_path, "p.yaml")
+    try:
+        wait_until(lambda: (tmp_path / "hook.pid").exists(), message="rollback running")
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    os.kill(int((tmp_path / "hook.pid").read_text()), signal.SIGKILL)
+    run_id = Journal(State(tmp_path / "state.db")).runs()[0].id
+    (tmp_path / "go").write_text("")
+    resumed = cli(tmp_path, "playbook", "resume", run_id, "--format", "json")
+    assert resumed.returncode == 1
+    outcome = json.loads(resumed.stdout)
+    assert outcome["status"] == "rolled-back"
+    assert outcome["error"] == "step 'breaks' failed: hook exited with code 1: broken"
+    assert [(s["phase"], s["name"], s["status"]) for s in outcome["steps"]] == [
+        ("main", "breaks", "failed"), ("rollback", "first undo", "ok"), ("rollback", "second undo", "ok")]
+    assert (tmp_path / "trail").read_text() == "undone\n" and not (tmp_path / "never").exists()
