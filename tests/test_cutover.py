@@ -324,3 +324,23 @@ def test_assert_predicates_on_lag_group_state_and_parity(estate):
     assert broken.returncode == 1
     steps = json.loads(broken.stdout)["steps"]
     assert steps[1]["status"] == "failed" and steps[1]["error"].startswith("divergence found")
+
+
+def test_preflight_fails_when_the_target_lacks_what_the_plan_needs(estate):
+    """Tansu shows aborted records to read_committed readers (brokers.md, deviation 3)."""
+    (estate.tmp / "needs.yaml").write_text("""
+name: needs
+steps:
+  - name: preflight
+    action: probe
+    with: {clusters: [source, target], target: target, requires: [read-committed-hides-aborted]}
+  - name: after
+    action: exec
+    with: {command: "touch after.ran"}
+""")
+    result = estate.cli("playbook", "run", "needs.yaml", "--format", "json")
+    assert result.returncode == 1
+    step = json.loads(result.stdout)["steps"][0]
+    assert step["status"] == "failed"
+    assert step["error"].startswith("target target does not meet: read-committed-hides-aborted (")
+    assert not (estate.tmp / "after.ran").exists()
