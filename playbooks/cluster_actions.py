@@ -361,10 +361,12 @@ def run_validate(ctx: ActionContext, params: dict) -> StepResult:
     args += list(params.get("args") or [])
     proc = _migrate(ctx, args, default_timeout=900.0)
     text = tail(proc.stdout + ("\n" + proc.stderr if proc.stderr.strip() else ""))
+    summary = text.strip().splitlines()[0] if text.strip() else ""
     if proc.returncode == 0:
-        return StepResult(text, {"parity": True})
+        # the summary line again at the end: history shows a step's last line
+        return StepResult(f"{text.rstrip()}\n{summary}", {"parity": True})
     if proc.returncode == 1:
-        raise StepFailed(f"divergence found: {_last_line(text)}", text, {"parity": False})
+        raise StepFailed(f"divergence found: {summary}", text, {"parity": False})
     raise StepFailed(f"validation could not run (exit {proc.returncode}): {_last_line(text)}", text)
 
 
