@@ -551,3 +551,40 @@ def test_a_run_killed_during_its_rollback_resumes_the_rollback(tmp_path):
     assert [(s["phase"], s["name"], s["status"]) for s in outcome["steps"]] == [
         ("main", "breaks", "failed"), ("rollback", "first undo", "ok"), ("rollback", "second undo", "ok")]
     assert (tmp_path / "trail").read_text() == "undone\n" and not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("answer,code", [("y", 0), ("n", 1)])
+def test_approve_gate_prompts_on_a_terminal(tmp_path, answer, code):
+    import pty
+    import select
+
+    write(tmp_path, "p.yaml", """
+        name: gated
+        steps:
+          - name: go ahead
+            action: approve
+            with: {message: "move consumers?"}
+          - name: done
+            action: exec
+            with: {command: "touch done"}
+    """)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "migrate", "--state", str(tmp_path / "state.db"),
+                             "playbook", "run", "p.yaml"], cwd=tmp_path, stdin=slave, stdout=subprocess.PIPE,
+                            stderr=slave)
+    os.close(slave)
+    seen = b""
+    try:
+        def prompted() -> bool:
+            nonlocal seen
+            if select.select([master], [], [], 0.05)[0]:
+                seen += os.read(master, 4096)
+            return b"move consumers? [y/N]" in seen
+
+        wait_until(prompted, message="the approval prompt")
+        os.write(master, answer.encode() + b"\n")
+        assert proc.wait(timeout=60) == code
+    finally:
+        proc.kill()
+        os.close(master)
+    assert (tmp_path / "done").exists() == (answer == "y")
