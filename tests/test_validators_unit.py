@@ -387,3 +387,15 @@ def test_fast_encoding_equals_the_canonical_encoding_on_random_records():
         key, value, ts = field(), field(), rng.randrange(-2**63, 2**63)
         for options in (DigestOptions(), make_options(True, "none"), make_options(False, "a,\u00e9")):
             assert encode(key, value, headers, ts, options) == _reference_encode(key, value, headers, ts, options)
+
+
+def test_a_record_moved_far_shows_as_mutated_where_it_left_and_landed_and_reordered_between():
+    source = [rec(i) for i in range(100)]
+    order = list(range(100))
+    order.remove(10)
+    order.insert(30, 10)  # moved 20 positions: beyond the reorder context
+    target = [Record("t", 0, j, source[i].key, source[i].value, source[i].headers, source[i].timestamp)
+              for j, i in enumerate(order)]
+    result, _ = validate(source, target, identity_map(100))
+    assert [k[:3] for k in kinds(result) if k[0] == "mutated"] == [("mutated", 10, 10), ("mutated", 30, 30)]
+    assert sorted(k[1] for k in kinds(result) if k[0] == "reordered") == list(range(11, 30))
