@@ -24,6 +24,8 @@ from migrate.playbooks import processes
 from migrate.playbooks.actions import ActionContext
 from migrate.playbooks.runner import RunOptions, Runner
 
+# Local clusters (and profiles) of their own, so a user's `source`/`target` profiles are never replaced.
+SOURCE, TARGET = "demo-source", "demo-target"
 LIVE_PARTITIONS = 3
 LIVE_GROUPS = ("live.engine", "live.audit")
 
@@ -96,7 +98,7 @@ class Demo:
         try:
             return self._run(local)
         finally:
-            started = [name for name in ("source", "target") if name not in running]
+            started = [name for name in (SOURCE, TARGET) if name not in running]
             if started and not self.keep_clusters:
                 self.say(f"stopping the local clusters the demo started ({', '.join(started)}; "
                          f"--keep-clusters keeps them)")
@@ -107,10 +109,10 @@ class Demo:
 
         began = time.monotonic()
         self.say("starting local clusters: source on noida-db, target on Tansu")
-        local.up([("source", "noida"), ("target", "tansu")])
+        local.up([(SOURCE, "noida"), (TARGET, "tansu")])
         self.config = cfg.load_config(self.config_path)
-        source = cfg.resolve_cluster("source", self.config, "source")
-        target = cfg.resolve_cluster("target", self.config, "target")
+        source = cfg.resolve_cluster(SOURCE, self.config, "source")
+        target = cfg.resolve_cluster(TARGET, self.config, "target")
 
         t = time.monotonic()
         self.say(f"seeding the agentic-workflow estate under prefix {self.prefix}")
@@ -125,7 +127,7 @@ class Demo:
 
         t = time.monotonic()
         self.say(f"starting the mirror {self.mirror} (source -> target, background process)")
-        act.run_mirror_start(ctx, {"name": self.mirror, "source": "source", "target": "target",
+        act.run_mirror_start(ctx, {"name": self.mirror, "source": SOURCE, "target": TARGET,
                                    "topics": [re.escape(self.prefix) + ".*"]})
         groups = [self.prefix + g for g in LIVE_GROUPS]
         apps = LiveApps(self.workdir / "apps", source.bootstrap, target.bootstrap, topic, groups, rate=self.rate)
@@ -191,10 +193,10 @@ class Demo:
         return ActionContext(run_id=f"demo-{self.tag}", playbook="demo", step_name="demo", state=self.state,
                              config=self.config, state_path=self.state_path, config_path=self.config_path,
                              deadline=time.monotonic() + deadline if deadline else None,
-                             vars={"source": "source", "target": "target"})
+                             vars={"source": SOURCE, "target": TARGET})
 
     def _vars(self, topic: str, groups: list[str], apps: LiveApps) -> dict[str, str]:
-        values = {"source": "source", "target": "target", "topics": re.escape(self.prefix) + ".*",
+        values = {"source": SOURCE, "target": TARGET, "topics": re.escape(self.prefix) + ".*",
                   "groups": ",".join(groups), "mirror": self.mirror, "reverse_mirror": self.reverse,
                   "max_lag": "1000", "drain_timeout": "2m",
                   # Tansu answers a JoinGroup after session.timeout/2: keep the reverse mirror's short
