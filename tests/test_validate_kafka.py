@@ -340,3 +340,18 @@ def test_parallel_workers_find_the_same_defects_in_every_partition(source_cluste
                                  processes_from=processes_from), state)
     assert found(result) == [("mutated", 1, 7, 7, "value"), ("mutated", 2, 7, 7, "value")]
     assert result.records_compared == 150 and result.topics[0].partitions == 3
+
+
+def test_key_mode_incremental_compares_only_records_written_since(source_cluster, target_cluster, state):
+    topic = unique("dualinc")
+    dual_write(source_cluster.profile, topic, 3)
+    dual_write(target_cluster.profile, topic, 5)
+    key_spec = dict(topics=(topic,), match="key", incremental=True, options=make_options(ignore_timestamp=True))
+    first = run_validation(spec(source_cluster, target_cluster, **key_spec), state)
+    assert first.parity and first.records_compared == 60
+    produce(source_cluster.profile, topic, [(b"wf-new", b"a", ()), (b"wf-new", b"b", ())], partition=1)
+    produce(target_cluster.profile, topic, [(b"wf-new", b"a", ())], partition=4)
+    second = run_validation(spec(source_cluster, target_cluster, **key_spec), state)
+    assert second.records_compared == 2
+    # partition 1 held wf-1, wf-4, wf-7 x 6 events (offsets 0..17): "b" went to 19
+    assert [(d.kind, d.key, d.source_offset) for d in second.examples] == [("missing", b"wf-new", 19)]
