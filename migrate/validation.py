@@ -8,7 +8,8 @@ the run and the incremental cursors in the state database.
 Memory stays bounded whatever the window size or volume: each side is read partition by
 partition in batches from a small prefetch queue; map mode keeps two hash states per window
 (re-reading a differing window through separate consumers to locate the divergence); key
-mode spills digests to a temporary SQLite file.
+mode spills digests to a temporary SQLite file.  Large map-mode runs compare partitions in
+forked worker processes (`parallel`), small ones in threads.
 
 Ranges by time (`--since/--until`) are applied client-side, by filtering on each record's
 own timestamp while streaming: some platforms answer ListOffsets-by-time from batch write
@@ -17,8 +18,8 @@ times rather than record timestamps (Tansu deviation 2), so the broker's answer 
 
 from __future__ import annotations
 
-import datetime as dt
 import concurrent.futures
+import datetime as dt
 import gc
 import json
 import multiprocessing
@@ -37,13 +38,13 @@ from migrate.config import ClusterProfile, redact_text
 from migrate.errors import KafkaOperationError, MigrateError, UsageError
 from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.store import MapStore
-from migrate.offset_maps.topic import load_maps
+from migrate.offset_maps.topic import load_maps, map_topic_name
 from migrate.records import from_message
 from migrate.state import State
 from migrate.validators import windows
 from migrate.validators.digest import DEFAULT, DigestOptions, encode
 from migrate.validators.divergence import Tally, ValidationResult
-from migrate.validators.keyed import SOURCE, TARGET, KeyedComparer
+from migrate.validators.keyed import SOURCE, TARGET, KeyedComparer, identity_of
 
 READ_BATCH = 2000
 NO_PROGRESS_TIMEOUT = 60.0
@@ -408,8 +409,6 @@ def _load_partition_maps(spec: ValidateSpec, state: State) -> list[_MapPartition
 def _has_map(spec: ValidateSpec, state: State) -> bool:
     if MapStore(state, spec.mirror).partitions():
         return True
-    from migrate.offset_maps.topic import map_topic_name
-
     return map_topic_name(spec.mirror) in kafka.list_topics(spec.target)
 
 
@@ -612,8 +611,6 @@ def _key_include(spec: ValidateSpec) -> Callable[[object], bool]:
         if until is not None and record.timestamp >= until:
             return False
         if sampled:  # sample whole identities, so each sampled sequence is complete
-            from migrate.validators.keyed import identity_of
-
             ident = identity_of(record, id_header)
             if xxhash.xxh64_intdigest(ident or b"") >= limit:
                 return False
