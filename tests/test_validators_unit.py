@@ -399,3 +399,19 @@ def test_a_record_moved_far_shows_as_mutated_where_it_left_and_landed_and_reorde
     result, _ = validate(source, target, identity_map(100))
     assert [k[:3] for k in kinds(result) if k[0] == "mutated"] == [("mutated", 10, 10), ("mutated", 30, 30)]
     assert sorted(k[1] for k in kinds(result) if k[0] == "reordered") == list(range(11, 30))
+
+
+def test_sampling_is_deterministic_and_near_the_rate():
+    from migrate.config import ClusterProfile
+    from migrate.validation import ValidateSpec, _include, _key_include
+
+    profile = ClusterProfile("x", {"bootstrap.servers": "127.0.0.1:1"})
+    spec = ValidateSpec(profile, profile, "a", "b", sample=0.25, since_ms=100)
+    include = _include(spec, partition=3)
+    picked = [o for o in range(20_000) if include(o, 200)]
+    assert 4_500 < len(picked) < 5_500 and picked == [o for o in range(20_000) if include(o, 200)]
+    assert not include(picked[0], 99)  # the time range applies before the sample
+    by_key = _key_include(spec)
+    chosen = {k for k in range(2_000) if by_key(rec(k, key=f"key-{k}".encode(), ts=1_000))}
+    assert 400 < len(chosen) < 600
+    assert all(by_key(rec(k + 1, key=f"key-{k}".encode(), ts=1_000)) for k in chosen)  # whole identities
