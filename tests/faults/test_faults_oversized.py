@@ -108,7 +108,7 @@ def test_until_caught_up_stops_on_a_record_the_target_refuses(oversized, tmp_pat
     try:
         result = run_cli("--state", str(tmp_path / "state.db"), "mirror", "--source", source.bootstrap,
                          "--target", target.bootstrap, "--topics", topic, "--name", unique("m"),
-                         "--until-caught-up", "--session-timeout-ms", "6000", timeout=30)
+                         "--until-caught-up", "--session-timeout-ms", "6000", timeout=20)
     except Exception as exc:  # subprocess.TimeoutExpired: still retrying
         pytest.fail(f"--until-caught-up did not finish: {type(exc).__name__}")
     assert result.returncode in (1, 2), result.stderr
