@@ -10,6 +10,7 @@ platforms answer wrongly after multi-record batches.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import time
@@ -32,12 +33,18 @@ def _base(profile: ClusterProfile, role: str, overrides: Mapping[str, object]) -
     config = profile.client_config(role, **overrides)
     config.setdefault("client.id", f"migrate-{profile.name}")
     config["logger"] = librdkafka_log
-    config.setdefault("error_cb", _log_client_error)
+    config.setdefault("error_cb", functools.partial(_log_client_error, profile.name))
     return config
 
 
-def _log_client_error(err: KafkaError) -> None:
-    librdkafka_log.debug("client error: %s", redact_text(str(err)))
+def _log_client_error(cluster: str, err: KafkaError) -> None:
+    # Losing every broker is what an operator must see at once (the client retries on its own,
+    # silently, for up to its delivery timeout); other client errors are detail for -vv.
+    if err.code() == KafkaError._ALL_BROKERS_DOWN:
+        log.warning('cluster "%s": every broker connection is down (librdkafka: %s); retrying',
+                    cluster, redact_text(err.str()))
+    else:
+        librdkafka_log.debug("client error: %s", redact_text(str(err)))
 
 
 def admin(profile: ClusterProfile, **overrides: object) -> AdminClient:

@@ -7,7 +7,8 @@ every connection a client makes, bootstrap and after, goes through the fault.  W
   normally if the network comes back within it;
 - a cluster that stays stalled never hangs a command: exit 2 with `cannot reach cluster` after
   the reach timeout (10 s), no traceback;
-- a cut (partition) mid-run: the mirror rides it out, short cuts inside the client's retries and
+- a cut (partition) mid-run: the mirror logs it at once (`cluster "target": every broker connection
+  is down`) and rides it out, short cuts inside the client's retries and
   long ones through its own retry with backoff (logged as `target write failed ...; retrying
   in Ns`), and finishes with the target equal to the source and a complete map;
 - a slow link (delay): mirror, validate and offsets give exact results.
@@ -159,8 +160,8 @@ def test_a_mirror_rides_out_a_short_cut_and_loses_nothing(estate):
                    message="the first catch-up", tail=err)
         target.proxy.cut()
         produce_workload(source.profile, topic, 600, partitions=2, seed=2)
-        wait_for(lambda: not mirrored_to_end(state_path, name, source.profile, topic, 2), timeout=10,
-                   message="the new records to be pending", tail=err)
+        wait_for(lambda: err.matching('cluster "target": every broker connection is down'), timeout=30,
+                 message="the mirror to log the lost target", tail=err)
         assert not mirrored_to_end(state_path, name, source.profile, topic, 2)
         target.proxy.passthrough()
         wait_for(lambda: mirrored_to_end(state_path, name, source.profile, topic, 2), timeout=90,
