@@ -176,3 +176,21 @@ def test_running_mirror_stops_when_the_source_loses_mirrored_records(private_clu
     assert "source" in error and ("went backwards" in error or "no longer holds" in error or "vanished" in error
                                   or "gone before" in error), error
     assert "Traceback" not in err.text()
+
+
+@pytest.mark.xfail(strict=True, reason="migrate/mirror/engine.py _prepare_topics: a mirrored source topic that "
+                                        "vanished (Tansu restarted empty) is reported as 'no topic matches "
+                                        "--topics ...; check the pattern' (exit 2), not as data loss on the source")
+def test_a_mirrored_source_topic_that_vanished_is_data_loss_on_the_source(private_cluster, target_cluster, tmp_path):
+    source = private_cluster("tansu", "source")
+    topic, state_path, name = unique("vanish"), tmp_path / "state.db", unique("m")
+    make_topic(source.profile, topic, 2)
+    produce_workload(source.profile, topic, 200, partitions=2)
+    assert mirror_once(state_path, source.profile, target_cluster.profile, [topic], name=name).ok
+
+    source.kill()
+    source.restart()  # Tansu comes back empty: the topic is gone
+    result = mirror_cli(state_path, source, target_cluster, topic, name)
+
+    assert result.returncode == 1, result.stderr
+    assert "source" in result.stderr and ("vanished" in result.stderr or "data loss" in result.stderr), result.stderr
