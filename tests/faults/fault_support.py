@@ -30,11 +30,6 @@ class ProxiedCluster:
     def profile(self) -> ClusterProfile:
         return ClusterProfile(name=self.role, settings={"bootstrap.servers": self.bootstrap})
 
-    @property
-    def direct(self) -> ClusterProfile:
-        """The broker itself, past the proxy: only for bootstrap-free checks (metadata points at the proxy)."""
-        return ClusterProfile(name=self.role, settings={"bootstrap.servers": f"127.0.0.1:{self.broker_port}"})
-
     def stop(self) -> None:
         self.proxy.close()
         platforms.stop_broker(self.process.pid, self.broker_port, grace=3.0)
