@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -78,6 +79,10 @@ def _results(profile: ClusterProfile, what: str, futures: Mapping[str, Future]) 
             out[key] = future.result(TIMEOUT)
         except KafkaException as exc:
             raise kafka.fail(profile, f'{what} of group "{key}"', exc) from exc
+        except FutureTimeout as exc:
+            raise KafkaOperationError(
+                f'{what} of group "{key}" on cluster "{profile.name}" got no answer within {TIMEOUT:.0f}s'
+            ) from exc
     return out
 
 

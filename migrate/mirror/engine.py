@@ -18,6 +18,7 @@ paused for good and reported, while the others go on.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
@@ -105,12 +106,15 @@ class Mirror:
         self.result = MirrorResult(spec.name)
         self.transactions = spec.transactions
         self.copy_started = 0.0
+        self.fatal = None  # a fatal source-client error reported through error_cb
+        self.started_at = ""  # ISO time of run(); progress rows older than it are stale
 
     # --- setup ---------------------------------------------------------------------------------
 
     def _prepare_topics(self, required: bool) -> list[str]:
         spec = self.spec
         source_meta = kafka.list_topics(spec.source)
+        self._check_vanished(source_meta)
         selected = topic_plans.select_topics(spec, source_meta)
         if not selected:
             if required:
@@ -129,6 +133,22 @@ class Mirror:
             for plan in plans:
                 self.mapping[plan.source_topic] = plan.target_topic
         return selected
+
+    def _check_vanished(self, source_meta: dict) -> None:
+        """A source topic this mirror copied records from must still exist: if not, data was lost."""
+        mirrored: dict[str, int] = {}
+        for row in self.store.progress():
+            if (row["source_high"] or 0) > (row["source_low"] or 0):
+                mirrored[row["topic"]] = mirrored.get(row["topic"], 0) + row["source_high"] - (row["source_low"] or 0)
+        gone = {t: n for t, n in mirrored.items() if t not in source_meta}
+        wanted = set(topic_plans.select_topics(self.spec, {t: None for t in gone}))
+        for topic in sorted(wanted):
+            raise DataLossDetected(
+                self.spec.source.name, topic, -1,
+                f'source topic "{topic}" vanished from cluster "{self.spec.source.name}" after {gone[topic]} '
+                "offsets were mirrored (the source restarted empty or the topic was deleted): data loss on "
+                "the source; the target and the map are kept, nothing more is mirrored",
+            )
 
     def _load_map(self, key: Key) -> PartitionMap:
         """The longer of the local index and the durable map topic (both are prefixes of the truth)."""
@@ -219,7 +239,6 @@ class Mirror:
         consumer.seek(TopicPartition(topic, partition, read_from))
         consumer.resume([TopicPartition(topic, partition)])
         self.retry_at.pop(key, None)
-        self.backoff.pop(key, None)
         self.copy_started = self.copy_started or time.monotonic()
         log.info("%s[%d]: mirroring from source offset %d", topic, partition, resume)
 
@@ -257,6 +276,7 @@ class Mirror:
         self._after_commit(key, writer, writer.commit())
 
     def _after_commit(self, key: Key, writer: PartitionWriter, pending: list[tuple[bytes, bytes]]) -> None:
+        self.backoff.pop(key, None)  # a commit went through: the next failure starts the backoff afresh
         position = self.positions.pop(key, None)
         if position is not None and position > (writer.pmap.source_high or 0):
             writer.pmap.advance(source_high=position)
@@ -311,6 +331,7 @@ class Mirror:
     def run(self) -> MirrorResult:
         spec = self.spec
         started = time.monotonic()
+        self.started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         kafka.check_reachable(spec.source)
         kafka.check_reachable(spec.target)
         selected = self._prepare_topics(required=spec.until_caught_up)
@@ -336,11 +357,14 @@ class Mirror:
             "heartbeat.interval.ms": max(100, spec.session_timeout_ms // 10),
             "partition.assignment.strategy": "roundrobin",
             "fetch.wait.max.ms": 50,
+            "error_cb": self._on_consumer_error,
         })
         self._subscribe(consumer, selected)
         last_refresh = last_progress = last_commit = last_sync = time.monotonic()
         try:
             while not self.stop.is_set():
+                if self.fatal is not None:
+                    self._raise_fatal(self.fatal)
                 self._pump(consumer)
                 now = time.monotonic()
                 for writer in self.writers.values():
@@ -436,6 +460,19 @@ class Mirror:
             if writer is not None:
                 writer.write(message)
 
+    def _on_consumer_error(self, error) -> None:
+        """librdkafka reports some fatal errors (a fenced static member) only here."""
+        if error.fatal() or error.code() == KafkaError._FATAL:
+            self.fatal = error
+        else:
+            log.debug("source client: %s", error.str())
+
+    def _raise_fatal(self, error) -> None:
+        raise KafkaOperationError(
+            f'source consumer on cluster "{self.spec.source.name}" stopped: {error.str()} (this worker was '
+            "fenced by another with the same --worker-id, or hit a fatal error); nothing is lost: restart it"
+        )
+
     def _reread(self, consumer, key: Key, message) -> bool:
         """True for a record below the resume point: already mirrored, so it must be in the map."""
         offset = message.offset()
@@ -471,8 +508,8 @@ class Mirror:
                 f"({error.str()}): retention or data loss on the source",
             ))
             return
-        if error.fatal():
-            raise KafkaOperationError(f'source consumer failed on cluster "{self.spec.source.name}": {error.str()}')
+        if error.fatal() or code == KafkaError._FATAL:
+            self._raise_fatal(error)
         log.warning("source: %s", error.str())
 
     def _commit_due(self, consumer, now: float) -> None:
@@ -492,7 +529,15 @@ class Mirror:
                 writer.close()
                 consumer.pause([TopicPartition(*key)])
                 self.positions.pop(key, None)
-                self._retry_later(key, f"target write failed: {exc}")
+                if exc.refused and spec.until_caught_up:
+                    self._fail(key, PartitionDiverged(
+                        key[0], key[1],
+                        f"{key[0]}[{key[1]}]: the target refuses a record of this partition as too large "
+                        f"({exc}); raise max.message.bytes on target topic {writer.target_topic} (and the "
+                        "broker's message.max.bytes), then run the mirror again: nothing was skipped",
+                    ))
+                else:
+                    self._retry_later(key, f"target write failed: {exc}")
                 continue
             self._after_commit(key, writer, pending)
 
@@ -532,7 +577,9 @@ class Mirror:
                 return False
             if row["status"] in FAILED:
                 continue
-            if (row["source_high"] or 0) < goal:
+            # Progress saved before this run started proves nothing about the target now:
+            # a partition counts once it was reconciled (or mirrored) during this run.
+            if row["updated_at"] < self.started_at or (row["source_high"] or 0) < goal:
                 return False
         return True
 

@@ -55,6 +55,7 @@ def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile
         pmap.start_at(src_end.low, tgt_end.low if tgt_end.high > tgt_end.low else tgt_end.high)
     _check_source(pmap, source, source_topic, partition, src_end, where)
     _check_target(pmap, target, target_topic, partition, tgt_end, where)
+    _check_last_pair(pmap, source, target, source_topic, target_topic, partition, src_end, tgt_end, where)
 
     target_from = max(pmap.target_high or 0, tgt_end.low)
     source_from = pmap.source_high
@@ -114,6 +115,40 @@ def _check_source(pmap, source, topic, partition, ends, where) -> None:
             source.name, topic, partition,
             f"{where}: source records {pmap.source_high}..{ends.low - 1} are gone before they were mirrored "
             f"(log start is now {ends.low}: retention or data loss on the source)",
+        )
+
+
+def _check_last_pair(pmap, source, target, source_topic, target_topic, partition, src_end, tgt_end,
+                     where) -> None:
+    """The last mapped pair must still hold the same record on both sides.
+
+    Offsets alone cannot tell a partition that restarted empty and was refilled past its old
+    end from the one we mirrored; the content of the last mapped record can.
+    """
+    if pmap.empty:
+        return
+    last = pmap.runs[-1]
+    source_offset, target_offset = last.source_end - 1, last.target_end - 1
+    if source_offset < src_end.low or target_offset < tgt_end.low:
+        return  # retention removed it; the other checks cover the ends
+    # read_uncommitted: the record at a mapped offset is committed, and a read_committed read
+    # starting mid-partition is exactly what some platforms get wrong (see safe_read_start).
+    found = []
+    for profile, topic, offset in ((source, source_topic, source_offset), (target, target_topic, target_offset)):
+        reader = kafka.consumer(profile, **{"isolation.level": "read_uncommitted", "enable.partition.eof": True,
+                                            "fetch.wait.max.ms": 20})
+        try:
+            message = next(kafka.iter_partition(reader, profile, topic, partition, offset, offset + 1), None)
+        finally:
+            reader.close()
+        found.append(record_digest(from_message(message)) if message is not None and message.offset() == offset
+                     else None)
+    if None in found or found[0] != found[1]:
+        raise DataLossDetected(
+            source.name, source_topic, partition,
+            f"{where}: the last mirrored pair no longer matches (source offset {source_offset}, target offset "
+            f"{target_offset}): the source or the target partition was replaced (restarted empty and "
+            "refilled, or the topic was recreated); the map no longer describes it, so nothing more is mirrored",
         )
 
 

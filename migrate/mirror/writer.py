@@ -33,8 +33,16 @@ log = logging.getLogger("migrate.mirror")
 SAMPLE = 1024
 
 
+REFUSED = ("MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "MESSAGE_TOO_LARGE", "INVALID_RECORD")
+
+
 class WriterFailed(Exception):
     """This partition's writer cannot go on; the engine reconciles the partition again."""
+
+    @property
+    def refused(self) -> bool:
+        """True when the target refused a record itself (retrying cannot help until it is reconfigured)."""
+        return any(code in str(self) for code in REFUSED)
 
 
 class PartitionWriter:
@@ -152,7 +160,8 @@ class PartitionWriter:
             return []
         try:
             remaining = self.producer.flush(timeout)
-        except KafkaException as exc:
+        except (KafkaException, SystemError) as exc:
+            # SystemError: a fenced producer can fail inside a delivery callback during flush
             raise WriterFailed(f"flushing: {kafka.describe_error(exc)}") from exc
         if remaining or self.errors:
             raise WriterFailed(f"{remaining} records undelivered; errors: {'; '.join(self.errors[:3])}")
@@ -173,7 +182,7 @@ class PartitionWriter:
         try:
             if self.fencing:
                 self.producer.commit_transaction(timeout)
-        except KafkaException as exc:
+        except (KafkaException, SystemError) as exc:
             raise WriterFailed(f"committing the transaction: {kafka.describe_error(exc)}") from exc
         self.open = False
         self.last_count, self.last_bytes = self.count, self.bytes

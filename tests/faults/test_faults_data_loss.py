@@ -68,9 +68,6 @@ def test_target_restarted_empty_is_data_loss_on_the_target(source_cluster, priva
     assert all(e.high == 0 for e in ends(target.profile, topic, 2).values())
 
 
-@pytest.mark.xfail(strict=True, reason="migrate/mirror/engine.py _caught_up: with nothing new on the source, "
-                                        "--until-caught-up ends 'caught up' from the stored progress before any "
-                                        "partition is reconciled, so a target that lost everything passes (exit 0)")
 def test_target_restarted_empty_is_detected_even_with_nothing_new_to_mirror(source_cluster, private_cluster,
                                                                              tmp_path):
     target = private_cluster("tansu")
@@ -119,9 +116,6 @@ def test_running_mirror_stops_when_the_target_restarts_empty(source_cluster, pri
         assert end.high == 0, f"{partition}: records were written into the restarted target"
 
 
-@pytest.mark.xfail(strict=True, reason="migrate/mirror/reconcile.py checks only the source's offsets, not its "
-                                        "content: a source that restarted empty and was refilled past the old end "
-                                        "is mirrored on from the old position into a map that no longer matches")
 def test_a_source_restarted_empty_and_refilled_is_not_mirrored_on(private_cluster, target_cluster, tmp_path):
     source = private_cluster("tansu", "source")
     topic, state_path, name = unique("refill"), tmp_path / "state.db", unique("m")
@@ -178,9 +172,6 @@ def test_running_mirror_stops_when_the_source_loses_mirrored_records(private_clu
     assert "Traceback" not in err.text()
 
 
-@pytest.mark.xfail(strict=True, reason="migrate/mirror/engine.py _prepare_topics: a mirrored source topic that "
-                                        "vanished (Tansu restarted empty) is reported as 'no topic matches "
-                                        "--topics ...; check the pattern' (exit 2), not as data loss on the source")
 def test_a_mirrored_source_topic_that_vanished_is_data_loss_on_the_source(private_cluster, target_cluster, tmp_path):
     source = private_cluster("tansu", "source")
     topic, state_path, name = unique("vanish"), tmp_path / "state.db", unique("m")

@@ -132,8 +132,6 @@ def test_a_cluster_that_stays_stalled_never_hangs_a_command(estate):
             f"{what}: {err}"
 
 
-@pytest.mark.xfail(strict=True, reason="migrate/groups.py _results: future.result(TIMEOUT) raises "
-                                        "concurrent.futures.TimeoutError, not caught: traceback and exit 1")
 def test_offsets_sync_on_a_stalled_cluster_fails_cleanly(estate):
     source, target, topic, group, name, state_path = estate
     assert run_cli("--state", str(state_path), "mirror", "--source", source.bootstrap, "--target",

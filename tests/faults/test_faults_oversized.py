@@ -82,9 +82,6 @@ def test_an_oversized_record_is_retried_never_skipped_and_mirrored_once_the_targ
     assert read_contents(target.profile, topic) == read_contents(source.profile, topic)
 
 
-@pytest.mark.xfail(strict=True, reason="migrate/mirror/engine.py: _try_open resets the backoff after every "
-                                        "successful open, and the failure comes at commit, so the delay stays 1 s "
-                                        "for ever (a retry every ~2 s) instead of doubling to 30 s")
 def test_retries_of_a_failing_partition_back_off(oversized, tmp_path):
     source, target, topic = oversized
     state_path, name = tmp_path / "state.db", unique("m")
@@ -100,9 +97,6 @@ def test_retries_of_a_failing_partition_back_off(oversized, tmp_path):
     assert delays[:3] == ["1s", "2s", "4s"], delays
 
 
-@pytest.mark.xfail(strict=True, reason="migrate/mirror/engine.py treats MSG_SIZE_TOO_LARGE (not retriable) like a "
-                                        "transient failure: --until-caught-up retries for ever instead of stopping "
-                                        "the partition and exiting with a message naming the record")
 def test_until_caught_up_stops_on_a_record_the_target_refuses(oversized, tmp_path):
     source, target, topic = oversized
     try:
