@@ -32,7 +32,7 @@ from confluent_kafka import KafkaError, TopicPartition
 from migrate import kafka
 from migrate.errors import CheckFailed, DataLossDetected, KafkaOperationError, PartitionDiverged, UsageError
 from migrate.mirror import topics as topic_plans
-from migrate.mirror.reconcile import reconcile, safe_read_start
+from migrate.mirror.reconcile import raw_reader, reconcile, safe_read_start
 from migrate.mirror.spec import MirrorSpec, validate_spec
 from migrate.mirror.writer import PartitionWriter, WriterFailed
 from migrate.offset_maps.runs import PartitionMap
@@ -193,6 +193,7 @@ class Mirror:
         ends = self._bulk_ends(list(fenced))
         readers = [kafka.consumer(p, **{"enable.partition.eof": True, "fetch.wait.max.ms": 20})
                    for p in (self.spec.source, self.spec.target)]
+        readers += [raw_reader(p) for p in (self.spec.source, self.spec.target)]
         try:
             for key, writer in fenced.items():
                 self._start(consumer, key, writer, readers, ends)
@@ -219,8 +220,9 @@ class Mirror:
         topic, partition = key
         try:
             done = reconcile(writer.pmap, self.spec.source, self.spec.target, topic, writer.target_topic,
-                             partition, *readers, src_end=ends.get(("source", key)),
-                             tgt_end=ends.get(("target", (writer.target_topic, partition))))
+                             partition, readers[0], readers[1], src_end=ends.get(("source", key)),
+                             tgt_end=ends.get(("target", (writer.target_topic, partition))),
+                             raw_readers=readers[2:])
         except (PartitionDiverged, DataLossDetected) as exc:
             writer.close()
             self._fail(key, exc)

@@ -37,7 +37,7 @@ class Reconciled:
 
 def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile,
               source_topic: str, target_topic: str, partition: int,
-              source_reader, target_reader, src_end=None, tgt_end=None) -> Reconciled:
+              source_reader, target_reader, src_end=None, tgt_end=None, raw_readers=None) -> Reconciled:
     """Extend pmap with the verified target tail; `src_end`/`tgt_end` may be read beforehand in bulk."""
     where = f"{source_topic}[{partition}] -> {target_topic}[{partition}]"
     if src_end is None:
@@ -55,7 +55,8 @@ def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile
         pmap.start_at(src_end.low, tgt_end.low if tgt_end.high > tgt_end.low else tgt_end.high)
     _check_source(pmap, source, source_topic, partition, src_end, where)
     _check_target(pmap, target, target_topic, partition, tgt_end, where)
-    _check_last_pair(pmap, source, target, source_topic, target_topic, partition, src_end, tgt_end, where)
+    _check_last_pair(pmap, source, target, source_topic, target_topic, partition, src_end, tgt_end, where,
+                     raw_readers)
 
     target_from = max(pmap.target_high or 0, tgt_end.low)
     source_from = pmap.source_high
@@ -119,7 +120,7 @@ def _check_source(pmap, source, topic, partition, ends, where) -> None:
 
 
 def _check_last_pair(pmap, source, target, source_topic, target_topic, partition, src_end, tgt_end,
-                     where) -> None:
+                     where, raw_readers=None) -> None:
     """The last mapped pair must still hold the same record on both sides.
 
     Offsets alone cannot tell a partition that restarted empty and was refilled past its old
@@ -134,13 +135,15 @@ def _check_last_pair(pmap, source, target, source_topic, target_topic, partition
     # read_uncommitted: the record at a mapped offset is committed, and a read_committed read
     # starting mid-partition is exactly what some platforms get wrong (see safe_read_start).
     found = []
-    for profile, topic, offset in ((source, source_topic, source_offset), (target, target_topic, target_offset)):
-        reader = kafka.consumer(profile, **{"isolation.level": "read_uncommitted", "enable.partition.eof": True,
-                                            "fetch.wait.max.ms": 20})
+    sides = ((source, source_topic, source_offset), (target, target_topic, target_offset))
+    for index, (profile, topic, offset) in enumerate(sides):
+        shared = raw_readers[index] if raw_readers else None
+        reader = shared or raw_reader(profile)
         try:
             message = next(kafka.iter_partition(reader, profile, topic, partition, offset, offset + 1), None)
         finally:
-            reader.close()
+            if shared is None:
+                reader.close()
         found.append(record_digest(from_message(message)) if message is not None and message.offset() == offset
                      else None)
     if None in found or found[0] != found[1]:
@@ -150,6 +153,12 @@ def _check_last_pair(pmap, source, target, source_topic, target_topic, partition
             f"{target_offset}): the source or the target partition was replaced (restarted empty and "
             "refilled, or the topic was recreated); the map no longer describes it, so nothing more is mirrored",
         )
+
+
+def raw_reader(profile):
+    """A read_uncommitted reader: it returns exactly the record at an offset, committed or not."""
+    return kafka.consumer(profile, **{"isolation.level": "read_uncommitted", "enable.partition.eof": True,
+                                      "fetch.wait.max.ms": 20})
 
 
 def _check_target(pmap, target, topic, partition, ends, where) -> None:
