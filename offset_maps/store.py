@@ -72,15 +72,6 @@ class MapStore:
             self._write_head(db, topic, partition, pmap, target_topic, status, None, None)
         pmap.mark_saved()
 
-    def set_status(self, topic: str, partition: int, status: str, error: str | None = None,
-                   worker: str | None = None) -> None:
-        with self.state.transaction() as db:
-            db.execute(
-                "UPDATE mirror_progress SET status = ?, error = ?, worker = COALESCE(?, worker), updated_at = ? "
-                "WHERE mirror = ? AND topic = ? AND partition = ?",
-                [status, error, worker, _now(), self.mirror, topic, partition],
-            )
-
     def progress(self) -> list[dict]:
         return list(self.state.db.query(
             "SELECT * FROM mirror_progress WHERE mirror = ? ORDER BY topic, partition", [self.mirror]))

@@ -127,8 +127,3 @@ def record_mirror(state: State, spec: MirrorSpec, plans: list[TopicPlan]) -> Non
                 "VALUES (?, ?, ?, ?)", [spec.name, plan.source_topic, plan.target_topic, plan.partitions],
             )
 
-
-def topic_mapping(state: State, mirror: str) -> dict[str, str]:
-    rows = state.db.execute("SELECT source_topic, target_topic FROM topic_mappings WHERE mirror = ?", [mirror])
-    return dict(rows.fetchall())
-

@@ -70,7 +70,6 @@ class PartitionWriter:
             settings["transaction.timeout.ms"] = 60_000
         self.producer = kafka.producer(target, **settings)
         self._produce = self.producer.produce
-        self.target = target
         self.open = False
         self.last_count = self.last_bytes = 0
         self._reset_batch()
