@@ -58,6 +58,21 @@ class MapStore:
             self._write_head(db, topic, partition, pmap, target_topic, status, worker, error)
         pmap.mark_saved()
 
+    def save_many(self, items: list[tuple[str, int, PartitionMap, str, str, str | None]],
+                  worker: str | None = None) -> None:
+        """Save several partitions (topic, partition, map, target topic, status, error) in one transaction."""
+        with self.state.transaction() as db:
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO offset_runs (mirror, topic, partition, source_start, target_start, length) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(self.mirror, topic, partition, r.source_start, r.target_start, r.length)
+                 for topic, partition, pmap, *_ in items for r in pmap.dirty_runs()],
+            )
+            for topic, partition, pmap, target_topic, status, error in items:
+                self._write_head(db, topic, partition, pmap, target_topic, status, worker, error)
+        for item in items:
+            item[2].mark_saved()
+
     def replace(self, topic: str, partition: int, pmap: PartitionMap, target_topic: str,
                 status: str = "mirroring") -> None:
         """Overwrite a partition's map entirely (used when rebuilding from the map topic)."""

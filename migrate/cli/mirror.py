@@ -44,13 +44,15 @@ log = logging.getLogger("migrate.mirror")
               help="Seconds between source metadata refreshes (new matching topics are picked up).")
 @click.option("--worker-id", default="", metavar="ID",
               help="Stable id of this worker (static group membership): a restart reclaims its partitions at once.")
+@click.option("--slots", type=click.IntRange(min=1, max=256), default=8, show_default=True,
+              help="Write slots (one target producer each) shared by the workers; fixed on the mirror's first run.")
 @click.option("--sync-groups", metavar="REGEX", help="Also sync offsets of matching inactive groups to the target.")
 @click.option("--sync-interval", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Seconds between group offset syncs.")
 @click.pass_context
 def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, until_caught_up, follow,
-           transactions, compression, commit_interval, session_timeout_ms, refresh_interval, worker_id, sync_groups,
-           sync_interval) -> None:
+           transactions, compression, commit_interval, session_timeout_ms, refresh_interval, worker_id, slots,
+           sync_groups, sync_interval) -> None:
     """Copy topics from a source to a target cluster exactly once, writing exact offset maps.
 
     Example: migrate mirror --source source --target target --topics 'workflow\\..*' --until-caught-up
@@ -66,7 +68,7 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         until_caught_up=until_caught_up, compression=compression, commit_interval_s=commit_interval,
         session_timeout_ms=session_timeout_ms, source_spec=source, target_spec=target,
         sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id,
-        metadata_refresh_s=refresh_interval,
+        metadata_refresh_s=refresh_interval, slots=slots,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,40 +1,48 @@
 """The mirror loop: consume the source, write the target exactly once, keep the maps.
 
-Coordination is Kafka's own consumer group on the source (group `migrate.mirror.<name>`):
-several workers with the same name share the partitions, and a rebalance moves a partition
-from one to another.  For each partition this worker is given it:
+Work is cut into a fixed number of write slots (migrate.mirror.slots, which states the
+fencing invariant): every source partition belongs to one slot, each slot has one
+transactional producer, and Kafka's group protocol hands the slots out to the workers of
+the mirror (group `migrate.mirror.<name>` on the source, over the coordination topic
+`__migrate.<name>.slots`).  So a worker holds at most `--slots` producers however many
+partitions it mirrors, and workers with the same name share the slots.
 
-1. builds a writer (migrate.mirror.writer), whose transactional producer fences every
-   earlier writer of the target partition;
-2. loads the map (the longer of the local index and the durable map topic) and reconciles
-   it with the target's tail (migrate.mirror.reconcile);
-3. resumes the source right after the last verified pair.
+For each slot the group gives this worker (`_on_assign`) it:
+1. builds the slot's writer (migrate.mirror.writer), whose `init_transactions` fences every
+   earlier holder of the slot;
+2. for each source partition of the slot, loads the map (the longer of the local index and
+   the durable map topic) and reconciles it with the target's tail (migrate.mirror.reconcile);
+3. assigns the partition to the source consumer right after the last verified pair.
 
-Records are written in short per-partition transactions; after each commit the map grows
-by the committed pairs and is saved.  A partition whose writer fails is paused, its map
-reloaded and reconciled again after a backoff; a partition that diverged or lost data is
-paused for good and reported, while the others go on.
+Records are written in short per-slot transactions.  A due slot commits in a small thread
+pool while the loop goes on consuming and producing for the other slots; records that
+arrive for a slot whose commit is in flight are held and written once it is done.  After
+each commit the maps grow by the committed pairs and are saved.  A slot whose writer fails
+gives up its partitions and is fenced, reloaded and reconciled again after a backoff; a
+partition that diverged or lost data is stopped for good and reported, while the others go on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import os
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from migrate import kafka
 from migrate.errors import CheckFailed, DataLossDetected, KafkaOperationError, PartitionDiverged, UsageError
+from migrate.mirror import slots as slot_plans
 from migrate.mirror import topics as topic_plans
 from migrate.mirror.reconcile import raw_reader, reconcile, safe_read_start
 from migrate.mirror.spec import MirrorSpec, validate_spec
-from migrate.mirror.writer import PartitionWriter, WriterFailed
+from migrate.mirror.writer import PartitionWriter, SlotWriter, WriterFailed
 from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.store import MapStore
 from migrate.offset_maps.topic import ensure_map_topic, load_maps
@@ -45,6 +53,8 @@ log = logging.getLogger("migrate.mirror")
 Key = tuple[str, int]
 BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
 FAILED = ("diverged", "data-loss")
+COMMIT_THREADS = 4
+HOLD_MAX = 50_000  # records held for one slot while it commits, before its partitions are paused
 
 
 @dataclass
@@ -94,13 +104,20 @@ class Mirror:
         self.group_sync = group_sync  # callable run every sync interval (offsets sync), or None
         self.worker = spec.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.store = MapStore(state, spec.name)
-        self.writers: dict[Key, PartitionWriter] = {}
+        self.slot_count = spec.slots
+        self.owned: set[int] = set()  # slots the group gave this worker
+        self.slots: dict[int, SlotWriter] = {}  # owned slots whose writer is fenced and working
+        self.writers: dict[Key, PartitionWriter] = {}  # partitions being mirrored
         self.positions: dict[Key, int] = {}  # source position seen (EOF) not yet applied to the map
-        self.retry_at: dict[Key, float] = {}
+        self.retry_at: dict = {}  # partition Key or slot number -> when to open it again
         self.skip_below: dict[Key, int] = {}  # partitions re-reading already-mirrored records
-        self.backoff: dict[Key, float] = {}
+        self.backoff: dict = {}
         self.failed: dict[Key, PartitionFailure] = {}
+        self.commits: dict[int, Future] = {}  # slot -> commit in flight
+        self.held: dict[int, list] = {}  # slot -> messages that arrived while it committed
+        self.held_paused: dict[int, list[TopicPartition]] = {}
         self.mapping: dict[str, str] = {}
+        self.counts: dict[str, int] = {}  # mirrored source topic -> partition count
         self.durable: dict = {}
         self.goal: dict[Key, int] | None = None
         self.result = MirrorResult(spec.name)
@@ -108,6 +125,8 @@ class Mirror:
         self.copy_started = 0.0
         self.fatal = None  # a fatal source-client error reported through error_cb
         self.started_at = ""  # ISO time of run(); progress rows older than it are stale
+        self.consumer = None
+        self.pool: ThreadPoolExecutor | None = None
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -132,6 +151,7 @@ class Mirror:
             topic_plans.record_mirror(self.state, spec, plans)
             for plan in plans:
                 self.mapping[plan.source_topic] = plan.target_topic
+                self.counts[plan.source_topic] = plan.partitions
         return selected
 
     def _check_vanished(self, source_meta: dict) -> None:
@@ -159,16 +179,15 @@ class Mirror:
             return self.store.load(*key)
         return local
 
-    # --- partitions ----------------------------------------------------------------------------
+    # --- slots ---------------------------------------------------------------------------------
 
-    def _fenced_writer(self, key: Key, pmap: PartitionMap) -> PartitionWriter:
-        """A writer for one partition that has fenced every earlier writer (runs in a thread: no state)."""
-        spec = self.spec
-        topic, partition = key
-        writer = PartitionWriter(
-            spec.name, spec.target, topic, self.mapping[topic], partition, pmap,
-            compression=spec.compression, map_topic=self.map_topic, transactions=self.transactions,
-        )
+    def _slot_keys(self, slot: int) -> list[Key]:
+        return slot_plans.slot_partitions(self.counts, slot, self.slot_count)
+
+    def _fenced_slot(self, slot: int) -> SlotWriter:
+        """A slot writer that has fenced every earlier holder of the slot (runs in a thread: no state)."""
+        writer = SlotWriter(self.spec.name, self.spec.target, slot, compression=self.spec.compression,
+                            map_topic=self.map_topic, transactions=self.transactions)
         try:
             writer.fence()
         except BaseException:
@@ -176,30 +195,77 @@ class Mirror:
             raise
         return writer
 
-    def _open_all(self, consumer, keys: list[Key]) -> None:
-        """Open partitions: fence their writers in parallel, read ends in bulk, then reconcile each."""
-        keys = [k for k in keys if k not in self.failed and k[0] in self.mapping]
+    def _open_slots(self, slots: list[int]) -> None:
+        """Fence the slots' writers in parallel, then open every partition of each."""
+        slots = [s for s in slots if s in self.owned and s not in self.slots]
+        if not slots:
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(slots))) as pool:
+            futures = {slot: pool.submit(self._fenced_slot, slot) for slot in slots}
+        keys: list[Key] = []
+        for slot, future in futures.items():
+            try:
+                self.slots[slot] = future.result()
+            except (WriterFailed, KafkaOperationError) as exc:
+                self._retry_later(slot, str(exc))
+                continue
+            self.retry_at.pop(slot, None)
+            keys += self._slot_keys(slot)
+        self._open_all(keys)
+
+    def _close_slot(self, slot: int, commit: bool) -> None:
+        """Give a slot up: finish or drop its transaction, stop reading its partitions."""
+        self._await_commit(slot)
+        writer = self.slots.pop(slot, None)
+        self.retry_at.pop(slot, None)
+        self.held.pop(slot, None)
+        self.held_paused.pop(slot, None)
+        if writer is None:
+            return
+        if commit and writer.open:
+            try:
+                self._after_commit(writer, writer.commit())
+            except WriterFailed as exc:
+                log.warning("slot %d: could not commit while giving it up: %s", slot, exc)
+                writer.abort()
+        else:
+            writer.abort()
+        self._drop_partitions(list(writer.partitions))
+        writer.close()
+
+    def _drop_partitions(self, keys: list[Key]) -> None:
+        gone = [TopicPartition(*key) for key in keys if self.writers.pop(key, None) is not None]
+        for key in keys:
+            self.positions.pop(key, None)
+            self.skip_below.pop(key, None)
+            self.retry_at.pop(key, None)
+        if gone and self.consumer is not None:
+            self.consumer.incremental_unassign(gone)
+
+    # --- partitions ----------------------------------------------------------------------------
+
+    def _open_all(self, keys: list[Key]) -> None:
+        """Open partitions of fenced slots: read ends in bulk, then reconcile and assign each."""
+        keys = [k for k in keys if k not in self.failed and k not in self.writers and k[0] in self.mapping
+                and slot_plans.slot_of(k[0], k[1], self.slot_count) in self.slots]
         if not keys:
             return
-        fenced: dict[Key, PartitionWriter] = {}
-        with ThreadPoolExecutor(max_workers=min(8, len(keys))) as pool:
-            maps = {key: self._load_map(key) for key in keys}
-            futures = {key: pool.submit(self._fenced_writer, key, maps[key]) for key in keys}
-        for key, future in futures.items():
-            try:
-                fenced[key] = future.result()
-            except (WriterFailed, KafkaOperationError) as exc:
-                self._retry_later(key, str(exc))
-        ends = self._bulk_ends(list(fenced))
+        ends = self._bulk_ends(keys)
         readers = [kafka.consumer(p, **{"enable.partition.eof": True, "fetch.wait.max.ms": 20})
                    for p in (self.spec.source, self.spec.target)]
         readers += [raw_reader(p) for p in (self.spec.source, self.spec.target)]
+        started: list[TopicPartition] = []
         try:
-            for key, writer in fenced.items():
-                self._start(consumer, key, writer, readers, ends)
+            for key in keys:
+                begin = self._start(key, readers, ends)
+                if begin is not None:
+                    started.append(begin)
         finally:
             for reader in readers:
                 reader.close()
+            if started:
+                self.consumer.incremental_assign(started)
+                self.copy_started = self.copy_started or time.monotonic()
 
     def _bulk_ends(self, keys: list[Key]) -> dict:
         ends: dict = {}
@@ -215,34 +281,35 @@ class Mirror:
             log.debug("bulk end lookup failed (%s); reading ends per partition", exc)
         return ends
 
-    def _start(self, consumer, key: Key, writer: PartitionWriter, readers, ends: dict) -> None:
-        """Reconcile a fenced partition and resume its source right after the last verified pair."""
+    def _start(self, key: Key, readers, ends: dict) -> TopicPartition | None:
+        """Reconcile a partition of a fenced slot; returns where its source is to be read from."""
         topic, partition = key
+        slot = self.slots[slot_plans.slot_of(topic, partition, self.slot_count)]
+        target_topic = self.mapping[topic]
+        pmap = self._load_map(key)
         try:
-            done = reconcile(writer.pmap, self.spec.source, self.spec.target, topic, writer.target_topic,
+            done = reconcile(pmap, self.spec.source, self.spec.target, topic, target_topic,
                              partition, readers[0], readers[1], src_end=ends.get(("source", key)),
-                             tgt_end=ends.get(("target", (writer.target_topic, partition))),
+                             tgt_end=ends.get(("target", (target_topic, partition))),
                              raw_readers=readers[2:])
         except (PartitionDiverged, DataLossDetected) as exc:
-            writer.close()
             self._fail(key, exc)
-            return
+            return None
         except (WriterFailed, KafkaOperationError) as exc:
-            writer.close()
             self._retry_later(key, str(exc))
-            return
+            return None
         self.result.adopted += done.adopted
-        self._publish(key, writer.pmap, writer.map_changes())
+        writer = slot.add(topic, target_topic, partition, pmap)
+        self._publish(writer, writer.map_changes())
+        self.store_pending_flush()
         self.writers[key] = writer
         resume = done.resume_source
-        read_from = safe_read_start(writer.pmap, resume)
+        read_from = safe_read_start(pmap, resume)
         if read_from < resume:
             self.skip_below[key] = resume
-        consumer.seek(TopicPartition(topic, partition, read_from))
-        consumer.resume([TopicPartition(topic, partition)])
         self.retry_at.pop(key, None)
-        self.copy_started = self.copy_started or time.monotonic()
         log.info("%s[%d]: mirroring from source offset %d", topic, partition, resume)
+        return TopicPartition(topic, partition, read_from)
 
     def _fail(self, key: Key, exc: CheckFailed) -> None:
         kind = "diverged" if isinstance(exc, PartitionDiverged) else "data-loss"
@@ -253,46 +320,123 @@ class Mirror:
         self.store.save(key[0], key[1], pmap, self.mapping.get(key[0], key[0]), status=kind,
                         worker=self.worker, error=str(exc))
 
-    def _retry_later(self, key: Key, reason: str) -> None:
-        delay = min(BACKOFF_MAX, self.backoff.get(key, BACKOFF_START / 2) * 2)
-        self.backoff[key] = delay
-        self.retry_at[key] = time.monotonic() + delay
-        log.warning("%s[%d]: %s; retrying in %.0fs", key[0], key[1], reason, delay)
+    def _stop_partition(self, key: Key, exc: CheckFailed) -> None:
+        """Stop one partition for good; what it already wrote commits with its slot."""
+        writer = self.writers.get(key)
+        if writer is not None:
+            writer.retired = True
+            if not writer.open:
+                writer.slot.partitions.pop(key, None)
+        self._drop_partitions([key])
+        self._fail(key, exc)
 
-    def _close(self, key: Key, commit: bool) -> None:
-        self.skip_below.pop(key, None)
-        writer = self.writers.pop(key, None)
-        if writer is None:
-            return
-        if commit:
-            try:
-                self._commit(key, writer)
-            except WriterFailed as exc:
-                log.warning("%s[%d]: could not commit while giving the partition up: %s", key[0], key[1], exc)
-                writer.abort()
+    def _retry_later(self, what, reason: str) -> None:
+        """Open a partition (Key) or a whole slot (int) again after a growing backoff."""
+        delay = min(BACKOFF_MAX, self.backoff.get(what, BACKOFF_START / 2) * 2)
+        self.backoff[what] = delay
+        self.retry_at[what] = time.monotonic() + delay
+        if isinstance(what, int):
+            keys = self._slot_keys(what)
+            named = ", ".join(f"{t}[{p}]" for t, p in keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+            log.warning("slot %d (%s): %s; retrying in %.0fs", what, named or "no partition", reason, delay)
         else:
-            writer.abort()
-        writer.close()
+            log.warning("%s[%d]: %s; retrying in %.0fs", what[0], what[1], reason, delay)
 
-    def _commit(self, key: Key, writer: PartitionWriter) -> None:
-        self._after_commit(key, writer, writer.commit())
+    # --- commits -------------------------------------------------------------------------------
 
-    def _after_commit(self, key: Key, writer: PartitionWriter, pending: list[tuple[bytes, bytes]]) -> None:
-        self.backoff.pop(key, None)  # a commit went through: the next failure starts the backoff afresh
-        position = self.positions.pop(key, None)
-        if position is not None and position > (writer.pmap.source_high or 0):
-            writer.pmap.advance(source_high=position)
-            pending = writer.map_changes()
-        self.result.records += writer.last_count
-        self.result.bytes += writer.last_bytes
-        self._publish(key, writer.pmap, pending)
+    def _start_commits(self, now: float) -> None:
+        spec = self.spec
+        for number, slot in self.slots.items():
+            if slot.due(now, spec.commit_interval_s, spec.commit_max_records):
+                slot.committing = True
+                self.commits[number] = self.pool.submit(slot.commit)
 
-    def _publish(self, key: Key, pmap: PartitionMap, pending: list[tuple[bytes, bytes]]) -> None:
-        """Save the map locally and append its changes to the durable map topic."""
+    def _finish_commits(self, wait: bool = False) -> None:
+        for number, future in list(self.commits.items()):
+            if wait or future.done():
+                self._finish_commit(number)
+
+    def _await_commit(self, number: int) -> None:
+        if number in self.commits:
+            self._finish_commit(number)
+
+    def _finish_commit(self, number: int) -> None:
+        future = self.commits.pop(number)
+        slot = self.slots[number]
+        try:
+            pending = future.result()
+        except WriterFailed as exc:
+            slot.committing = False
+            self._slot_failed(slot, exc)
+            return
+        slot.committing = False
+        self._after_commit(slot, pending)
+        self._release_held(number)
+
+    def _slot_failed(self, slot: SlotWriter, exc: WriterFailed) -> None:
+        keys = [k for k, w in slot.partitions.items() if not w.retired]
+        refused = [k for k in (exc.partitions or tuple(k for k, w in slot.partitions.items() if w.open))
+                   if k in keys]
+        slot.abort()
+        self.slots.pop(slot.slot, None)
+        self.held.pop(slot.slot, None)
+        self.held_paused.pop(slot.slot, None)
+        self._drop_partitions(list(slot.partitions))
+        slot.close()
+        if exc.refused and self.spec.until_caught_up:
+            for key in refused:
+                self._fail(key, PartitionDiverged(
+                    key[0], key[1],
+                    f"{key[0]}[{key[1]}]: the target refuses a record of this partition as too large "
+                    f"({exc}); raise max.message.bytes on target topic {self.mapping[key[0]]} (and the "
+                    "broker's message.max.bytes), then run the mirror again: nothing was skipped",
+                ))
+        self._retry_later(slot.slot, f"target write failed: {exc}")
+
+    def _after_commit(self, slot: SlotWriter, pending: dict[Key, list[tuple[bytes, bytes]]]) -> None:
+        self.backoff.pop(slot.slot, None)  # a commit went through: the next failure starts the backoff afresh
+        self.result.records += slot.last_count
+        self.result.bytes += slot.last_bytes
+        for key, records in pending.items():
+            writer = slot.partitions[key]
+            position = self.positions.pop(key, None)
+            if position is not None and position > (writer.pmap.source_high or 0):
+                writer.pmap.advance(source_high=position)
+                records = writer.map_changes()
+            self._publish(writer, records)
+            if writer.retired:
+                slot.partitions.pop(key, None)
+        self.store_pending_flush()
+
+    def _release_held(self, number: int) -> None:
+        held = self.held.pop(number, None)
+        paused = self.held_paused.pop(number, None)
+        if held:
+            self._handle(held)
+        if paused:
+            self.consumer.resume(paused)
+
+    # --- maps ----------------------------------------------------------------------------------
+
+    def _publish(self, writer: PartitionWriter, pending: list[tuple[bytes, bytes]]) -> None:
+        """Append map changes to the durable map topic; the local save follows in one transaction."""
         for record_key, value in pending:
             self._produce_map(record_key, value)
-        self.store.save(key[0], key[1], pmap, self.mapping[key[0]], status="mirroring", worker=self.worker)
-        self._source_commits[key] = pmap.source_high
+        key = (writer.source_topic, writer.partition)
+        self._saves[key] = writer
+        self._source_commits[key] = writer.pmap.source_high
+
+    def store_pending_flush(self) -> None:
+        """Save every map published since the last save, in one short SQLite transaction."""
+        if not self._saves:
+            return
+        saves, self._saves = self._saves, {}
+        items = []
+        for key, w in saves.items():
+            failure = self.failed.get(key)
+            items.append((w.source_topic, w.partition, w.pmap, w.target_topic,
+                          failure.kind if failure else "mirroring", failure.message if failure else None))
+        self.store.save_many(items, worker=self.worker)
 
     def _produce_map(self, record_key: bytes, value: bytes) -> None:
         while True:
@@ -302,31 +446,29 @@ class Mirror:
             except BufferError:
                 self.map_producer.poll(0.05)
 
-    # --- rebalance callbacks ---------------------------------------------------------------
+    # --- rebalance callbacks (slots of the coordination topic) ---------------------------------
 
-    def _on_assign(self, consumer, partitions) -> None:
-        keys = [(tp.topic, tp.partition) for tp in partitions]
-        log.info("assigned %d partitions: %s", len(keys), ", ".join(f"{t}[{p}]" for t, p in keys[:12]))
-        # Assign everything paused; each partition resumes once it is fenced and reconciled.
-        consumer.assign([TopicPartition(t, p, 0) for t, p in keys])
-        consumer.pause([TopicPartition(t, p) for t, p in keys])
-        for key in keys:
-            if key[0] not in self.mapping:
-                self._retry_later(key, "topic not prepared yet")
-        self._open_all(consumer, keys)
+    def _on_assign(self, coordinator, partitions) -> None:
+        slots = sorted(tp.partition for tp in partitions)
+        log.info("assigned %d write slots: %s", len(slots), ", ".join(map(str, slots)))
+        # The coordination topic holds no records: its partitions are only tokens of ownership.
+        coordinator.assign(partitions)
+        coordinator.pause(partitions)
+        self.owned |= set(slots)
+        self._open_slots(slots)
 
-    def _on_revoke(self, consumer, partitions) -> None:
+    def _on_revoke(self, coordinator, partitions) -> None:
         for tp in partitions:
-            self._close((tp.topic, tp.partition), commit=True)
-            self.retry_at.pop((tp.topic, tp.partition), None)
-        self._flush_side_effects(consumer)
-        consumer.unassign()
+            self.owned.discard(tp.partition)
+            self._close_slot(tp.partition, commit=True)
+        self._flush_side_effects()
+        coordinator.unassign()
 
-    def _on_lost(self, consumer, partitions) -> None:
+    def _on_lost(self, coordinator, partitions) -> None:
         for tp in partitions:
-            self._close((tp.topic, tp.partition), commit=False)
-            self.retry_at.pop((tp.topic, tp.partition), None)
-        consumer.unassign()
+            self.owned.discard(tp.partition)
+            self._close_slot(tp.partition, commit=False)
+        coordinator.unassign()
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -340,69 +482,113 @@ class Mirror:
         if spec.transactions:
             self.transactions = self._target_transactions_trusted()
         log.debug("topics ready: %s", ", ".join(selected))
+        self.slot_count = slot_plans.ensure_slots_topic(spec.source, spec.name, spec.slots)
         self.map_topic = ensure_map_topic(spec.target, spec.name)
         self.durable = load_maps(spec.target, spec.name)
         log.debug("durable map read: %d partitions", len(self.durable))
         self.map_producer = kafka.producer(spec.target, **{"linger.ms": 20})
         self._source_commits: dict[Key, int] = {}
+        self._saves: dict[Key, PartitionWriter] = {}
         if spec.until_caught_up:
-            wanted = [(t, p) for t in selected for p in range(self._partition_count(t))]
+            wanted = [(t, p) for t in selected for p in range(self.counts[t])]
             ends = kafka.partition_ends(spec.source, wanted)
             self.goal = {key: end.high for key, end in ends.items()}
             log.debug("goal: %d records in %d partitions", sum(self.goal.values()), len(self.goal))
-        settings = {"group.instance.id": spec.worker_id} if spec.worker_id else {}
-        consumer = kafka.consumer(spec.source, **settings, **{
-            "group.id": spec.group_id,
+        self.consumer = kafka.consumer(spec.source, **{
             "enable.partition.eof": True,
-            "auto.offset.reset": "error",
-            "session.timeout.ms": spec.session_timeout_ms,
-            "heartbeat.interval.ms": max(100, spec.session_timeout_ms // 10),
-            "partition.assignment.strategy": "roundrobin",
             "fetch.wait.max.ms": 50,
             "error_cb": self._on_consumer_error,
         })
-        self._subscribe(consumer, selected)
-        last_refresh = last_progress = last_commit = last_sync = time.monotonic()
+        settings = {"group.instance.id": spec.worker_id} if spec.worker_id else {}
+        coordinator = kafka.consumer(spec.source, **settings, **{
+            "group.id": spec.group_id,
+            "auto.offset.reset": "latest",
+            "session.timeout.ms": spec.session_timeout_ms,
+            "heartbeat.interval.ms": max(100, spec.session_timeout_ms // 10),
+            "partition.assignment.strategy": "roundrobin",
+            "error_cb": self._on_consumer_error,
+        })
+        self.coordinator = coordinator
+        self.pool = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="commit")
+        if selected:
+            coordinator.subscribe([slot_plans.slots_topic_name(spec.name)], on_assign=self._on_assign,
+                                  on_revoke=self._on_revoke, on_lost=self._on_lost)
+        # Everything allocated so far lives as long as the run: keep the collector off it, and
+        # make collections rare (the copy allocates no reference cycles of its own).
+        gc.collect()
+        gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(100_000, 50, 100)
+        last_refresh = last_progress = last_commit = last_sync = last_check = time.monotonic()
         try:
             while not self.stop.is_set():
                 if self.fatal is not None:
                     self._raise_fatal(self.fatal)
-                self._pump(consumer)
+                self._poll_coordinator(coordinator)
+                self._pump()
                 now = time.monotonic()
-                for writer in self.writers.values():
-                    writer.poll()
-                if any(w.due(now, spec.commit_interval_s, spec.commit_max_records) for w in self.writers.values()):
-                    self._commit_due(consumer, now)
+                for slot in self.slots.values():
+                    if not slot.committing:
+                        slot.poll()
+                self._finish_commits()
+                self._start_commits(now)
                 self._apply_idle_positions()
-                due = [key for key, when in self.retry_at.items() if now >= when and key[0] in self.mapping]
-                if due:
-                    self._open_all(consumer, due)
+                self._retry_due(now)
                 if now - last_commit >= 1.0:
-                    self._flush_side_effects(consumer)
+                    self._flush_side_effects()
                     last_commit = now
                 if not spec.until_caught_up and now - last_refresh >= spec.metadata_refresh_s:
-                    selected = self._refresh(consumer, selected)
+                    selected = self._refresh(selected)
                     last_refresh = now
                 if self.group_sync is not None and now - last_sync >= spec.sync_interval_s:
                     self._sync_groups()
                     last_sync = now
                 if self.on_progress and now - last_progress >= self.progress_interval:
-                    self.on_progress(self._progress(consumer, started))
+                    self.on_progress(self._progress(started))
                     last_progress = now
-                if self.goal is not None and self._caught_up():
-                    self.result.caught_up = True
-                    break
+                if self.goal is not None and now - last_check >= 0.2:
+                    last_check = now
+                    if self._caught_up():
+                        self.result.caught_up = True
+                        break
         finally:
-            for key in list(self.writers):
-                self._close(key, commit=True)
-            self._flush_side_effects(consumer)
-            self.map_producer.flush(30)
-            consumer.close()
+            try:
+                self._finish_commits(wait=True)
+                for number in list(self.slots):
+                    self._close_slot(number, commit=True)
+                self._flush_side_effects()
+                self.map_producer.flush(30)
+            finally:
+                self.pool.shutdown(wait=True)
+                coordinator.close()
+                self.consumer.close()
+                gc.set_threshold(*thresholds)
+                gc.unfreeze()
         self.result.seconds = time.monotonic() - started
         self.result.copy_seconds = time.monotonic() - (self.copy_started or started)
         self.result.failures = list(self.failed.values())
         self.result.partitions = len(self.goal or {}) or len(self.result.failures)
         return self.result
+
+    def _poll_coordinator(self, coordinator) -> None:
+        """Serve the group: heartbeats and slot hand-overs happen in here (callbacks above)."""
+        message = coordinator.poll(0)
+        if message is not None and message.error() is not None:
+            error = message.error()
+            if error.fatal() or error.code() == KafkaError._FATAL:
+                self._raise_fatal(error)
+            log.debug("coordination: %s", error.str())
+
+    def _retry_due(self, now: float) -> None:
+        due = [what for what, when in self.retry_at.items() if now >= when]
+        if not due:
+            return
+        slots = [s for s in due if isinstance(s, int)]
+        keys = [k for k in due if not isinstance(k, int) and k[0] in self.mapping]
+        if slots:
+            self._open_slots(slots)
+        if keys:
+            self._open_all(keys)
 
     def _target_transactions_trusted(self) -> bool:
         """--transactions only where `migrate probe` found the target's transactions sound."""
@@ -423,44 +609,54 @@ class Mirror:
             return False
         return True
 
-    def _partition_count(self, topic: str) -> int:
-        rows = self.state.db.execute(
-            "SELECT partitions FROM topic_mappings WHERE mirror = ? AND source_topic = ?", [self.spec.name, topic]
-        ).fetchone()
-        return rows[0]
-
-    def _subscribe(self, consumer, selected: list[str]) -> None:
-        if selected:
-            consumer.subscribe(selected, on_assign=self._on_assign, on_revoke=self._on_revoke,
-                               on_lost=self._on_lost)
-        self.subscribed = list(selected)
-
-    def _refresh(self, consumer, selected: list[str]) -> list[str]:
+    def _refresh(self, selected: list[str]) -> list[str]:
+        """New matching source topics: create their targets and open the partitions of owned slots."""
         try:
             now_selected = self._prepare_topics(required=False)
         except KafkaOperationError as exc:
             log.warning("metadata refresh failed: %s", exc)
             return selected
-        if now_selected and now_selected != self.subscribed:
+        if now_selected and now_selected != selected:
             log.info("topics changed; now mirroring %s", ", ".join(now_selected))
-            self._subscribe(consumer, now_selected)
+            if not selected:
+                self.coordinator.subscribe([slot_plans.slots_topic_name(self.spec.name)],
+                                           on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                           on_lost=self._on_lost)
+            keys = [k for slot in self.slots for k in self._slot_keys(slot)]
+            self._open_all(keys)
         return now_selected or selected
 
-    def _pump(self, consumer) -> None:
-        messages = consumer.consume(5000, timeout=0.2)
+    def _pump(self) -> None:
+        self._handle(self.consumer.consume(5000, timeout=0.1))
+
+    def _handle(self, messages) -> None:
         writers = self.writers
         skipping = self.skip_below
         for message in messages:
             error = message.error()
-            if error is not None:
-                self._on_message_error(consumer, message, error)
-                continue
             key = (message.topic(), message.partition())
-            if skipping and key in skipping and self._reread(consumer, key, message):
-                continue
             writer = writers.get(key)
+            if writer is not None and writer.slot.committing:
+                self._hold(writer.slot, message)
+                continue
+            if error is not None:
+                self._on_message_error(message, error)
+                continue
+            if skipping and key in skipping and self._reread(key, message):
+                continue
             if writer is not None:
                 writer.write(message)
+
+    def _hold(self, slot: SlotWriter, message) -> None:
+        """Keep a message of a committing slot, in order; past a bound, stop fetching the slot."""
+        held = self.held.setdefault(slot.slot, [])
+        held.append(message)
+        if len(held) == HOLD_MAX and slot.slot not in self.held_paused:
+            # A paused partition is fetched again from the position after the last message
+            # returned to us, and every such message is held here: nothing is skipped.
+            paused = [TopicPartition(*key) for key in slot.partitions if key in self.writers]
+            self.consumer.pause(paused)
+            self.held_paused[slot.slot] = paused
 
     def _on_consumer_error(self, error) -> None:
         """librdkafka reports some fatal errors (a fenced static member) only here."""
@@ -475,7 +671,7 @@ class Mirror:
             "fenced by another with the same --worker-id, or hit a fatal error); nothing is lost: restart it"
         )
 
-    def _reread(self, consumer, key: Key, message) -> bool:
+    def _reread(self, key: Key, message) -> bool:
         """True for a record below the resume point: already mirrored, so it must be in the map."""
         offset = message.offset()
         if offset >= self.skip_below[key]:
@@ -483,10 +679,7 @@ class Mirror:
             return False
         writer = self.writers.get(key)
         if writer is not None and writer.pmap.target_of(offset) is None:
-            self._close(key, commit=False)
-            consumer.pause([TopicPartition(*key)])
-            self.skip_below.pop(key, None)
-            self._fail(key, DataLossDetected(
+            self._stop_partition(key, DataLossDetected(
                 self.spec.source.name, key[0], key[1],
                 f"{key[0]}[{key[1]}]: committed source record {offset} was hidden from an earlier read "
                 "(the source's read_committed answer changed) and is not on the target; "
@@ -494,7 +687,7 @@ class Mirror:
             ))
         return True
 
-    def _on_message_error(self, consumer, message, error) -> None:
+    def _on_message_error(self, message, error) -> None:
         key = (message.topic(), message.partition())
         code = error.code()
         if code == KafkaError._PARTITION_EOF:
@@ -502,9 +695,7 @@ class Mirror:
                 self.positions[key] = max(self.positions.get(key, 0), message.offset())
             return
         if code in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE) and key in self.writers:
-            self._close(key, commit=True)
-            consumer.pause([TopicPartition(*key)])
-            self._fail(key, DataLossDetected(
+            self._stop_partition(key, DataLossDetected(
                 self.spec.source.name, key[0], key[1],
                 f"{key[0]}[{key[1]}]: the source no longer holds the next record to mirror "
                 f"({error.str()}): retention or data loss on the source",
@@ -514,61 +705,38 @@ class Mirror:
             self._raise_fatal(error)
         log.warning("source: %s", error.str())
 
-    def _commit_due(self, consumer, now: float) -> None:
-        """Commit every writer that is due or half-way there, in parallel (each commit waits on I/O)."""
-        spec = self.spec
-        due = {key: w for key, w in self.writers.items()
-               if w.due(now, spec.commit_interval_s / 2, spec.commit_max_records // 2)}
-        with ThreadPoolExecutor(max_workers=min(8, len(due))) as pool:
-            futures = {key: pool.submit(writer.commit) for key, writer in due.items()}
-        for key, future in futures.items():
-            writer = due[key]
-            try:
-                pending = future.result()
-            except WriterFailed as exc:
-                self.writers.pop(key, None)
-                writer.abort()
-                writer.close()
-                consumer.pause([TopicPartition(*key)])
-                self.positions.pop(key, None)
-                if exc.refused and spec.until_caught_up:
-                    self._fail(key, PartitionDiverged(
-                        key[0], key[1],
-                        f"{key[0]}[{key[1]}]: the target refuses a record of this partition as too large "
-                        f"({exc}); raise max.message.bytes on target topic {writer.target_topic} (and the "
-                        "broker's message.max.bytes), then run the mirror again: nothing was skipped",
-                    ))
-                else:
-                    self._retry_later(key, f"target write failed: {exc}")
-                continue
-            self._after_commit(key, writer, pending)
-
     def _apply_idle_positions(self) -> None:
-        """End-of-partition seen with no open transaction: the gap up to it is accounted for."""
+        """End-of-partition seen with nothing of it in an open transaction: the gap up to it is accounted for."""
+        published = False
         for key, position in list(self.positions.items()):
             writer = self.writers.get(key)
             if writer is None:
                 self.positions.pop(key)
-            elif not writer.open:
+            elif not writer.open and not writer.slot.committing:
                 self.positions.pop(key)
                 if position > (writer.pmap.source_high or 0):
                     writer.pmap.advance(source_high=position)
-                    self._publish(key, writer.pmap, writer.map_changes())
+                    self._publish(writer, writer.map_changes())
+                    published = True
+        if published:
+            self.store_pending_flush()
 
-    def _flush_side_effects(self, consumer) -> None:
+    def _flush_side_effects(self) -> None:
         self.map_producer.poll(0)
         if self._source_commits:
             offsets = [TopicPartition(t, p, o) for (t, p), o in self._source_commits.items() if o is not None]
             self._source_commits = {}
             if offsets:
+                # Informational only (lag tools read the group's offsets): the coordination member
+                # commits them, since only a member of the group may.
                 try:
-                    consumer.commit(offsets=offsets, asynchronous=True)
-                except Exception as exc:  # informational only: lag tools read it
+                    self.coordinator.commit(offsets=offsets, asynchronous=True)
+                except (KafkaException, RuntimeError) as exc:
                     log.debug("source group commit skipped: %s", exc)
 
     def _caught_up(self) -> bool:
         assert self.goal is not None
-        if any(w.open for w in self.writers.values()) or self.positions:
+        if any(s.open or s.committing for s in self.slots.values()) or self.positions:
             return False
         progress = {(r["topic"], r["partition"]): r for r in self.store.progress()}
         for key, goal in self.goal.items():
@@ -591,16 +759,16 @@ class Mirror:
         except Exception as exc:  # a sync problem must not stop the mirror
             log.warning("group offset sync failed: %s", exc)
 
-    def _progress(self, consumer, started: float) -> Progress:
+    def _progress(self, started: float) -> Progress:
         lag: dict[str, int] = {}
         for key, writer in self.writers.items():
             try:
-                _low, high = consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+                _low, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
             except Exception:
                 continue
             if high is not None and high >= 0:
                 lag[key[0]] = lag.get(key[0], 0) + max(0, high - (writer.pmap.source_high or 0) - writer.count)
-        records = self.result.records + sum(w.count for w in self.writers.values())
+        records = self.result.records + sum(s.count for s in self.slots.values())
         nbytes = self.result.bytes + sum(w.bytes for w in self.writers.values())
         return Progress(records, nbytes, time.monotonic() - started, lag, len(self.writers), len(self.failed))
 

@@ -34,6 +34,9 @@ class MirrorSpec:
     # A stable worker id makes the worker a static group member (KIP-345): restarted with the
     # same id, it gets its partitions back at once instead of waiting for a rebalance.
     worker_id: str = ""
+    # Fenceable write slots (one transactional producer each) shared by the workers; fixed
+    # when the mirror is first run (see migrate.mirror.slots).
+    slots: int = 8
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -49,6 +52,8 @@ def validate_spec(spec: MirrorSpec) -> None:
     for flag, patterns in (("--topics", spec.topics), ("--exclude", spec.exclude)):
         for pattern in patterns:
             compile_pattern(pattern, flag)
+    if not 1 <= spec.slots <= 256:
+        raise UsageError(f"--slots {spec.slots} is out of range; use 1 to 256 (each slot is one target producer)")
     if "{topic}" not in spec.rename:
         raise UsageError(f'--rename "{spec.rename}" must contain {{topic}}, for example "src.{{topic}}"')
     try:

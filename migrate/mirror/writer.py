@@ -1,19 +1,25 @@
-"""The writer of one target partition: the only thing that produces mirrored records.
+"""The writers of mirrored records: one transactional producer per write slot.
 
-Each writer owns a transactional producer whose transactional.id is derived from the
-mirror and the target partition.  Initialising it fences every earlier writer of that
-partition (a zombie worker, a worker that lost the partition in a rebalance), and aborts
-whatever such a writer left open, before reconciliation reads the target's tail.  Records
-are written in short transactions; after each commit the pairs (source offset, target
-offset) are added to the partition's map.
+A mirror has a fixed number of write slots (migrate.mirror.slots); every source partition
+belongs to exactly one slot.  A `SlotWriter` owns the slot's transactional producer,
+transactional.id `migrate.<mirror>.slot.<k>`: initialising it fences every earlier holder of
+the slot (a zombie worker, a worker that lost the slot in a rebalance) and aborts whatever
+such a holder left open, before reconciliation reads the targets' tails.  Records of all
+the slot's partitions are written in one short transaction; after each commit the pairs
+(source offset, target offset) are added to each partition's map.
 
-Target offsets come from delivery reports on the first record of each transaction and on
-every SAMPLE-th record after it: within one transaction of the only writer of a partition,
+Each partition of the slot has a `PartitionWriter`: the per-partition half of the
+transaction (source runs written, delivery samples, its map).  Target offsets come from
+delivery reports on the first record of each partition in a transaction and on every
+SAMPLE-th record after it: within one transaction of the only writer of a partition,
 offsets are contiguous, and the samples check that they really are.  A gap means some
-other writer got in: the transaction is aborted and the partition reconciled again.
+other writer got in: the slot's transaction is aborted and its partitions reconciled again.
 
 With `transactions=True` the map entries are produced to the map topic inside the same
 transaction, so data and map commit together on targets whose transactions work.
+
+Threads: `commit` may run in a pool thread while the engine goes on with other slots; the
+engine never produces into a slot while its commit is in flight.
 """
 
 from __future__ import annotations
@@ -31,13 +37,21 @@ from migrate.offset_maps.topic import map_records
 log = logging.getLogger("migrate.mirror")
 
 SAMPLE = 1024
-
+Key = tuple[str, int]
 
 REFUSED = ("MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "MESSAGE_TOO_LARGE", "INVALID_RECORD")
 
 
 class WriterFailed(Exception):
-    """This partition's writer cannot go on; the engine reconciles the partition again."""
+    """A slot's writer cannot go on; the engine reconciles the slot's partitions again.
+
+    `partitions`: the partitions a delivery error was reported for (may be empty when the
+    error came from the transaction as a whole).
+    """
+
+    def __init__(self, message: str, partitions: tuple[Key, ...] = ()):
+        super().__init__(message)
+        self.partitions = partitions
 
     @property
     def refused(self) -> bool:
@@ -45,18 +59,17 @@ class WriterFailed(Exception):
         return any(code in str(self) for code in REFUSED)
 
 
-class PartitionWriter:
-    def __init__(self, mirror: str, target: ClusterProfile, source_topic: str, target_topic: str,
-                 partition: int, pmap: PartitionMap, *, compression: str = "none",
-                 map_topic: str | None = None, transactions: bool = False, fencing: bool = True):
-        self.source_topic = source_topic
-        self.target_topic = target_topic
-        self.partition = partition
-        self.pmap = pmap
+def slot_transactional_id(mirror: str, slot: int) -> str:
+    return f"migrate.{mirror}.slot.{slot}"
+
+
+class SlotWriter:
+    def __init__(self, mirror: str, target: ClusterProfile, slot: int, *, compression: str = "none",
+                 map_topic: str | None = None, transactions: bool = False):
+        self.slot = slot
         self.map_topic = map_topic
         self.transactions = transactions
-        self.fencing = fencing
-        settings = {
+        self.producer = kafka.producer(target, **{
             "compression.type": compression,
             "linger.ms": 5,
             "batch.size": 1_000_000,
@@ -64,53 +77,137 @@ class PartitionWriter:
             "acks": "all",
             "enable.idempotence": True,
             "message.timeout.ms": 60_000,
-        }
-        if fencing:
-            settings["transactional.id"] = f"migrate.{mirror}.{target_topic}.{partition}"
-            settings["transaction.timeout.ms"] = 60_000
-        self.producer = kafka.producer(target, **settings)
-        self._produce = self.producer.produce
+            "transactional.id": slot_transactional_id(mirror, slot),
+            "transaction.timeout.ms": 60_000,
+        })
+        self.partitions: dict[Key, PartitionWriter] = {}
         self.open = False
-        self.last_count = self.last_bytes = 0
-        self._reset_batch()
-
-    def _reset_batch(self) -> None:
-        self.count = 0
-        self.bytes = 0
+        self.committing = False  # a commit is in flight in a pool thread
         self.started_at = 0.0
-        self.source_offsets: list[tuple[int, int]] = []  # closed source runs in this transaction: (start, length)
-        self.run_start = 0
-        self.run_next: int | None = None  # the open run: source offsets run_start .. run_next-1
-        self.first_target: int | None = None
-        self.samples: dict[int, int] = {}  # index in transaction -> target offset
-        self.errors: list[str] = []
+        self.count = 0
+        self.errors: list[tuple[Key, str]] = []
+        self.last_count = self.last_bytes = 0
 
     def fence(self, timeout: float = 30.0) -> None:
-        if not self.fencing:
-            return
         try:
             self.producer.init_transactions(timeout)
         except KafkaException as exc:
-            raise WriterFailed(f"initialising the transactional producer: {kafka.describe_error(exc)}") from exc
+            raise WriterFailed(f"initialising the transactional producer of slot {self.slot}: "
+                               f"{kafka.describe_error(exc)}") from exc
+
+    def add(self, source_topic: str, target_topic: str, partition: int, pmap: PartitionMap) -> PartitionWriter:
+        writer = PartitionWriter(self, source_topic, target_topic, partition, pmap)
+        self.partitions[(source_topic, partition)] = writer
+        return writer
+
+    def begin(self) -> None:
+        self.producer.begin_transaction()
+        self.open = True
+        self.started_at = time.monotonic()
+
+    def due(self, now: float, interval: float, max_records: int) -> bool:
+        return self.open and not self.committing and (self.count >= max_records or now - self.started_at >= interval)
+
+    def commit(self, timeout: float = 60.0) -> dict[Key, list[tuple[bytes, bytes]]]:
+        """Commit the open transaction and extend the maps; returns map records still to publish."""
+        if not self.open:
+            self.last_count = self.last_bytes = 0
+            return {}
+        written = [w for w in self.partitions.values() if w.count]
+        try:
+            remaining = self.producer.flush(timeout)
+        except (KafkaException, SystemError) as exc:
+            # SystemError: a fenced producer can fail inside a delivery callback during flush
+            raise WriterFailed(f"flushing: {kafka.describe_error(exc)}") from exc
+        if remaining or self.errors:
+            failing = tuple(dict.fromkeys(key for key, _ in self.errors))
+            raise WriterFailed(f"{remaining} records undelivered; errors: "
+                               f"{'; '.join(error for _, error in self.errors[:3])}", failing)
+        pending = {(w.source_topic, w.partition): w.extend_map() for w in written}
+        if self.transactions and self.map_topic:
+            for records in pending.values():
+                for key, value in records:
+                    self.producer.produce(self.map_topic, value, key, partition=0)
+            pending = {key: [] for key in pending}
+        try:
+            self.producer.commit_transaction(timeout)
+        except (KafkaException, SystemError) as exc:
+            raise WriterFailed(f"committing the transaction of slot {self.slot}: "
+                               f"{kafka.describe_error(exc)}") from exc
+        self.open = False
+        self.last_count = sum(w.count for w in written)
+        self.last_bytes = sum(w.bytes for w in written)
+        for writer in written:
+            writer.last_count, writer.last_bytes = writer.count, writer.bytes
+        self._reset()
+        return pending
+
+    def abort(self) -> None:
+        """Drop the open transaction (its records were never mapped; reconciliation decides)."""
+        if self.open:
+            try:
+                self.producer.abort_transaction(10)
+            except KafkaException as exc:
+                log.debug("abort on slot %d: %s", self.slot, kafka.describe_error(exc))
+        self.open = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.count = 0
+        self.errors = []
+        for writer in self.partitions.values():
+            writer.reset_batch()
+
+    def poll(self) -> None:
+        self.producer.poll(0)
+
+    def close(self) -> None:
+        self.producer.flush(5)
+
+
+class PartitionWriter:
+    """One partition's share of its slot's transaction: what was written, and the map."""
+
+    def __init__(self, slot: SlotWriter, source_topic: str, target_topic: str, partition: int,
+                 pmap: PartitionMap):
+        self.slot = slot
+        self.source_topic = source_topic
+        self.target_topic = target_topic
+        self.partition = partition
+        self.pmap = pmap
+        self.retired = False  # stopped or given up: dropped from the slot after its next commit
+        self._produce = slot.producer.produce
+        self.last_count = self.last_bytes = 0
+        self.reset_batch()
+
+    def reset_batch(self) -> None:
+        self.count = 0
+        self.bytes = 0
+        self.source_offsets: list[tuple[int, int]] = []  # closed source runs in this transaction: (start, length)
+        self.run_start = 0
+        self.run_next: int | None = None  # the open run: source offsets run_start .. run_next-1
+        self.samples: dict[int, int] = {}  # index in transaction -> target offset
+
+    @property
+    def open(self) -> bool:
+        """True while records of this partition are in a transaction not yet committed."""
+        return self.count > 0
 
     def _delivered(self, index: int):
+        key = (self.source_topic, self.partition)
+
         def callback(err, msg) -> None:
             if err is not None:
-                self.errors.append(str(err))
+                self.slot.errors.append((key, str(err)))
             else:
                 self.samples[index] = msg.offset()
         return callback
 
-    def _begin(self) -> None:
-        if self.fencing:
-            self.producer.begin_transaction()
-        self.open = True
-        self.started_at = time.monotonic()
-
     def write(self, message) -> None:
         """Produce one source message to the same partition of the target topic (the hot path)."""
-        if not self.open:
-            self._begin()
+        slot = self.slot
+        if not slot.open:
+            slot.begin()
         offset = message.offset()
         if offset == self.run_next:
             self.run_next = offset + 1
@@ -125,12 +222,13 @@ class PartitionWriter:
         except BufferError:
             self._produce_waiting(value, message, callback)
         self.count = index + 1
+        slot.count += 1
         if value:
             self.bytes += len(value)
 
     def _produce_waiting(self, value, message, callback) -> None:
         while True:
-            self.producer.poll(0.05)
+            self.slot.producer.poll(0.05)
             try:
                 self._produce(self.target_topic, value, message.key(), self.partition, callback,
                               timestamp=message.timestamp()[1], headers=message.headers())
@@ -149,47 +247,19 @@ class PartitionWriter:
             runs.append((self.run_start, self.run_next - self.run_start))
         return runs
 
-    def due(self, now: float, interval: float, max_records: int) -> bool:
-        return self.open and (self.count >= max_records or now - self.started_at >= interval)
-
-    def commit(self, timeout: float = 60.0) -> list[tuple[bytes, bytes]]:
-        """Commit the open transaction and extend the map; returns map records still to publish."""
-        if not self.open:
-            self.last_count = self.last_bytes = 0
-            return []
-        try:
-            remaining = self.producer.flush(timeout)
-        except (KafkaException, SystemError) as exc:
-            # SystemError: a fenced producer can fail inside a delivery callback during flush
-            raise WriterFailed(f"flushing: {kafka.describe_error(exc)}") from exc
-        if remaining or self.errors:
-            raise WriterFailed(f"{remaining} records undelivered; errors: {'; '.join(self.errors[:3])}")
+    def extend_map(self) -> list[tuple[bytes, bytes]]:
+        """After a flush: check the delivery samples, then add this transaction's pairs to the map."""
+        key = ((self.source_topic, self.partition),)
         first = self.samples.get(0)
         if first is None:
-            raise WriterFailed("no delivery report for the first record of the transaction")
+            raise WriterFailed(f"no delivery report for the first record of {self.target_topic}[{self.partition}] "
+                               "in the transaction", key)
         for index, offset in self.samples.items():
             if offset != first + index:
                 raise WriterFailed(
                     f"target offsets are not contiguous within one transaction (record {index} at {offset}, "
-                    f"expected {first + index}): another writer on {self.target_topic}[{self.partition}]?"
-                )
-        pending = self._extend_map(first)
-        if self.transactions and self.map_topic:
-            for key, value in pending:
-                self.producer.produce(self.map_topic, value, key, partition=0)
-            pending = []
-        try:
-            if self.fencing:
-                self.producer.commit_transaction(timeout)
-        except (KafkaException, SystemError) as exc:
-            raise WriterFailed(f"committing the transaction: {kafka.describe_error(exc)}") from exc
-        self.open = False
-        self.last_count, self.last_bytes = self.count, self.bytes
-        self._reset_batch()
-        return pending
-
-    def _extend_map(self, first_target: int) -> list[tuple[bytes, bytes]]:
-        target = first_target
+                    f"expected {first + index}): another writer on {self.target_topic}[{self.partition}]?", key)
+        target = first
         for start, length in self._source_runs():
             self.pmap.append_run(start, target, length)
             target += length
@@ -198,19 +268,3 @@ class PartitionWriter:
     def map_changes(self) -> list[tuple[bytes, bytes]]:
         """Map-topic records for what changed in the map since it was last saved."""
         return map_records(self.source_topic, self.partition, self.pmap, self.target_topic)
-
-    def abort(self) -> None:
-        """Drop the open transaction (its records were never mapped; reconciliation decides)."""
-        if self.open and self.fencing:
-            try:
-                self.producer.abort_transaction(10)
-            except KafkaException as exc:
-                log.debug("abort on %s[%d]: %s", self.target_topic, self.partition, kafka.describe_error(exc))
-        self.open = False
-        self._reset_batch()
-
-    def poll(self) -> None:
-        self.producer.poll(0)
-
-    def close(self) -> None:
-        self.producer.flush(5)
