@@ -27,6 +27,7 @@ log = logging.getLogger("migrate.kafka")
 librdkafka_log = logging.getLogger("migrate.librdkafka")
 
 REACH_TIMEOUT = 10.0
+ENDS_CHUNK = 250  # partitions per reader in partition_ends
 
 
 def _base(profile: ClusterProfile, role: str, overrides: Mapping[str, object]) -> dict[str, object]:
@@ -162,15 +163,58 @@ def create_topic(
         raise fail(profile, f'creating topic "{name}"', exc) from exc
 
 
+def create_topics(
+    profile: ClusterProfile,
+    topics: Mapping[str, tuple[int, Mapping[str, str]]],
+    timeout: float = 60.0,
+) -> set[str]:
+    """Create many topics (name -> (partitions, configs)) in one CreateTopics request.
+
+    Returns the names created; a topic that already existed is not an error.
+    """
+    if not topics:
+        return set()
+    client = admin(profile)
+    futures = client.create_topics(
+        [NewTopic(name, partitions, -1, config=dict(configs)) for name, (partitions, configs) in topics.items()],
+        operation_timeout=timeout, request_timeout=timeout,
+    )
+    created = set()
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.add(name)
+        except KafkaException as exc:
+            if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise fail(profile, f'creating topic "{name}"', exc) from exc
+    return created
+
+
 def wait_for_topic(profile: ClusterProfile, name: str, partitions: int, timeout: float = 15.0) -> None:
+    wait_for_topics(profile, {name: partitions}, timeout)
+
+
+def wait_for_topics(profile: ClusterProfile, wanted: Mapping[str, int], timeout: float = 15.0) -> None:
+    """Wait until every topic is in the metadata with at least its partition count (one client)."""
     deadline = time.monotonic() + timeout
-    while True:
-        found = list_topics(profile).get(name)
-        if found and found.partitions >= partitions:
+    client = admin(profile)
+    missing = dict(wanted)
+    while missing:
+        try:
+            metadata = client.list_topics(timeout=max(1.0, deadline - time.monotonic()))
+        except KafkaException as exc:
+            raise ClusterUnreachable(profile.name, profile.bootstrap, describe_error(exc)) from exc
+        for name, partitions in list(missing.items()):
+            topic = metadata.topics.get(name)
+            if topic is not None and topic.error is None and len(topic.partitions) >= partitions:
+                del missing[name]
+        if not missing:
             return
         if time.monotonic() > deadline:
+            names = ", ".join(f'"{n}"' for n in list(missing)[:5])
             raise KafkaOperationError(
-                f'topic "{name}" did not appear on cluster "{profile.name}" within {timeout:.0f}s'
+                f'topic {names} did not appear on cluster "{profile.name}" within {timeout:.0f}s'
             )
         time.sleep(0.05)
 
@@ -209,6 +253,25 @@ def topic_config_entries(profile: ClusterProfile, name: str, timeout: float = 15
     }
 
 
+def topic_config_entries_many(profile: ClusterProfile, names: Iterable[str],
+                              timeout: float = 30.0) -> dict[str, dict[str, tuple[str, bool]]]:
+    """`topic_config_entries` for many topics in one DescribeConfigs request."""
+    resources = {name: ConfigResource(ConfigResource.Type.TOPIC, name) for name in names}
+    if not resources:
+        return {}
+    client = admin(profile)
+    futures = client.describe_configs(list(resources.values()), request_timeout=timeout)
+    out = {}
+    for name, resource in resources.items():
+        try:
+            result = futures[resource].result(timeout)
+        except KafkaException as exc:
+            raise fail(profile, f'describing configs of topic "{name}"', exc) from exc
+        out[name] = {key: (entry.value, not entry.is_default) for key, entry in result.items()
+                     if entry.value is not None and not entry.is_sensitive}
+    return out
+
+
 def topic_configs(profile: ClusterProfile, name: str, timeout: float = 15.0) -> dict[str, str]:
     """Topic-level configs the broker reports as explicitly set on the topic."""
     return {k: v for k, (v, explicit) in topic_config_entries(profile, name, timeout).items() if explicit}
@@ -236,8 +299,16 @@ def partition_ends(
     we know (and at the last stable offset under read_committed).
     """
     wanted = list(dict.fromkeys(partitions))
-    if not wanted:
-        return {}
+    ends: dict[tuple[str, int], PartitionEnds] = {}
+    # Bounded chunks: a librdkafka consumer assigned 600+ partitions of some platforms
+    # (Tansu 0.6.0, measured) stops getting Fetch answers, and memory stays bounded.
+    for first in range(0, len(wanted), ENDS_CHUNK):
+        ends.update(_partition_ends(profile, wanted[first:first + ENDS_CHUNK], isolation, timeout))
+    return ends
+
+
+def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isolation: str,
+                    timeout: float) -> dict[tuple[str, int], PartitionEnds]:
     client = consumer(profile, **{"enable.partition.eof": True, "isolation.level": isolation,
                                   "auto.offset.reset": "earliest", "fetch.max.bytes": 1 << 20,
                                   "fetch.wait.max.ms": 20,

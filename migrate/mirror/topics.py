@@ -78,6 +78,8 @@ def plan_topics(spec: MirrorSpec, source_topics: list[str], source_meta: dict[st
                 target_meta: dict[str, kafka.TopicInfo]) -> list[TopicPlan]:
     """Check every target topic first, so that a bad one stops the mirror before any write."""
     plans = []
+    absent = [name for name in source_topics if target_topic(spec, name) not in target_meta]
+    entries = kafka.topic_config_entries_many(spec.source, absent)
     for name in source_topics:
         tgt = target_topic(spec, name)
         partitions = source_meta[name].partitions
@@ -90,22 +92,24 @@ def plan_topics(spec: MirrorSpec, source_topics: list[str], source_meta: dict[st
         if existing is not None and existing.partitions > partitions:
             log.warning('target topic "%s" has %d partitions, more than the %d of source "%s"; '
                         "the extra partitions receive nothing", tgt, existing.partitions, partitions, name)
-        configs = copied_configs(kafka.topic_config_entries(spec.source, name)) if existing is None else None
+        configs = copied_configs(entries[name]) if existing is None else None
         plans.append(TopicPlan(name, tgt, partitions, configs))
     return plans
 
 
 def ensure_topics(spec: MirrorSpec, plans: list[TopicPlan]) -> list[TopicPlan]:
+    """Create the missing target topics in one request, then wait for all of them at once."""
+    created = kafka.create_topics(spec.target, {p.target_topic: (p.partitions, p.configs)
+                                                for p in plans if p.configs is not None})
+    kafka.wait_for_topics(spec.target, {p.target_topic: p.partitions for p in plans},
+                         timeout=max(15.0, len(plans) / 10))
     done = []
     for plan in plans:
-        created = False
-        if plan.configs is not None:
-            created = kafka.create_topic(spec.target, plan.target_topic, plan.partitions, plan.configs)
-        kafka.wait_for_topic(spec.target, plan.target_topic, plan.partitions)
-        if created:
+        if plan.target_topic in created:
             log.info('created target topic "%s" (%d partitions, configs %s)', plan.target_topic,
                      plan.partitions, plan.configs)
-        done.append(TopicPlan(plan.source_topic, plan.target_topic, plan.partitions, plan.configs, created))
+        done.append(TopicPlan(plan.source_topic, plan.target_topic, plan.partitions, plan.configs,
+                              plan.target_topic in created))
     return done
 
 
