@@ -393,3 +393,24 @@ def iter_partition(client: Consumer, profile: ClusterProfile, topic: str, partit
             raise KafkaOperationError(
                 f'reading {topic}[{partition}] on cluster "{profile.name}" made no progress for {timeout:.0f}s'
             )
+
+
+def read_compacted(profile: ClusterProfile, topic: str, timeout: float = 60.0) -> dict[bytes, bytes | None]:
+    """The latest value of every key of a one-partition topic (our compacted state topics).
+
+    Reads from the log start to the end seen when the read began; empty when the topic
+    does not exist.
+    """
+    if topic not in list_topics(profile):
+        return {}
+    end = partition_ends(profile, [(topic, 0)], isolation="read_uncommitted")[(topic, 0)]
+    latest: dict[bytes, bytes | None] = {}
+    if end.high <= end.low:
+        return latest
+    reader = consumer(profile, **{"isolation.level": "read_uncommitted", "enable.partition.eof": True})
+    try:
+        for message in iter_partition(reader, profile, topic, 0, end.low, end.high, timeout=timeout, batch=5000):
+            latest[message.key()] = message.value()
+    finally:
+        reader.close()
+    return latest

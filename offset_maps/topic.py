@@ -13,10 +13,7 @@ always a prefix of the truth; mirror reconciliation extends it from the target's
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
-
-from confluent_kafka import KafkaError, TopicPartition
 
 from migrate import kafka
 from migrate.config import ClusterProfile
@@ -70,30 +67,7 @@ def ensure_map_topic(target: ClusterProfile, mirror: str) -> str:
 
 def load_maps(target: ClusterProfile, mirror: str, timeout: float = 60.0) -> dict[tuple[str, int], LoadedMap]:
     """Read the whole map topic (latest value per key wins) into partition maps."""
-    name = map_topic_name(mirror)
-    if name not in kafka.list_topics(target):
-        return {}
-    ends = kafka.partition_ends(target, [(name, 0)], isolation="read_uncommitted")
-    end = ends[(name, 0)]
-    latest: dict[bytes, bytes | None] = {}
-    if end.high > end.low:
-        reader = kafka.consumer(target, **{"isolation.level": "read_uncommitted", "enable.partition.eof": True})
-        try:
-            reader.assign([TopicPartition(name, 0, end.low)])
-            deadline = time.monotonic() + timeout
-            done = False
-            while not done and time.monotonic() < deadline:
-                for message in reader.consume(5000, timeout=0.5):
-                    err = message.error()
-                    if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            done = message.offset() >= end.high
-                        continue
-                    latest[message.key()] = message.value()
-                    if message.offset() + 1 >= end.high:
-                        done = True
-        finally:
-            reader.close()
+    latest = kafka.read_compacted(target, map_topic_name(mirror), timeout)
     runs: dict[tuple[str, int], list[Run]] = {}
     heads: dict[tuple[str, int], dict] = {}
     for key, value in latest.items():

@@ -13,8 +13,7 @@ import click
 from migrate import kafka
 from migrate.cli.common import AppContext, emit, format_option, is_terminal, pass_app, source_option, target_option
 from migrate.errors import UsageError
-from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, Progress
-from migrate.offset_maps.store import MapStore
+from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, Progress, registry
 
 log = logging.getLogger("migrate.mirror")
 
@@ -129,25 +128,41 @@ def _progress_printer():
 
 @mirror.command()
 @click.option("--name", default=DEFAULT_NAME, show_default=True, help="Mirror name.")
+@source_option
+@target_option
 @format_option()
 @pass_app
-def status(app: AppContext, name: str, fmt: str) -> None:
-    """Per partition: source end, mirrored up to, lag, state and last commit time.
+def status(app: AppContext, name: str, source, target, fmt: str) -> None:
+    """Per partition: source end, mirrored up to, lag, state, worker and whether it is alive.
 
-    Example: migrate mirror status --name default --format json
+    Read from the mirror's fleet status on the target, so any machine gives the same answer;
+    with an empty state, pass --target.  Example: migrate mirror status --name default --format json
     """
-    row = app.state.db.execute("SELECT source FROM mirrors WHERE name = ?", [name]).fetchone()
-    if row is None:
-        raise UsageError(f'no mirror named "{name}" in {app.state.path}; run migrate mirror --name {name} first')
-    progress = MapStore(app.state, name).progress()
-    source = app.cluster(row[0], "source")
-    ends = kafka.partition_ends(source, [(r["topic"], r["partition"]) for r in progress])
+    rows = mirror_status(app, name, source, target)
+    emit(rows, fmt)
+
+
+def mirror_status(app: AppContext, name: str, source: str | None, target: str | None) -> list[dict]:
+    record = registry.get(app.state, name)
+    if record is None and not target:
+        raise UsageError(f'no mirror named "{name}" in {app.state.path}; run migrate mirror --name {name} first, '
+                         "or pass --target to read its fleet status from the target cluster")
+    fleet_status = registry.read_fleet(app.cluster(target or record.target, "target"), name)
+    if record is None:
+        if fleet_status is None or not registry.adopt_definition(app.state, name, fleet_status):
+            raise UsageError(f'no mirror named "{name}" in {app.state.path} nor on cluster "target"; '
+                             f"run migrate mirror --name {name} first")
+        record = registry.get(app.state, name)
+    progress = registry.progress(app.state, name, fleet_status)
+    ends = kafka.partition_ends(app.cluster(source or record.source, "source"),
+                                [(r.topic, r.partition) for r in progress])
     rows = []
     for r in progress:
-        end = ends[(r["topic"], r["partition"])].high
+        end = ends[(r.topic, r.partition)].high
         rows.append({
-            "topic": r["topic"], "partition": r["partition"], "target_topic": r["target_topic"],
-            "source_end": end, "mirrored_to": r["source_high"], "lag": max(0, end - (r["source_high"] or 0)),
-            "status": r["status"], "last_commit": r["updated_at"], "error": r["error"] or "",
+            "topic": r.topic, "partition": r.partition, "target_topic": r.target_topic,
+            "source_end": end, "mirrored_to": r.source_high, "lag": max(0, end - (r.source_high or 0)),
+            "status": r.status, "last_commit": r.updated_at, "worker": r.worker,
+            "worker_alive": r.alive, "error": r.error,
         })
-    emit(rows, fmt)
+    return rows

@@ -38,6 +38,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from migrate import kafka
 from migrate.errors import CheckFailed, DataLossDetected, KafkaOperationError, PartitionDiverged, UsageError
+from migrate.mirror import fleet, registry
 from migrate.mirror import slots as slot_plans
 from migrate.mirror import topics as topic_plans
 from migrate.mirror.reconcile import raw_reader, reconcile, safe_read_start
@@ -127,6 +128,11 @@ class Mirror:
         self.started_at = ""  # ISO time of run(); progress rows older than it are stale
         self.consumer = None
         self.pool: ThreadPoolExecutor | None = None
+        self.definition_due = False  # the mirror's definition changed: publish it to the fleet status
+        self._status_due: dict[Key, PartitionWriter] = {}
+        self._heartbeat_at = 0.0
+        self._fleet: fleet.FleetStatus | None = None  # other workers' progress, for --until-caught-up
+        self._fleet_read_at = 0.0
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -148,10 +154,11 @@ class Mirror:
             target_meta = kafka.list_topics(spec.target)
             plans = topic_plans.plan_topics(spec, new, source_meta, target_meta)
             plans = topic_plans.ensure_topics(spec, plans)
-            topic_plans.record_mirror(self.state, spec, plans)
+            registry.record(self.state, spec, plans)
             for plan in plans:
                 self.mapping[plan.source_topic] = plan.target_topic
                 self.counts[plan.source_topic] = plan.partitions
+            self.definition_due = True
         return selected
 
     def _check_vanished(self, source_meta: dict) -> None:
@@ -171,10 +178,10 @@ class Mirror:
             )
 
     def _load_map(self, key: Key) -> PartitionMap:
-        """The longer of the local index and the durable map topic (both are prefixes of the truth)."""
+        """The map by the registry's one rule, kept in the local index."""
         local = self.store.load(*key)
         durable = self.durable.get(key)
-        if durable is not None and (durable.pmap.source_high or 0) > (local.source_high or 0):
+        if registry.longer(local, durable.pmap if durable else None) is not local:
             self.store.replace(key[0], key[1], durable.pmap, self.mapping[key[0]])
             return self.store.load(*key)
         return local
@@ -317,8 +324,10 @@ class Mirror:
         self.retry_at.pop(key, None)
         log.error("%s", exc)
         pmap = self.store.load(*key)
-        self.store.save(key[0], key[1], pmap, self.mapping.get(key[0], key[0]), status=kind,
-                        worker=self.worker, error=str(exc))
+        target_topic = self.mapping.get(key[0], key[0])
+        self.store.save(key[0], key[1], pmap, target_topic, status=kind, worker=self.worker, error=str(exc))
+        self._produce_map(*fleet.partition_record(key[0], key[1], target_topic, pmap, kind, self.worker, str(exc)),
+                          topic=self.status_topic)
 
     def _stop_partition(self, key: Key, exc: CheckFailed) -> None:
         """Stop one partition for good; what it already wrote commits with its slot."""
@@ -424,6 +433,7 @@ class Mirror:
             self._produce_map(record_key, value)
         key = (writer.source_topic, writer.partition)
         self._saves[key] = writer
+        self._status_due[key] = writer
         self._source_commits[key] = writer.pmap.source_high
 
     def store_pending_flush(self) -> None:
@@ -438,10 +448,10 @@ class Mirror:
                           failure.kind if failure else "mirroring", failure.message if failure else None))
         self.store.save_many(items, worker=self.worker)
 
-    def _produce_map(self, record_key: bytes, value: bytes) -> None:
+    def _produce_map(self, record_key: bytes, value: bytes, topic: str | None = None) -> None:
         while True:
             try:
-                self.map_producer.produce(self.map_topic, value, record_key, partition=0)
+                self.map_producer.produce(topic or self.map_topic, value, record_key, partition=0)
                 return
             except BufferError:
                 self.map_producer.poll(0.05)
@@ -484,6 +494,7 @@ class Mirror:
         log.debug("topics ready: %s", ", ".join(selected))
         self.slot_count = slot_plans.ensure_slots_topic(spec.source, spec.name, spec.slots)
         self.map_topic = ensure_map_topic(spec.target, spec.name)
+        self.status_topic = fleet.ensure_status_topic(spec.target, spec.name)
         self.durable = load_maps(spec.target, spec.name)
         log.debug("durable map read: %d partitions", len(self.durable))
         self.map_producer = kafka.producer(spec.target, **{"linger.ms": 20})
@@ -557,6 +568,7 @@ class Mirror:
                 for number in list(self.slots):
                     self._close_slot(number, commit=True)
                 self._flush_side_effects()
+                self._heartbeat(running=False)
                 self.map_producer.flush(30)
             finally:
                 self.pool.shutdown(wait=True)
@@ -721,7 +733,29 @@ class Mirror:
         if published:
             self.store_pending_flush()
 
+    def _publish_status(self) -> None:
+        """The fleet status on the target: definition, partitions that moved, this worker's heartbeat."""
+        if self.definition_due:
+            self.definition_due = False
+            self._produce_map(*fleet.mirror_record(self.spec, self.counts, self.mapping, self.slot_count),
+                              topic=self.status_topic)
+        if self._status_due:
+            due, self._status_due = self._status_due, {}
+            for key, writer in due.items():
+                failure = self.failed.get(key)
+                self._produce_map(*fleet.partition_record(
+                    key[0], key[1], writer.target_topic, writer.pmap, failure.kind if failure else "mirroring",
+                    self.worker, failure.message if failure else None), topic=self.status_topic)
+        if time.monotonic() - self._heartbeat_at >= fleet.HEARTBEAT_S:
+            self._heartbeat(running=True)
+
+    def _heartbeat(self, running: bool) -> None:
+        self._heartbeat_at = time.monotonic()
+        self._produce_map(*fleet.worker_record(self.worker, sorted(self.slots), len(self.writers), running),
+                          topic=self.status_topic)
+
     def _flush_side_effects(self) -> None:
+        self._publish_status()
         self.map_producer.poll(0)
         if self._source_commits:
             offsets = [TopicPartition(t, p, o) for (t, p), o in self._source_commits.items() if o is not None]
@@ -739,17 +773,44 @@ class Mirror:
         if any(s.open or s.committing for s in self.slots.values()) or self.positions:
             return False
         progress = {(r["topic"], r["partition"]): r for r in self.store.progress()}
+        others = []
         for key, goal in self.goal.items():
             if key in self.failed:
                 continue
             row = progress.get(key)
-            if row is None:
-                return False
-            if row["status"] in FAILED:
+            if row is not None and row["status"] in FAILED:
                 continue
             # Progress saved before this run started proves nothing about the target now:
             # a partition counts once it was reconciled (or mirrored) during this run.
-            if row["updated_at"] < self.started_at or (row["source_high"] or 0) < goal:
+            if row is None or row["updated_at"] < self.started_at or (row["source_high"] or 0) < goal:
+                if key in self.writers:
+                    return False
+                others.append((key, goal))
+        return self._others_caught_up(others)
+
+    def _others_caught_up(self, others: list[tuple[Key, int]]) -> bool:
+        """Partitions this worker does not hold: caught up as the fleet status says (another worker's)."""
+        if not others:
+            return True
+        now = time.monotonic()
+        if self._fleet is None or now - self._fleet_read_at >= 2.0:
+            self._fleet_read_at = now
+            self.map_producer.flush(10)
+            self._fleet = registry.read_fleet(self.spec.target, self.spec.name)
+        if self._fleet is None:
+            return False
+        for key, goal in others:
+            row = self._fleet.partitions.get(key)
+            if row is None:
+                return False
+            if row.get("status") in FAILED:
+                continue
+            # Another worker's progress counts when it is this run's, or its worker is alive
+            # (a live holder reconciled the partition when it took it).
+            worker = row.get("worker")
+            fresh = (row.get("updated_at") or "") >= self.started_at or (
+                worker != self.worker and self._fleet.alive(worker))
+            if not fresh or (row.get("source_high") or 0) < goal:
                 return False
         return True
 

@@ -11,15 +11,12 @@ its source is an error before anything is written; with more, a warning.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 from dataclasses import dataclass
 
 from migrate import kafka
 from migrate.errors import UsageError
 from migrate.mirror.spec import MirrorSpec, compile_pattern, target_topic
-from migrate.state import State
 
 log = logging.getLogger("migrate.mirror")
 
@@ -111,23 +108,3 @@ def ensure_topics(spec: MirrorSpec, plans: list[TopicPlan]) -> list[TopicPlan]:
         done.append(TopicPlan(plan.source_topic, plan.target_topic, plan.partitions, plan.configs,
                               plan.target_topic in created))
     return done
-
-
-def record_mirror(state: State, spec: MirrorSpec, plans: list[TopicPlan]) -> None:
-    """Remember the mirror and its topic mapping; every other command reads them from here."""
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    with state.transaction() as db:
-        db.execute(
-            "INSERT INTO mirrors (name, source, target, topics, exclude, rename, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET source = excluded.source, "
-            "target = excluded.target, topics = excluded.topics, exclude = excluded.exclude, "
-            "rename = excluded.rename, updated_at = excluded.updated_at",
-            [spec.name, spec.source_spec or spec.source.bootstrap, spec.target_spec or spec.target.bootstrap,
-             json.dumps(list(spec.topics)), json.dumps(list(spec.exclude)), spec.rename, now, now],
-        )
-        for plan in plans:
-            db.execute(
-                "INSERT OR REPLACE INTO topic_mappings (mirror, source_topic, target_topic, partitions) "
-                "VALUES (?, ?, ?, ?)", [spec.name, plan.source_topic, plan.target_topic, plan.partitions],
-            )
-
