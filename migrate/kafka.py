@@ -395,22 +395,26 @@ def iter_partition(client: Consumer, profile: ClusterProfile, topic: str, partit
             )
 
 
-def read_compacted(profile: ClusterProfile, topic: str, timeout: float = 60.0) -> dict[bytes, bytes | None]:
-    """The latest value of every key of a one-partition topic (our compacted state topics).
-
-    Reads from the log start to the end seen when the read began; empty when the topic
-    does not exist.
-    """
+def read_log(profile: ClusterProfile, topic: str, start: int | None = None, timeout: float = 60.0
+             ) -> tuple[list[tuple[bytes, bytes | None]], int | None]:
+    """(key, value) of partition 0 of a topic from `start` (the log start when None) to the end
+    seen when the read began, and that end (None when the topic does not exist)."""
     if topic not in list_topics(profile):
-        return {}
+        return [], None
     end = partition_ends(profile, [(topic, 0)], isolation="read_uncommitted")[(topic, 0)]
-    latest: dict[bytes, bytes | None] = {}
-    if end.high <= end.low:
-        return latest
+    begin = end.low if start is None else max(start, end.low)
+    records: list[tuple[bytes, bytes | None]] = []
+    if end.high <= begin:
+        return records, end.high
     reader = consumer(profile, **{"isolation.level": "read_uncommitted", "enable.partition.eof": True})
     try:
-        for message in iter_partition(reader, profile, topic, 0, end.low, end.high, timeout=timeout, batch=5000):
-            latest[message.key()] = message.value()
+        for message in iter_partition(reader, profile, topic, 0, begin, end.high, timeout=timeout, batch=5000):
+            records.append((message.key(), message.value()))
     finally:
         reader.close()
-    return latest
+    return records, end.high
+
+
+def read_compacted(profile: ClusterProfile, topic: str, timeout: float = 60.0) -> dict[bytes, bytes | None]:
+    """The latest value of every key of a one-partition topic (our compacted state topics)."""
+    return dict(read_log(profile, topic, timeout=timeout)[0])

@@ -67,22 +67,43 @@ def ensure_map_topic(target: ClusterProfile, mirror: str) -> str:
 
 def load_maps(target: ClusterProfile, mirror: str, timeout: float = 60.0) -> dict[tuple[str, int], LoadedMap]:
     """Read the whole map topic (latest value per key wins) into partition maps."""
-    latest = kafka.read_compacted(target, map_topic_name(mirror), timeout)
-    runs: dict[tuple[str, int], list[Run]] = {}
-    heads: dict[tuple[str, int], dict] = {}
-    for key, value in latest.items():
-        if value is None:
-            continue
-        topic, partition, third = json.loads(key)
-        data = json.loads(value)
-        if third == "head":
-            heads[(topic, partition)] = data
-        else:
-            runs.setdefault((topic, partition), []).append(Run(data["s"], data["t"], data["n"]))
-    out = {}
-    for tp in set(runs) | set(heads):
-        head = heads.get(tp, {})
-        pmap = PartitionMap(runs.get(tp, []), head.get("source_low"), head.get("source_high"), head.get("target_high"))
+    reader = MapTopicReader(target, mirror)
+    reader.refresh(timeout)
+    return {key: reader.get(key) for key in reader.partitions()}
+
+
+class MapTopicReader:
+    """Follows the map topic: each refresh reads only what was appended since the last one."""
+
+    def __init__(self, target: ClusterProfile, mirror: str):
+        self.target = target
+        self.topic = map_topic_name(mirror)
+        self.next: int | None = None
+        self.runs: dict[tuple[str, int], dict[int, Run]] = {}
+        self.heads: dict[tuple[str, int], dict] = {}
+
+    def refresh(self, timeout: float = 60.0) -> None:
+        records, end = kafka.read_log(self.target, self.topic, self.next, timeout)
+        for key, value in records:
+            if value is None:
+                continue
+            topic, partition, third = json.loads(key)
+            data = json.loads(value)
+            if third == "head":
+                self.heads[(topic, partition)] = data
+            else:
+                self.runs.setdefault((topic, partition), {})[third] = Run(data["s"], data["t"], data["n"])
+        if end is not None:
+            self.next = end
+
+    def partitions(self) -> set[tuple[str, int]]:
+        return set(self.runs) | set(self.heads)
+
+    def get(self, key: tuple[str, int]) -> LoadedMap | None:
+        if key not in self.runs and key not in self.heads:
+            return None
+        head = self.heads.get(key, {})
+        pmap = PartitionMap(list(self.runs.get(key, {}).values()), head.get("source_low"), head.get("source_high"),
+                            head.get("target_high"))
         pmap.mark_saved()
-        out[tp] = LoadedMap(pmap, head.get("target_topic"))
-    return out
+        return LoadedMap(pmap, head.get("target_topic"))

@@ -46,7 +46,7 @@ from migrate.mirror.spec import MirrorSpec, validate_spec
 from migrate.mirror.writer import PartitionWriter, SlotWriter, WriterFailed
 from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.store import MapStore
-from migrate.offset_maps.topic import ensure_map_topic, load_maps
+from migrate.offset_maps.topic import MapTopicReader, ensure_map_topic
 from migrate.state import State
 
 log = logging.getLogger("migrate.mirror")
@@ -119,7 +119,7 @@ class Mirror:
         self.held_paused: dict[int, list[TopicPartition]] = {}
         self.mapping: dict[str, str] = {}
         self.counts: dict[str, int] = {}  # mirrored source topic -> partition count
-        self.durable: dict = {}
+        self.durable: MapTopicReader | None = None
         self.goal: dict[Key, int] | None = None
         self.result = MirrorResult(spec.name)
         self.transactions = spec.transactions
@@ -180,7 +180,7 @@ class Mirror:
     def _load_map(self, key: Key) -> PartitionMap:
         """The map by the registry's one rule, kept in the local index."""
         local = self.store.load(*key)
-        durable = self.durable.get(key)
+        durable = self.durable.get(key) if self.durable is not None else None
         if registry.longer(local, durable.pmap if durable else None) is not local:
             self.store.replace(key[0], key[1], durable.pmap, self.mapping[key[0]])
             return self.store.load(*key)
@@ -218,6 +218,14 @@ class Mirror:
                 continue
             self.retry_at.pop(slot, None)
             keys += self._slot_keys(slot)
+        if not keys:
+            return
+        self._heartbeat(running=True)  # the fleet sees the slots held before the partitions open
+        try:
+            # Fenced now: whatever earlier holders published of these maps is in the topic.
+            self.durable.refresh()
+        except KafkaOperationError as exc:
+            log.warning("reading the map topic failed (%s); reconciliation covers the difference", exc)
         self._open_all(keys)
 
     def _close_slot(self, slot: int, commit: bool) -> None:
@@ -239,6 +247,8 @@ class Mirror:
             writer.abort()
         self._drop_partitions(list(writer.partitions))
         writer.close()
+        # The next holder reads the maps from the map topic once it has fenced this slot.
+        self.map_producer.flush(10)
 
     def _drop_partitions(self, keys: list[Key]) -> None:
         gone = [TopicPartition(*key) for key in keys if self.writers.pop(key, None) is not None]
@@ -472,6 +482,7 @@ class Mirror:
             self.owned.discard(tp.partition)
             self._close_slot(tp.partition, commit=True)
         self._flush_side_effects()
+        self.map_producer.flush(10)
         coordinator.unassign()
 
     def _on_lost(self, coordinator, partitions) -> None:
@@ -495,8 +506,9 @@ class Mirror:
         self.slot_count = slot_plans.ensure_slots_topic(spec.source, spec.name, spec.slots)
         self.map_topic = ensure_map_topic(spec.target, spec.name)
         self.status_topic = fleet.ensure_status_topic(spec.target, spec.name)
-        self.durable = load_maps(spec.target, spec.name)
-        log.debug("durable map read: %d partitions", len(self.durable))
+        self.durable = MapTopicReader(spec.target, spec.name)
+        self.durable.refresh()
+        log.debug("durable map read: %d partitions", len(self.durable.partitions()))
         self.map_producer = kafka.producer(spec.target, **{"linger.ms": 20})
         self._source_commits: dict[Key, int] = {}
         self._saves: dict[Key, PartitionWriter] = {}
