@@ -351,6 +351,57 @@ def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isol
         client.close()
 
 
+def read_ranges(profile: ClusterProfile, ranges: Mapping[tuple[str, int], tuple[int, int]],
+                isolation: str = "read_committed", timeout: float = 60.0) -> dict[tuple[str, int], list]:
+    """The messages of many partitions, each from `start` to `end` (exclusive), read together.
+
+    One reader per chunk of ENDS_CHUNK partitions (see partition_ends); a partition is done at
+    its end or at end-of-partition past it.  Raises KafkaOperationError when a chunk makes no
+    progress for `timeout` seconds.
+    """
+    wanted = {key: span for key, span in ranges.items() if span[0] < span[1]}
+    out: dict[tuple[str, int], list] = {key: [] for key in ranges}
+    keys = list(wanted)
+    for first in range(0, len(keys), ENDS_CHUNK):
+        chunk = keys[first:first + ENDS_CHUNK]
+        client = consumer(profile, **{"enable.partition.eof": True, "isolation.level": isolation,
+                                      "fetch.wait.max.ms": 20})
+        try:
+            client.assign([TopicPartition(t, p, wanted[(t, p)][0]) for t, p in chunk])
+            pending = set(chunk)
+            last_progress = time.monotonic()
+            while pending:
+                messages = client.consume(5000, timeout=0.05)
+                if messages:
+                    last_progress = time.monotonic()
+                for message in messages:
+                    key = (message.topic(), message.partition())
+                    if key not in pending:
+                        continue
+                    end = wanted[key][1]
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            if message.offset() >= end:
+                                pending.discard(key)
+                            continue
+                        if error.fatal() or not error.retriable():
+                            raise KafkaOperationError(f'reading {key[0]}[{key[1]}] on cluster "{profile.name}" '
+                                                      f"failed: {redact_text(error.str())}")
+                        continue
+                    if message.offset() < end:
+                        out[key].append(message)
+                    if message.offset() + 1 >= end:
+                        pending.discard(key)
+                if time.monotonic() - last_progress > timeout:
+                    missing = ", ".join(f"{t}[{p}]" for t, p in list(pending)[:5])
+                    raise KafkaOperationError(f'reading {missing} on cluster "{profile.name}" made no progress '
+                                              f"for {timeout:.0f}s")
+        finally:
+            client.close()
+    return out
+
+
 def iter_partition(client: Consumer, profile: ClusterProfile, topic: str, partition: int, start: int, end: int,
                    timeout: float = 60.0, batch: int = 2000):
     """Yield the messages of one partition from `start` until offset `end` (exclusive).

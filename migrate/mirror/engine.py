@@ -41,7 +41,7 @@ from migrate.errors import CheckFailed, DataLossDetected, KafkaOperationError, P
 from migrate.mirror import fleet, registry
 from migrate.mirror import slots as slot_plans
 from migrate.mirror import topics as topic_plans
-from migrate.mirror.reconcile import raw_reader, reconcile, safe_read_start
+from migrate.mirror.reconcile import Prefetched, raw_reader, reconcile, safe_read_start
 from migrate.mirror.spec import MirrorSpec, validate_spec
 from migrate.mirror.writer import PartitionWriter, SlotWriter, WriterFailed
 from migrate.offset_maps.runs import PartitionMap
@@ -268,13 +268,15 @@ class Mirror:
         if not keys:
             return
         ends = self._bulk_ends(keys)
+        maps = {key: self._load_map(key) for key in keys}
+        prefetched = self._prefetch(maps, ends)
         readers = [kafka.consumer(p, **{"enable.partition.eof": True, "fetch.wait.max.ms": 20})
                    for p in (self.spec.source, self.spec.target)]
         readers += [raw_reader(p) for p in (self.spec.source, self.spec.target)]
         started: list[TopicPartition] = []
         try:
             for key in keys:
-                begin = self._start(key, readers, ends)
+                begin = self._start(key, maps[key], readers, ends, prefetched.get(key))
                 if begin is not None:
                     started.append(begin)
         finally:
@@ -298,17 +300,54 @@ class Mirror:
             log.debug("bulk end lookup failed (%s); reading ends per partition", exc)
         return ends
 
-    def _start(self, key: Key, readers, ends: dict) -> TopicPartition | None:
+    def _prefetch(self, maps: dict[Key, PartitionMap], ends: dict) -> dict[Key, Prefetched]:
+        """Read what reconciliation checks for every partition at once (one pass per cluster, not
+        two reads per partition): the records of each last mapped pair and each target tail."""
+        last_source, last_target, tails = {}, {}, {}
+        for (topic, partition), pmap in maps.items():
+            target_key = (self.mapping[topic], partition)
+            src_end, tgt_end = ends.get(("source", (topic, partition))), ends.get(("target", target_key))
+            if src_end is None or tgt_end is None or pmap.source_low is None:
+                continue
+            if not pmap.empty:
+                run = pmap.runs[-1]
+                if run.source_end - 1 >= src_end.low and run.target_end - 1 >= tgt_end.low:
+                    last_source[(topic, partition)] = (run.source_end - 1, run.source_end)
+                    last_target[target_key] = (run.target_end - 1, run.target_end)
+            tails[target_key] = (max(pmap.target_high or 0, tgt_end.low), tgt_end.high)
+        try:
+            found_source = kafka.read_ranges(self.spec.source, last_source, "read_uncommitted")
+            found_target = kafka.read_ranges(self.spec.target, last_target, "read_uncommitted")
+            found_tails = kafka.read_ranges(self.spec.target, tails, "read_committed")
+        except KafkaOperationError as exc:
+            log.debug("bulk reconciliation read failed (%s); reading per partition", exc)
+            return {}
+        out = {}
+        for key in maps:
+            target_key = (self.mapping[key[0]], key[1])
+            last = None
+            if key in last_source:
+                last = tuple(self._exactly(found, span[0]) for found, span in (
+                    (found_source[key], last_source[key]), (found_target[target_key], last_target[target_key])))
+            tail = found_tails.get(target_key) if target_key in tails else None
+            out[key] = Prefetched(last, tail)
+        return out
+
+    @staticmethod
+    def _exactly(messages: list, offset: int):
+        return messages[0] if messages and messages[0].offset() == offset else None
+
+    def _start(self, key: Key, pmap: PartitionMap, readers, ends: dict,
+               prefetched: Prefetched | None = None) -> TopicPartition | None:
         """Reconcile a partition of a fenced slot; returns where its source is to be read from."""
         topic, partition = key
         slot = self.slots[slot_plans.slot_of(topic, partition, self.slot_count)]
         target_topic = self.mapping[topic]
-        pmap = self._load_map(key)
         try:
             done = reconcile(pmap, self.spec.source, self.spec.target, topic, target_topic,
                              partition, readers[0], readers[1], src_end=ends.get(("source", key)),
                              tgt_end=ends.get(("target", (target_topic, partition))),
-                             raw_readers=readers[2:])
+                             raw_readers=readers[2:], prefetched=prefetched)
         except (PartitionDiverged, DataLossDetected) as exc:
             self._fail(key, exc)
             return None

@@ -30,6 +30,18 @@ log = logging.getLogger("migrate.mirror")
 
 
 @dataclass(frozen=True)
+class Prefetched:
+    """What a bulk read over many partitions already found for one partition (None: not read).
+
+    `last`: the records at the last mapped pair's offsets (source, target), each None when absent;
+    `tail`: the committed target records beyond the map.
+    """
+
+    last: tuple | None = None
+    tail: list | None = None
+
+
+@dataclass(frozen=True)
 class Reconciled:
     resume_source: int  # the source offset to read next
     adopted: int  # records found on the target beyond the map and verified
@@ -37,7 +49,8 @@ class Reconciled:
 
 def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile,
               source_topic: str, target_topic: str, partition: int,
-              source_reader, target_reader, src_end=None, tgt_end=None, raw_readers=None) -> Reconciled:
+              source_reader, target_reader, src_end=None, tgt_end=None, raw_readers=None,
+              prefetched: Prefetched | None = None) -> Reconciled:
     """Extend pmap with the verified target tail; `src_end`/`tgt_end` may be read beforehand in bulk."""
     where = f"{source_topic}[{partition}] -> {target_topic}[{partition}]"
     if src_end is None:
@@ -56,12 +69,13 @@ def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile
     _check_source(pmap, source, source_topic, partition, src_end, where)
     _check_target(pmap, target, target_topic, partition, tgt_end, where)
     _check_last_pair(pmap, source, target, source_topic, target_topic, partition, src_end, tgt_end, where,
-                     raw_readers)
+                     raw_readers, prefetched.last if prefetched else None)
 
     target_from = max(pmap.target_high or 0, tgt_end.low)
     source_from = pmap.source_high
     adopted = 0
-    if tgt_end.high > target_from:
+    tail_known_empty = prefetched is not None and prefetched.tail is not None and not prefetched.tail
+    if tgt_end.high > target_from and not tail_known_empty:
         read_from = safe_read_start(pmap, source_from)
         source_iter = (m for m in kafka.iter_partition(source_reader, source, source_topic, partition, read_from,
                                                        src_end.high) if m.offset() >= source_from)
@@ -120,7 +134,7 @@ def _check_source(pmap, source, topic, partition, ends, where) -> None:
 
 
 def _check_last_pair(pmap, source, target, source_topic, target_topic, partition, src_end, tgt_end,
-                     where, raw_readers=None) -> None:
+                     where, raw_readers=None, prefetched_last=None) -> None:
     """The last mapped pair must still hold the same record on both sides.
 
     Offsets alone cannot tell a partition that restarted empty and was refilled past its old
@@ -137,13 +151,16 @@ def _check_last_pair(pmap, source, target, source_topic, target_topic, partition
     found = []
     sides = ((source, source_topic, source_offset), (target, target_topic, target_offset))
     for index, (profile, topic, offset) in enumerate(sides):
-        shared = raw_readers[index] if raw_readers else None
-        reader = shared or raw_reader(profile)
-        try:
-            message = next(kafka.iter_partition(reader, profile, topic, partition, offset, offset + 1), None)
-        finally:
-            if shared is None:
-                reader.close()
+        if prefetched_last is not None:
+            message = prefetched_last[index]
+        else:
+            shared = raw_readers[index] if raw_readers else None
+            reader = shared or raw_reader(profile)
+            try:
+                message = next(kafka.iter_partition(reader, profile, topic, partition, offset, offset + 1), None)
+            finally:
+                if shared is None:
+                    reader.close()
         found.append(record_digest(from_message(message)) if message is not None and message.offset() == offset
                      else None)
     if None in found or found[0] != found[1]:
