@@ -29,10 +29,9 @@ from migrate import groups as kgroups
 from migrate import kafka
 from migrate.config import ClusterProfile
 from migrate.errors import UsageError
+from migrate.mirror import registry
 from migrate.offset_maps import timestamps
 from migrate.offset_maps.runs import PartitionMap
-from migrate.offset_maps.store import MapStore
-from migrate.offset_maps.topic import load_maps
 from migrate.offset_maps.translate import (
     APPROXIMATE, BEFORE_START, GAP, NOT_YET, Translation, approximate, translate, translate_reverse,
     translate_reverse_via,
@@ -51,74 +50,34 @@ class SyncRefused(UsageError):
 # --- mirrors and their maps ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MirrorRecord:
-    """A mirror as the state database remembers it (cluster specs as the user gave them)."""
-
-    name: str
-    source: str
-    target: str
-    topics: dict[str, str]  # source topic -> target topic
-
-
-def mirror_record(state: State, name: str) -> MirrorRecord | None:
-    row = state.db.execute("SELECT name, source, target FROM mirrors WHERE name = ?", [name]).fetchone()
-    mappings = dict(state.db.execute(
-        "SELECT source_topic, target_topic FROM topic_mappings WHERE mirror = ?", [name]).fetchall())
-    if not mappings:  # fall back to what the progress rows say
-        mappings = dict(state.db.execute(
-            "SELECT DISTINCT topic, target_topic FROM mirror_progress WHERE mirror = ?", [name]).fetchall())
-    if row is None and not mappings:
-        return None
-    source, target = (row[1], row[2]) if row else ("", "")
-    return MirrorRecord(name, source, target, mappings)
-
-
-def reverse_mirrors(state: State, forward: MirrorRecord) -> list[str]:
-    """Mirrors that copy from `forward`'s target back to its source (by the specs recorded)."""
-    if not forward.source or not forward.target:
-        return []
-    rows = state.db.execute(
-        "SELECT name FROM mirrors WHERE source = ? AND target = ? AND name != ? ORDER BY name",
-        [forward.target, forward.source, forward.name]).fetchall()
-    return [r[0] for r in rows]
+# The registry owns what a mirror is; these names stay for the callers of this module.
+MirrorRecord = registry.MirrorRecord
+mirror_record = registry.get
+reverse_mirrors = registry.reverse_of
 
 
 class MirrorMaps:
-    """The partition maps of one mirror, loaded once per partition.
+    """The partition maps of one mirror, opened by the registry's one rule.
 
-    Read from the local state when it knows the mirror, else rebuilt from the durable map
-    topic on the mirror's target (`map_cluster`), so any machine that reaches the target works.
+    Per partition, the longer of the local index and the durable map topic on the mirror's
+    target (`map_cluster`), so any machine that reaches the target works and a partial local
+    index never shortens a map.
     """
 
     def __init__(self, name: str, topics: dict[str, str], state: State | None = None,
                  map_cluster: ClusterProfile | None = None):
         self.name = name
         self.topics = dict(topics)
-        self._store = MapStore(state, name) if state is not None else None
-        self._map_cluster = map_cluster
-        self._cache: dict[tuple[str, int], PartitionMap | None] = {}
-        self._remote: dict[tuple[str, int], PartitionMap] | None = None
-        if self._store is not None and self._store.partitions():
-            self._remote = None
-        elif map_cluster is not None:
-            loaded = load_maps(map_cluster, name)
-            self._remote = {tp: lm.pmap for tp, lm in loaded.items()}
-            for (topic, _), lm in loaded.items():
-                if lm.target_topic and topic not in self.topics:
-                    self.topics[topic] = lm.target_topic
+        self._maps = registry.open_maps(state, name, map_cluster)
+        for (topic, _), (_pmap, target_topic) in self._maps.items():
+            if target_topic and topic not in self.topics:
+                self.topics[topic] = target_topic
 
     def get(self, topic: str, partition: int) -> PartitionMap | None:
-        key = (topic, partition)
-        if key not in self._cache:
-            if self._remote is not None:
-                self._cache[key] = self._remote.get(key)
-            elif self._store is not None:
-                pmap = self._store.load(topic, partition)
-                self._cache[key] = None if pmap.source_low is None and pmap.empty else pmap
-            else:
-                self._cache[key] = None
-        return self._cache[key]
+        found = self._maps.get((topic, partition))
+        if found is None or (found[0].source_low is None and found[0].empty):
+            return None
+        return found[0]
 
 
 # --- one direction -------------------------------------------------------------------------------

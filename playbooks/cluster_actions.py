@@ -15,6 +15,7 @@ import subprocess
 import time
 
 from migrate import kafka
+from migrate.mirror import fleet, registry
 from migrate.playbooks import processes
 from migrate.playbooks.actions import ActionContext, Param, StepFailed, StepResult, action
 from migrate.playbooks.local_actions import tail
@@ -188,14 +189,11 @@ def run_mirror_start(ctx: ActionContext, params: dict) -> StepResult:
 
 
 def _progress_rows(ctx: ActionContext, name: str) -> list:
-    return ctx.state.db.execute(
-        "SELECT topic, partition, target_topic, source_high, status, error FROM mirror_progress WHERE mirror = ?",
-        [name]).fetchall()
+    return registry.local_progress(ctx.state, name)
 
 
 def _reverse_topics(ctx: ActionContext, forward: str) -> tuple[str, str]:
-    rows = ctx.state.db.execute("SELECT source_topic, target_topic FROM topic_mappings WHERE mirror = ?",
-                                [forward]).fetchall()
+    rows = [(s, t) for s, (t, _n) in registry.topics(ctx.state, forward).items()]
     if not rows:
         raise StepFailed(f"mirror {forward} has mirrored no topics yet; nothing to mirror back")
     renamed = [(s, t) for s, t in rows if s != t]
@@ -224,10 +222,10 @@ def run_mirror_stop(ctx: ActionContext, params: dict) -> StepResult:
     stopped = processes.stop(ctx.state, _mirror_key(name), grace=grace)
     # Workers this tool did not start (a `migrate mirror --follow` run by hand) would go on
     # copying: the mirror counts as stopped only when its source consumer group is inactive.
-    row = ctx.state.db.execute("SELECT source FROM mirrors WHERE name = ?", [name]).fetchone()
-    if row is not None:
+    record = registry.get(ctx.state, name)
+    if record is not None and record.source:
         group = f"migrate.mirror.{name}"
-        source = ctx.cluster(row[0])
+        source = ctx.cluster(record.source)
         while True:
             info = kgroups.describe(source, [group]).get(group)
             if info is None or not info.active:
@@ -239,35 +237,27 @@ def run_mirror_stop(ctx: ActionContext, params: dict) -> StepResult:
     return StepResult(f"mirror {name} {'stopped' if stopped else 'was not running'}; no worker left")
 
 
-def mirror_lag(ctx: ActionContext, name: str, ends_cache: dict | None = None) -> tuple[int, dict[str, int], list[str]]:
-    """(total lag, lag per partition, problems) as `migrate mirror status` computes it.
+def mirror_lag(ctx: ActionContext, name: str, ends_cache: dict | None = None,
+               reader: fleet.StatusReader | None = None) -> tuple[int, dict[str, int], list[str]]:
+    """(total lag, lag per partition, problems) as `migrate mirror status` computes it (the registry's rules).
 
-    With `ends_cache`, source ends are read once and kept: lag against a fixed snapshot.
+    With `ends_cache`, source ends are read once and kept: lag against a fixed snapshot.  With
+    `reader`, the fleet status on the target is followed, so workers on other machines count.
     """
-    row = ctx.state.db.execute("SELECT source FROM mirrors WHERE name = ?", [name]).fetchone()
-    if row is None:
+    record = registry.get(ctx.state, name)
+    if record is None or not record.source:
         raise StepFailed(f'no mirror named "{name}" in the state; start it first')
-    source = ctx.cluster(row[0])
-    progress = _progress_rows(ctx, name)
-    expected = ctx.state.db.execute("SELECT source_topic, partitions FROM topic_mappings WHERE mirror = ?",
-                                    [name]).fetchall()
-    known = {(t, p) for t, p, *_ in progress}
-    wanted = sorted(known | {(t, p) for t, n in expected for p in range(n)})
+    source = ctx.cluster(record.source)
+    status = registry.read_fleet(ctx.cluster(record.target), name, reader) if reader is not None else None
+    progress = registry.progress(ctx.state, name, status)
+    known = {(r.topic, r.partition) for r in progress}
+    wanted = sorted(known | {(t, p) for t, (_tt, n) in registry.topics(ctx.state, name).items() for p in range(n)})
     missing = [tp for tp in wanted if ends_cache is None or tp not in ends_cache]
     ends = kafka.partition_ends(source, missing, timeout=min(30.0, max(1.0, ctx.remaining(30.0)))) if missing else {}
     if ends_cache is not None:
         ends_cache.update(ends)
         ends = {tp: ends_cache[tp] for tp in wanted}
-    per, problems = {}, []
-    highs = {(t, p): h for t, p, _tt, h, *_ in progress}
-    for t, p, _tt, _h, status, error in progress:
-        if status in ("failed", "stopped", "error") or error:
-            problems.append(f"{t}[{p}] {status}: {error or ''}".strip())
-    for tp in wanted:
-        end = ends[tp].high
-        high = highs.get(tp)
-        per[f"{tp[0]}[{tp[1]}]"] = max(0, end - (high if high is not None else ends[tp].low))
-    return sum(per.values()), per, problems
+    return registry.lag(progress, ends, wanted)
 
 
 @action(
@@ -285,6 +275,8 @@ def run_mirror_wait(ctx: ActionContext, params: dict) -> StepResult:
     since = None
     ends_cache: dict = {}
     lag, per, problems = 0, {}, []
+    record = registry.get(ctx.state, name)
+    reader = fleet.StatusReader(ctx.cluster(record.target), name) if record is not None and record.target else None
     while True:
         proc = processes.find(ctx.state, _mirror_key(name))
         recorded = ctx.state.db.execute("SELECT 1 FROM playbook_processes WHERE key = ?",
@@ -292,7 +284,7 @@ def run_mirror_wait(ctx: ActionContext, params: dict) -> StepResult:
         if recorded and proc is None:
             raise StepFailed(f"mirror {name} is not running any more; see its log "
                              f"{ctx.state_path.parent / 'mirrors' / (name + '.log')}")
-        lag, per, problems = mirror_lag(ctx, name, ends_cache if params.get("snapshot") else None)
+        lag, per, problems = mirror_lag(ctx, name, ends_cache if params.get("snapshot") else None, reader)
         if problems:
             raise StepFailed(f"mirror {name} has stopped partitions: {'; '.join(problems[:3])}")
         if lag <= max_lag:
@@ -349,11 +341,11 @@ def run_groups_wait(ctx: ActionContext, params: dict) -> StepResult:
     default_timeout=900.0, shadow=_shadow_mirror,
 )
 def run_validate(ctx: ActionContext, params: dict) -> StepResult:
-    row = ctx.state.db.execute("SELECT source, target FROM mirrors WHERE name = ?", [params["mirror"]]).fetchone()
-    if row is None and not (params.get("source") and params.get("target")):
+    record = registry.get(ctx.state, params["mirror"])
+    if (record is None or not record.source) and not (params.get("source") and params.get("target")):
         raise StepFailed(f'no mirror named "{params["mirror"]}" in the state; nothing to validate')
-    args = ["validate", "--name", params["mirror"], "--source", params.get("source") or row[0],
-            "--target", params.get("target") or row[1]]
+    args = ["validate", "--name", params["mirror"], "--source", params.get("source") or record.source,
+            "--target", params.get("target") or record.target]
     if params.get("until"):
         args += ["--until", params["until"]]
     elif params.get("until_step"):
@@ -437,10 +429,10 @@ def _reload_route(ctx: ActionContext, route):
 
 
 def _recorded(ctx: ActionContext, mirror: str, role: str):
-    row = ctx.state.db.execute("SELECT source, target FROM mirrors WHERE name = ?", [mirror]).fetchone()
-    if row is None:
+    record = registry.get(ctx.state, mirror)
+    if record is None or not record.source:
         raise StepFailed(f'no mirror named "{mirror}" in the state')
-    return ctx.cluster(row[0] if role == "source" else row[1])
+    return ctx.cluster(record.source if role == "source" else record.target)
 
 
 def _sync_into_shadow(ctx: ActionContext, route, groups: list[str], suffix: str) -> StepResult:

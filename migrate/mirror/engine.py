@@ -130,9 +130,11 @@ class Mirror:
         self.pool: ThreadPoolExecutor | None = None
         self.definition_due = False  # the mirror's definition changed: publish it to the fleet status
         self._status_due: dict[Key, PartitionWriter] = {}
-        self._heartbeat_at = 0.0
+        self._beating = threading.Event()
         self._fleet: fleet.FleetStatus | None = None  # other workers' progress, for --until-caught-up
         self._fleet_read_at = 0.0
+        self._fleet_reader: fleet.StatusReader | None = None
+        self._status_at = 0.0
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -520,7 +522,7 @@ class Mirror:
         for tp in partitions:
             self.owned.discard(tp.partition)
             self._close_slot(tp.partition, commit=True)
-        self._flush_side_effects()
+        self._flush_side_effects(force=True)
         self.map_producer.flush(10)
         coordinator.unassign()
 
@@ -572,9 +574,7 @@ class Mirror:
         })
         self.coordinator = coordinator
         self.pool = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="commit")
-        if selected:
-            coordinator.subscribe([slot_plans.slots_topic_name(spec.name)], on_assign=self._on_assign,
-                                  on_revoke=self._on_revoke, on_lost=self._on_lost)
+        beat = threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True)
         # Everything allocated so far lives as long as the run: keep the collector off it, and
         # make collections rare (the copy allocates no reference cycles of its own).
         gc.collect()
@@ -583,6 +583,11 @@ class Mirror:
         gc.set_threshold(100_000, 50, 100)
         last_refresh = last_progress = last_commit = last_sync = last_check = time.monotonic()
         try:
+            self._heartbeat(running=True)
+            beat.start()
+            if selected:
+                coordinator.subscribe([slot_plans.slots_topic_name(spec.name)], on_assign=self._on_assign,
+                                      on_revoke=self._on_revoke, on_lost=self._on_lost)
             while not self.stop.is_set():
                 if self.fatal is not None:
                     self._raise_fatal(self.fatal)
@@ -618,10 +623,13 @@ class Mirror:
                 self._finish_commits(wait=True)
                 for number in list(self.slots):
                     self._close_slot(number, commit=True)
-                self._flush_side_effects()
+                self._flush_side_effects(force=True)
+            finally:
+                self._beating.set()
+                if beat.is_alive():
+                    beat.join()
                 self._heartbeat(running=False)
                 self.map_producer.flush(30)
-            finally:
                 self.pool.shutdown(wait=True)
                 coordinator.close()
                 self.consumer.close()
@@ -784,29 +792,37 @@ class Mirror:
         if published:
             self.store_pending_flush()
 
-    def _publish_status(self) -> None:
+    def _publish_status(self, force: bool = False) -> None:
         """The fleet status on the target: definition, partitions that moved, this worker's heartbeat."""
         if self.definition_due:
             self.definition_due = False
             self._produce_map(*fleet.mirror_record(self.spec, self.counts, self.mapping, self.slot_count),
                               topic=self.status_topic)
-        if self._status_due:
+        now = time.monotonic()
+        if self._status_due and (force or now - self._status_at >= fleet.STATUS_EVERY_S):
+            self._status_at = now
             due, self._status_due = self._status_due, {}
             for key, writer in due.items():
                 failure = self.failed.get(key)
                 self._produce_map(*fleet.partition_record(
                     key[0], key[1], writer.target_topic, writer.pmap, failure.kind if failure else "mirroring",
                     self.worker, failure.message if failure else None), topic=self.status_topic)
-        if time.monotonic() - self._heartbeat_at >= fleet.HEARTBEAT_S:
-            self._heartbeat(running=True)
 
     def _heartbeat(self, running: bool) -> None:
-        self._heartbeat_at = time.monotonic()
-        self._produce_map(*fleet.worker_record(self.worker, sorted(self.slots), len(self.writers), running),
+        slots = sorted(list(self.slots))  # list(): one step under the GIL, safe from the heartbeat thread
+        self._produce_map(*fleet.worker_record(self.worker, slots, len(self.writers), running),
                           topic=self.status_topic)
 
-    def _flush_side_effects(self) -> None:
-        self._publish_status()
+    def _heartbeats(self) -> None:
+        """A thread: the process is alive while it beats, even while the loop is busy opening slots."""
+        while not self._beating.wait(fleet.HEARTBEAT_S):
+            try:
+                self._heartbeat(running=True)
+            except Exception as exc:  # a missed beat only makes the worker look stale for a while
+                log.debug("heartbeat skipped: %s", exc)
+
+    def _flush_side_effects(self, force: bool = False) -> None:
+        self._publish_status(force)
         self.map_producer.poll(0)
         if self._source_commits:
             offsets = [TopicPartition(t, p, o) for (t, p), o in self._source_commits.items() if o is not None]
@@ -847,7 +863,8 @@ class Mirror:
         if self._fleet is None or now - self._fleet_read_at >= 2.0:
             self._fleet_read_at = now
             self.map_producer.flush(10)
-            self._fleet = registry.read_fleet(self.spec.target, self.spec.name)
+            self._fleet_reader = self._fleet_reader or fleet.StatusReader(self.spec.target, self.spec.name)
+            self._fleet = registry.read_fleet(self.spec.target, self.spec.name, self._fleet_reader)
         if self._fleet is None:
             return False
         for key, goal in others:

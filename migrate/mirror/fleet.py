@@ -27,6 +27,9 @@ from migrate import kafka
 from migrate.config import ClusterProfile
 
 HEARTBEAT_S = 2.0
+# Partition progress is published at most this often per worker (the topic is compacted on
+# Kafka, but some platforms never compact: keep its growth modest).
+STATUS_EVERY_S = 2.0
 ALIVE_AFTER_S = 10.0  # a heartbeat older than this: the worker is gone (killed, paused, cut off)
 STATUS_CONFIGS = {"cleanup.policy": "compact", "retention.ms": "-1"}
 
@@ -110,19 +113,35 @@ def ensure_status_topic(target: ClusterProfile, mirror: str) -> str:
 
 
 def read_status(target: ClusterProfile, mirror: str, timeout: float = 60.0) -> FleetStatus:
-    latest = kafka.read_compacted(target, status_topic_name(mirror), timeout)
-    status = FleetStatus()
-    for key, value in latest.items():
-        if value is None:
-            continue
-        kind, *rest = json.loads(key)
-        data = json.loads(value)
+    reader = StatusReader(target, mirror)
+    return reader.refresh(timeout)
+
+
+class StatusReader:
+    """Follows the status topic: each refresh reads only what was appended since the last one."""
+
+    def __init__(self, target: ClusterProfile, mirror: str):
+        self.target = target
+        self.topic = status_topic_name(mirror)
+        self.next: int | None = None
+        self.status = FleetStatus()
+
+    def refresh(self, timeout: float = 60.0) -> FleetStatus:
+        records, end = kafka.read_log(self.target, self.topic, self.next, timeout)
+        for key, value in records:
+            if value is not None:
+                self._apply(json.loads(key), json.loads(value))
+        if end is not None:
+            self.next = end
+        return self.status
+
+    def _apply(self, key: list, data: dict) -> None:
+        kind, *rest = key
         if kind == "mirror":
-            status.definition = data
+            self.status.definition = data
         elif kind == "partition":
-            status.partitions[(rest[0], rest[1])] = data
+            self.status.partitions[(rest[0], rest[1])] = data
         elif kind == "worker":
-            status.workers[rest[0]] = WorkerStatus(
+            self.status.workers[rest[0]] = WorkerStatus(
                 data["worker"], data.get("host", ""), data.get("pid", 0), tuple(data.get("slots", ())),
                 data.get("partitions", 0), data["seen_at"], data.get("state", "running"))
-    return status

@@ -158,12 +158,16 @@ def local_progress(state: State, name: str) -> list[dict]:
     return MapStore(state, name).progress()
 
 
-def read_fleet(target: ClusterProfile, name: str) -> fleet.FleetStatus | None:
-    """The fleet status, or None when the target cannot be read (the local index answers then)."""
+def read_fleet(target: ClusterProfile, name: str, reader: fleet.StatusReader | None = None
+               ) -> fleet.FleetStatus | None:
+    """The fleet status, or None when the target cannot be read (the local index answers then).
+
+    With a `reader` kept by the caller, only what was appended since its last read is read.
+    """
     try:
-        return fleet.read_status(target, name)
+        return (reader or fleet.StatusReader(target, name)).refresh()
     except (ClusterUnreachable, KafkaOperationError) as exc:
-        log.warning('fleet status of mirror "%s" unreadable (%s); showing the local state only', name, exc)
+        log.warning('fleet status of mirror "%s" unreadable (%s); using the local state only', name, exc)
         return None
 
 
