@@ -131,6 +131,7 @@ class Mirror:
         self.definition_due = False  # the mirror's definition changed: publish it to the fleet status
         self._status_due: dict[Key, PartitionWriter] = {}
         self._beating = threading.Event()
+        self._closing = False
         self._fleet: fleet.FleetStatus | None = None  # other workers' progress, for --until-caught-up
         self._fleet_read_at = 0.0
         self._fleet_reader: fleet.StatusReader | None = None
@@ -249,8 +250,6 @@ class Mirror:
             writer.abort()
         self._drop_partitions(list(writer.partitions))
         writer.close()
-        # The next holder reads the maps from the map topic once it has fenced this slot.
-        self.map_producer.flush(10)
 
     def _drop_partitions(self, keys: list[Key]) -> None:
         gone = [TopicPartition(*key) for key in keys if self.writers.pop(key, None) is not None]
@@ -523,7 +522,10 @@ class Mirror:
             self.owned.discard(tp.partition)
             self._close_slot(tp.partition, commit=True)
         self._flush_side_effects(force=True)
-        self.map_producer.flush(10)
+        if not self._closing:
+            # The next holder reads the maps from the map topic once it has fenced these slots
+            # (on the way out, run() flushes once for everything).
+            self.map_producer.flush(10)
         coordinator.unassign()
 
     def _on_lost(self, coordinator, partitions) -> None:
@@ -619,6 +621,7 @@ class Mirror:
                         self.result.caught_up = True
                         break
         finally:
+            self._closing = True
             try:
                 self._finish_commits(wait=True)
                 for number in list(self.slots):

@@ -1,0 +1,234 @@
+"""Mirror at estate size: the same records spread over more and more partitions, one worker.
+
+    python benchmarks/mirror_scale.py [--records 200000] [--size 200] [--partitions 6,100,1000,2000]
+                                      [--source noida] [--target tansu]
+
+For each partition count P it fills P partitions (topics of at most 5 partitions; 6 is one
+topic) with the same total records on fresh brokers, then, each in a child process sampled
+from /proc every 0.1 s:
+- raw: the simplest confluent-kafka consume -> produce loop (no transactions, no maps), one
+  consumer and one producer over all partitions (only at the smallest P: the baseline);
+- mirror: `Mirror(...).run()` with --until-caught-up, default settings (8 write slots).
+It prints records/s, the ratio to the smallest P of the same invocation, peak threads, peak
+RSS, peak open file descriptors, the start-up time (to the first partition copying) and CPU
+seconds per million records.  Then `migrate validate` of the largest estate against a raw
+read of the same partitions (both sides, one consumer per 250 partitions).
+Wall-clock figures on a shared machine are noisy: CPU seconds are steadier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+from migrate import kafka
+from migrate.config import ClusterProfile
+from migrate.local import platforms
+
+
+def profile(name: str, bootstrap: str) -> ClusterProfile:
+    return ClusterProfile(name, {"bootstrap.servers": bootstrap})
+
+
+def layout(partitions: int) -> dict[str, int]:
+    if partitions <= 6:
+        return {"bench.t0000": partitions}
+    return {f"bench.t{i:04d}": 5 for i in range(partitions // 5)}
+
+
+def fill(bootstrap: str, topics: dict[str, int], records: int, size: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": 1_000_000,
+                         "queue.buffering.max.kbytes": 262144})
+    value = b"v" * size
+    keys = [(t, p) for t, n in topics.items() for p in range(n)]
+    for i in range(records):
+        topic, partition = keys[i % len(keys)]
+        while True:
+            try:
+                producer.produce(topic, value, b"key-%d" % (i % 1000), partition=partition,
+                                 headers=[("trace-id", b"%d" % i)])
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(300)
+
+
+def raw_pipe(source: str, target: str, topics: dict[str, int], records: int) -> dict:
+    consumer = Consumer({"bootstrap.servers": source, "group.id": "bench-raw", "enable.auto.commit": False,
+                         "enable.partition.eof": True, "fetch.wait.max.ms": 20,
+                         "receive.message.max.bytes": 2_147_483_647})
+    producer = Producer({"bootstrap.servers": target, "linger.ms": 5, "batch.size": 1_000_000,
+                         "compression.type": "lz4", "enable.idempotence": True})
+    parts = [TopicPartition(t, p, 0) for t, n in topics.items() for p in range(n)]
+    consumer.assign(parts)
+    started = time.monotonic()
+    copied = eofs = 0
+    while eofs < len(parts):
+        for m in consumer.consume(5000, 0.5):
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    eofs += 1
+                continue
+            while True:
+                try:
+                    producer.produce("raw." + m.topic(), m.value(), m.key(), partition=m.partition(),
+                                     timestamp=m.timestamp()[1], headers=m.headers())
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            copied += 1
+        producer.poll(0)
+    producer.flush(120)
+    seconds = time.monotonic() - started
+    consumer.close()
+    assert copied == records, f"raw pipe copied {copied} of {records}"
+    return {"records": copied, "seconds": seconds, "startup": 0.0}
+
+
+def mirror_job(source: str, target: str, state: str) -> dict:
+    from migrate.mirror import MirrorSpec, run_mirror
+    from migrate.state import State
+
+    spec = MirrorSpec(name="bench", source=profile("source", source), target=profile("target", target),
+                      topics=(r"bench\..*",), until_caught_up=True, compression="lz4")
+    with State(state) as st:
+        result = run_mirror(spec, st)
+    assert result.ok and result.caught_up
+    return {"records": result.records, "seconds": result.seconds,
+            "startup": result.seconds - result.copy_seconds}
+
+
+def child(job: dict) -> None:
+    if job["kind"] == "raw":
+        out = raw_pipe(job["source"], job["target"], job["topics"], job["records"])
+    else:
+        out = mirror_job(job["source"], job["target"], job["state"])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["cpu"] = usage.ru_utime + usage.ru_stime
+    print(json.dumps(out))
+
+
+def proc_figures(pid: int) -> tuple[int, int, int]:
+    """(threads, RSS in MB, open fds) of a live process."""
+    threads = rss = 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                threads = int(line.split()[1])
+            elif line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) // 1024
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0, 0, 0
+    return threads, rss, fds
+
+
+def run_child(job: dict) -> dict:
+    process = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(job)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    peaks = [0, 0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            for i, value in enumerate(proc_figures(process.pid)):
+                peaks[i] = max(peaks[i], value)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate()
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"{job['kind']} failed:\n{err[-3000:]}")
+    figures = json.loads(out.strip().splitlines()[-1])
+    figures.update(threads=peaks[0], rss=peaks[1], fds=peaks[2])
+    return figures
+
+
+def raw_read(profile_: ClusterProfile, keys: list[tuple[str, int]]) -> int:
+    ends = kafka.partition_ends(profile_, keys)
+    messages = kafka.read_ranges(profile_, {k: (ends[k].low, ends[k].high) for k in keys}, eof_ends=True)
+    return sum(len(m) for m in messages.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--size", type=int, default=200)
+    parser.add_argument("--partitions", default="6,100,1000,2000")
+    parser.add_argument("--source", default="noida", choices=platforms.PLATFORMS)
+    parser.add_argument("--target", default="tansu", choices=platforms.PLATFORMS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(json.loads(args.child))
+
+    base = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    sizes = [int(p) for p in args.partitions.split(",")]
+    rows, first_rate, validate_row = [], None, None
+    for size in sizes:
+        brokers = []
+        for role, plat_name in (("source", args.source), ("target", args.target)):
+            plat = platforms.platform(plat_name)
+            brokers.append(platforms.start_broker(plat, role, data_dir=base / f"{role}-{size}" if plat.keeps_data
+                                                  else None, die_with_parent=True))
+        source, target = (b.bootstrap for b in brokers)
+        try:
+            topics = layout(size)
+            kafka.create_topics(profile("source", source), {t: (n, {"retention.ms": "-1"}) for t, n in topics.items()})
+            kafka.wait_for_topics(profile("source", source), topics, timeout=120)
+            fill(source, topics, args.records, args.size)
+            common = {"source": source, "target": target, "topics": topics, "records": args.records}
+            if size == sizes[0]:
+                kafka.create_topics(profile("target", target), {"raw." + t: (n, {}) for t, n in topics.items()})
+                raw = run_child({**common, "kind": "raw"})
+                rows.append(["raw pipe", size, raw])
+            mirror = run_child({**common, "kind": "mirror", "state": str(base / f"state-{size}.db")})
+            rows.append(["mirror", size, mirror])
+            first_rate = first_rate or mirror["records"] / mirror["seconds"]
+            if size == sizes[-1]:
+                validate_row = compare_validate(source, target, topics, base / f"state-{size}.db")
+        finally:
+            for broker in brokers:
+                platforms.stop_broker(broker.pid, broker.port)
+    from tabulate import tabulate
+
+    table = []
+    for label, size, f in rows:
+        rate = f["records"] / f["seconds"]
+        table.append([label, size, f"{f['records']:,}", f"{rate:,.0f}",
+                      f"{rate / first_rate:.2f}" if label == "mirror" else "", f["threads"], f["rss"], f["fds"],
+                      f"{f['startup']:.1f}", f"{f['cpu'] / f['records'] * 1e6:.1f}"])
+    print(f"{args.source} -> {args.target}, {args.records:,} records of {args.size} B, {os.cpu_count()} cores")
+    print(tabulate(table, headers=["job", "partitions", "records", "records/s", f"vs {sizes[0]} partitions",
+                                   "peak threads", "peak RSS MB", "peak fds", "start-up s", "CPU s / M records"]))
+    if validate_row:
+        print(f"validate at {sizes[-1]} partitions: {validate_row[0]:.1f}s (exit {validate_row[2]}); "
+              f"raw read of both sides: {validate_row[1]:.1f}s")
+
+
+def compare_validate(source: str, target: str, topics: dict[str, int], state: Path) -> tuple[float, float, int]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "migrate", "--state", str(state), "validate", "--name", "bench",
+                           "--source", source, "--target", target], capture_output=True, text=True)
+    validate_s = time.monotonic() - started
+    keys = [(t, p) for t, n in topics.items() for p in range(n)]
+    started = time.monotonic()
+    raw_read(profile("source", source), keys)
+    raw_read(profile("target", target), keys)
+    return validate_s, time.monotonic() - started, done.returncode
+
+
+if __name__ == "__main__":
+    main()
