@@ -13,6 +13,7 @@ import click
 from tabulate import tabulate
 
 from migrate import config as cfg
+from migrate import shutdown
 from migrate.errors import MigrateError
 from migrate.state import State
 
@@ -59,7 +60,7 @@ class MigrateGroup(click.Group):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(shutdown.exit_code())
 
 
 def format_option(*choices: str) -> Callable:

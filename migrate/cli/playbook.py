@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 import click
+
+from migrate import shutdown
 
 from migrate.cli.common import AppContext, emit, emit_json, format_option, pass_app
 from migrate.errors import CheckFailed, UsageError
@@ -175,23 +176,18 @@ def _progress(kind: str, step, info: dict) -> None:
 
 @contextmanager
 def _stop_on_signals(options: RunOptions):
-    """First Ctrl-C (or SIGTERM): stop after the current step. Second: give up waiting now."""
-    def handler(signum, _frame):
-        if not options.stop_requested.is_set():
-            options.stop_requested.set()
-            click.echo("stopping after the current step (Ctrl-C again to cancel waits)", err=True)
-        elif not options.cancel.is_set():
-            options.cancel.set()
-            click.echo("cancelling the current step's waits", err=True)
-        else:
-            raise KeyboardInterrupt
+    """First Ctrl-C (or SIGTERM): stop after the current step.  Half-way through the stop grace the
+    step's waits are cancelled; at its end, or at a second signal, the run stops at once (resumable)."""
+    def notice() -> None:
+        options.stop_requested.set()
+        click.echo(f"stopping after the current step (within {shutdown.grace():.0f}s; Ctrl-C again to stop at once)",
+                   err=True)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    shutdown.cooperate(on_request=notice)
+    shutdown.escalate(shutdown.grace() / 2, options.cancel.set)
+    shutdown.abandoning(lambda: "the playbook's current step (the run shows as killed; "
+                                "resume it with migrate playbook resume RUN_ID)")
+    yield
 
 
 def _sibling_rollback(path: Path) -> Path:
@@ -226,7 +222,7 @@ def _finish(outcome: RunOutcome, fmt: str) -> None:
         click.echo(_status_line(outcome))
     if outcome.status == "interrupted":
         click.echo(f"interrupted; continue with: migrate playbook resume {outcome.run_id}", err=True)
-        sys.exit(130)
+        sys.exit(shutdown.exit_code())
     if not outcome.ok:
         raise PlaybookFailed(f"run {outcome.run_id} {outcome.status}: {outcome.error or 'see the journal'}; "
                              f"details: migrate playbook history {outcome.run_id}")
