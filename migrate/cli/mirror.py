@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
-import threading
 
 import click
 
-from migrate import kafka
+from migrate import kafka, shutdown
 from migrate.cli.common import AppContext, emit, format_option, is_terminal, pass_app, source_option, target_option
 from migrate.errors import UsageError
 from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, Progress
@@ -68,11 +66,10 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id,
         metadata_refresh_s=refresh_interval,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = shutdown.cooperate()
     group_sync = _group_sync(app, spec) if sync_groups else None
     engine = Mirror(spec, app.state, stop=stop, on_progress=_progress_printer(), group_sync=group_sync)
+    shutdown.abandoning(engine.unfinished)
     result = engine.run()
     if is_terminal():
         click.echo("", err=True)
@@ -80,10 +77,17 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         f"mirror {name}: {result.records} records ({result.bytes / 1e6:.1f} MB) in {result.seconds:.1f}s"
         + (f", {result.adopted} adopted from the target tail" if result.adopted else "")
         + (", caught up" if result.caught_up else "")
+        + (f", {result.vanished_count} source offsets vanished before they were mirrored" if result.vanished else "")
     )
+    if result.vanished:
+        shown = "; ".join(v.describe() for v in result.vanished[:5])
+        more = f" and {len(result.vanished) - 5} more ranges" if len(result.vanished) > 5 else ""
+        click.echo(f"error: {result.vanished_count} source offsets were deleted on cluster \"{spec.source.name}\" "
+                   f"before they were mirrored (retention, DeleteRecords or data loss): {shown}{more}; "
+                   "the target lacks them, the rest is exact", err=True)
     for failure in result.failures:
         click.echo(f"error: {failure.message}", err=True)
-    if result.failures:
+    if result.failures or result.vanished:
         ctx.exit(1)
 
 
@@ -137,15 +141,19 @@ def status(app: AppContext, name: str, fmt: str) -> None:
     row = app.state.db.execute("SELECT source FROM mirrors WHERE name = ?", [name]).fetchone()
     if row is None:
         raise UsageError(f'no mirror named "{name}" in {app.state.path}; run migrate mirror --name {name} first')
-    progress = MapStore(app.state, name).progress()
+    store = MapStore(app.state, name)
+    progress = store.progress()
+    vanished = store.vanished()
     source = app.cluster(row[0], "source")
     ends = kafka.partition_ends(source, [(r["topic"], r["partition"]) for r in progress])
     rows = []
     for r in progress:
-        end = ends[(r["topic"], r["partition"])].high
+        end = ends[(r["topic"], r["partition"])]
+        gone = sum(e - f for f, e in vanished.get((r["topic"], r["partition"]), []))
+        mirrored_to = r["source_high"] if r["source_high"] is not None else end.low
         rows.append({
             "topic": r["topic"], "partition": r["partition"], "target_topic": r["target_topic"],
-            "source_end": end, "mirrored_to": r["source_high"], "lag": max(0, end - (r["source_high"] or 0)),
-            "status": r["status"], "last_commit": r["updated_at"], "error": r["error"] or "",
+            "source_end": end.high, "mirrored_to": r["source_high"], "lag": max(0, end.high - mirrored_to),
+            "vanished": gone, "status": r["status"], "last_commit": r["updated_at"], "error": r["error"] or "",
         })
     emit(rows, fmt)

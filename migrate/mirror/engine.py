@@ -14,6 +14,20 @@ Records are written in short per-partition transactions; after each commit the m
 by the committed pairs and is saved.  A partition whose writer fails is paused, its map
 reloaded and reconciled again after a backoff; a partition that diverged or lost data is
 paused for good and reported, while the others go on.
+
+Real sources (measured on noida-db; Kafka behaves the same):
+- A partition's log usually starts above 0 (retention).  Partitions are assigned paused at
+  their end, never at 0: with auto.offset.reset=error a fetch that is out of range leaves
+  librdkafka's partition in a state that seek() cannot leave (KafkaError _STATE), and the
+  mirror hung.  Each partition then resumes at its real next offset.
+- Records deleted before they are mirrored (the log start overtook the mirror) cannot be
+  mirrored by anyone: the map skips them and they are reported as vanished (state, status,
+  exit line), never waited for.  When that happens to a partition being read, its fetch is
+  out of range and only a new assign() restarts it (`_refetch`).
+- Partitions added to a source topic are picked up at the next metadata refresh: the target
+  topic is widened, or the new partitions are reported as blocked where the target refuses.
+- An exception inside a rebalance callback is kept and re-raised by the loop (librdkafka
+  would otherwise swallow it and leave the consumer in a state whose close() never returns).
 """
 
 from __future__ import annotations
@@ -27,12 +41,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartition
 
 from migrate import kafka
-from migrate.errors import CheckFailed, DataLossDetected, KafkaOperationError, PartitionDiverged, UsageError
+from migrate.errors import (CheckFailed, DataLossDetected, KafkaOperationError, MigrateError, PartitionDiverged,
+                           UsageError)
 from migrate.mirror import topics as topic_plans
-from migrate.mirror.reconcile import raw_reader, reconcile, safe_read_start
+from migrate.mirror.loops import check_no_loop
+from migrate.mirror.reconcile import raw_reader, reconcile, safe_read_start, skip_vanished
 from migrate.mirror.spec import MirrorSpec, validate_spec
 from migrate.mirror.writer import PartitionWriter, WriterFailed
 from migrate.offset_maps.runs import PartitionMap
@@ -44,15 +60,32 @@ log = logging.getLogger("migrate.mirror")
 
 Key = tuple[str, int]
 BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
-FAILED = ("diverged", "data-loss")
+FAILED = ("diverged", "data-loss", "blocked")
 
 
 @dataclass
 class PartitionFailure:
     topic: str
     partition: int
-    kind: str  # "diverged" | "data-loss"
+    kind: str  # "diverged" | "data-loss" | "blocked" (the target topic has no such partition)
     message: str
+
+
+@dataclass(frozen=True)
+class Vanished:
+    """Source offsets [first, end) deleted (retention, DeleteRecords, loss) before they were mirrored."""
+
+    topic: str
+    partition: int
+    first: int
+    end: int
+
+    @property
+    def count(self) -> int:
+        return self.end - self.first
+
+    def describe(self) -> str:
+        return f"{self.topic}[{self.partition}] offsets {self.first}..{self.end - 1}"
 
 
 @dataclass
@@ -65,11 +98,16 @@ class MirrorResult:
     partitions: int = 0
     adopted: int = 0
     failures: list[PartitionFailure] = field(default_factory=list)
+    vanished: list[Vanished] = field(default_factory=list)  # found during this run
     caught_up: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    @property
+    def vanished_count(self) -> int:
+        return sum(v.count for v in self.vanished)
 
 
 @dataclass
@@ -100,7 +138,11 @@ class Mirror:
         self.skip_below: dict[Key, int] = {}  # partitions re-reading already-mirrored records
         self.backoff: dict[Key, float] = {}
         self.failed: dict[Key, PartitionFailure] = {}
+        self.log_starts: dict[Key, int] = {}  # source log start last seen (reads never start below it)
         self.mapping: dict[str, str] = {}
+        self.plans: dict[str, topic_plans.TopicPlan] = {}  # per source topic, as last prepared
+        self.callback_error: BaseException | None = None  # raised in a rebalance callback
+        self.refetched = False  # set by _refetch: messages already consumed are stale
         self.durable: dict = {}
         self.goal: dict[Key, int] | None = None
         self.result = MirrorResult(spec.name)
@@ -114,6 +156,7 @@ class Mirror:
     def _prepare_topics(self, required: bool) -> list[str]:
         spec = self.spec
         source_meta = kafka.list_topics(spec.source)
+        self.source_names = list(source_meta)
         self._check_vanished(source_meta)
         selected = topic_plans.select_topics(spec, source_meta)
         if not selected:
@@ -124,15 +167,44 @@ class Mirror:
                     + "; check the pattern (it must match the whole topic name)"
                 )
             return []
-        new = [t for t in selected if t not in self.mapping]
-        if new:
+        # New topics, topics whose source grew, and topics still waiting to be widened.
+        changed = [t for t in selected if t not in self.plans or source_meta[t].partitions != self.plans[t].partitions
+                   or self.plans[t].writable < self.plans[t].partitions]
+        if changed:
             target_meta = kafka.list_topics(spec.target)
-            plans = topic_plans.plan_topics(spec, new, source_meta, target_meta)
+            plans = topic_plans.plan_topics(spec, changed, source_meta, target_meta,
+                                            mirrored=frozenset(self._mirrored_topics()))
             plans = topic_plans.ensure_topics(spec, plans)
             topic_plans.record_mirror(self.state, spec, plans)
             for plan in plans:
-                self.mapping[plan.source_topic] = plan.target_topic
+                self._plan_ready(plan)
         return selected
+
+    def _mirrored_topics(self) -> set[str]:
+        """Source topics with a map: the mirror copies them already (so a narrower target means growth)."""
+        return set(self.plans) | {t for t, _p in self.store.partitions()}
+
+    def _plan_ready(self, plan: topic_plans.TopicPlan) -> None:
+        old = self.plans.get(plan.source_topic)
+        self.plans[plan.source_topic] = plan
+        self.mapping[plan.source_topic] = plan.target_topic
+        for partition in range(plan.writable, plan.partitions):
+            self._block((plan.source_topic, partition), plan.refused)
+        if old is not None and old.writable < plan.writable:
+            for partition in range(old.writable, plan.writable):
+                key = (plan.source_topic, partition)
+                if self.failed.get(key) is not None and self.failed[key].kind == "blocked":
+                    del self.failed[key]
+                    self.retry_at[key] = 0.0  # opened by the loop if this worker holds it
+
+    def _block(self, key: Key, reason: str) -> None:
+        """A source partition the target topic has no partition for: reported, lag counted, not mirrored."""
+        if key in self.failed:
+            return
+        self.failed[key] = PartitionFailure(key[0], key[1], "blocked", reason)
+        self.retry_at.pop(key, None)
+        self.store.save(key[0], key[1], self.store.load(*key), self.mapping[key[0]], status="blocked",
+                        worker=self.worker, error=reason)
 
     def _check_vanished(self, source_meta: dict) -> None:
         """A source topic this mirror copied records from must still exist: if not, data was lost."""
@@ -179,6 +251,9 @@ class Mirror:
     def _open_all(self, consumer, keys: list[Key]) -> None:
         """Open partitions: fence their writers in parallel, read ends in bulk, then reconcile each."""
         keys = [k for k in keys if k not in self.failed and k[0] in self.mapping]
+        for key in [k for k in keys if k[1] >= self.plans[k[0]].writable]:
+            self._block(key, self.plans[key[0]].refused)
+            keys.remove(key)
         if not keys:
             return
         fenced: dict[Key, PartitionWriter] = {}
@@ -232,17 +307,104 @@ class Mirror:
             self._retry_later(key, str(exc))
             return
         self.result.adopted += done.adopted
+        self.log_starts[key] = done.source_low
+        if done.vanished is not None:
+            self._vanished(key, *done.vanished)
         self._publish(key, writer.pmap, writer.map_changes())
         self.writers[key] = writer
-        resume = done.resume_source
-        read_from = safe_read_start(writer.pmap, resume)
-        if read_from < resume:
-            self.skip_below[key] = resume
-        consumer.seek(TopicPartition(topic, partition, read_from))
-        consumer.resume([TopicPartition(topic, partition)])
         self.retry_at.pop(key, None)
         self.copy_started = self.copy_started or time.monotonic()
-        log.info("%s[%d]: mirroring from source offset %d", topic, partition, resume)
+        if self._resume(consumer, key, writer):
+            log.info("%s[%d]: mirroring from source offset %d", topic, partition, done.resume_source)
+
+    def _resume(self, consumer, key: Key, writer: PartitionWriter) -> bool:
+        """Read the source partition again from right after its map; False when a refetch was needed."""
+        resume = writer.pmap.source_high or 0
+        read_from = safe_read_start(writer.pmap, resume, self.log_starts.get(key, 0))
+        if read_from < resume:
+            self.skip_below[key] = resume
+        else:
+            self.skip_below.pop(key, None)
+        try:
+            consumer.seek(TopicPartition(key[0], key[1], read_from))
+        except KafkaException as exc:
+            # A fetch of this partition went out of range (its log start moved) before we got here.
+            log.info("%s[%d]: seek to %d refused (%s); restarting the fetch", key[0], key[1], read_from,
+                     kafka.describe_error(exc))
+            self._refetch(consumer)
+            return False
+        consumer.resume([TopicPartition(*key)])
+        return True
+
+    def _vanished(self, key: Key, first: int, end: int) -> None:
+        gone = Vanished(key[0], key[1], first, end)
+        self.result.vanished.append(gone)
+        self.store.record_vanished(key[0], key[1], first, end)
+        log.warning("%s: %d source offsets were deleted before they were mirrored (retention, DeleteRecords "
+                    "or data loss on the source); mirroring goes on from offset %d", gone.describe(), gone.count,
+                    end)
+
+    def _source_start_moved(self, consumer, key: Key) -> None:
+        """The next offset to mirror is below the source's log start: skip what vanished, read on.
+
+        What this worker wrote so far is committed first, so the map ends exactly where the
+        fetch stopped; offsets from there to the new log start are reported as vanished.
+        """
+        writer = self.writers[key]
+        if writer.open:
+            try:
+                self._commit(key, writer)
+            except WriterFailed as exc:
+                self._close(key, commit=False)
+                self._retry_later(key, f"target write failed: {exc}")
+                self._refetch(consumer)
+                return
+        self._apply_idle_positions()
+        end = kafka.partition_ends(self.spec.source, [key])[key]
+        if end.high < (writer.pmap.source_high or 0):
+            self._close(key, commit=False)
+            self._fail(key, DataLossDetected(
+                self.spec.source.name, key[0], key[1],
+                f"{key[0]}[{key[1]}]: source offsets went backwards: the source partition ends at {end.high} but "
+                f"{writer.pmap.source_high} were already mirrored (source restarted empty or lost data)"))
+        else:
+            self.log_starts[key] = end.low
+            skipped = skip_vanished(writer.pmap, end.low)
+            if skipped is not None:
+                self._vanished(key, *skipped)
+                self._publish(key, writer.pmap, writer.map_changes())
+        self._refetch(consumer)
+
+    def _refetch(self, consumer) -> None:
+        """Restart fetching every assigned partition at the next offset its map asks for.
+
+        librdkafka leaves a partition whose fetch went out of range (auto.offset.reset=error) in
+        a state that seek() refuses (KafkaError _STATE, measured); with the eager group protocol
+        only a whole new assign() restarts it.  Open transactions are committed first, so each
+        map ends exactly where its reading stopped.
+        """
+        self.refetched = True
+        for key, writer in list(self.writers.items()):
+            if writer.open:
+                try:
+                    self._commit(key, writer)
+                except WriterFailed as exc:
+                    self._close(key, commit=False)
+                    self._retry_later(key, f"target write failed: {exc}")
+        # Offsets go into assign() itself: a seek() right after it could reach the partition
+        # before its fetch has restarted.
+        keys = [(tp.topic, tp.partition) for tp in consumer.assignment()]
+        starts = {}
+        for key, writer in self.writers.items():
+            resume = writer.pmap.source_high or 0
+            starts[key] = safe_read_start(writer.pmap, resume, self.log_starts.get(key, 0))
+            self.skip_below.pop(key, None)
+            if starts[key] < resume:
+                self.skip_below[key] = resume
+        consumer.assign([TopicPartition(t, p, starts.get((t, p), OFFSET_END)) for t, p in keys])
+        idle = [TopicPartition(t, p) for t, p in keys if (t, p) not in starts]
+        if idle:
+            consumer.pause(idle)
 
     def _fail(self, key: Key, exc: CheckFailed) -> None:
         kind = "diverged" if isinstance(exc, PartitionDiverged) else "data-loss"
@@ -305,28 +467,50 @@ class Mirror:
     # --- rebalance callbacks ---------------------------------------------------------------
 
     def _on_assign(self, consumer, partitions) -> None:
-        keys = [(tp.topic, tp.partition) for tp in partitions]
-        log.info("assigned %d partitions: %s", len(keys), ", ".join(f"{t}[{p}]" for t, p in keys[:12]))
-        # Assign everything paused; each partition resumes once it is fenced and reconciled.
-        consumer.assign([TopicPartition(t, p, 0) for t, p in keys])
+        try:
+            keys = [(tp.topic, tp.partition) for tp in partitions]
+            log.info("assigned %d partitions: %s", len(keys), ", ".join(f"{t}[{p}]" for t, p in keys[:12]))
+            # Assign everything paused; each partition resumes once it is fenced and reconciled.
+            self._assign_paused(consumer, keys)
+            for key in keys:
+                if key[0] not in self.mapping:
+                    self._retry_later(key, "topic not prepared yet")
+            self._open_all(consumer, keys)
+        except BaseException as exc:  # noqa: BLE001 - librdkafka would swallow it; the loop re-raises it
+            self.callback_error = self.callback_error or exc
+
+    def _assign_paused(self, consumer, keys: list[Key]) -> None:
+        # At the end, not at 0: a fetch that slips in before pause() takes effect must not be out
+        # of range (a log that starts above 0 is), or the partition is left in an error state.
+        consumer.assign([TopicPartition(t, p, OFFSET_END) for t, p in keys])
         consumer.pause([TopicPartition(t, p) for t, p in keys])
-        for key in keys:
-            if key[0] not in self.mapping:
-                self._retry_later(key, "topic not prepared yet")
-        self._open_all(consumer, keys)
 
     def _on_revoke(self, consumer, partitions) -> None:
-        for tp in partitions:
-            self._close((tp.topic, tp.partition), commit=True)
-            self.retry_at.pop((tp.topic, tp.partition), None)
-        self._flush_side_effects(consumer)
-        consumer.unassign()
+        try:
+            for tp in partitions:
+                self._close((tp.topic, tp.partition), commit=True)
+                self.retry_at.pop((tp.topic, tp.partition), None)
+            self._flush_side_effects(consumer)
+            consumer.unassign()
+        except BaseException as exc:  # noqa: BLE001
+            self.callback_error = self.callback_error or exc
 
     def _on_lost(self, consumer, partitions) -> None:
-        for tp in partitions:
-            self._close((tp.topic, tp.partition), commit=False)
-            self.retry_at.pop((tp.topic, tp.partition), None)
-        consumer.unassign()
+        try:
+            for tp in partitions:
+                self._close((tp.topic, tp.partition), commit=False)
+                self.retry_at.pop((tp.topic, tp.partition), None)
+            consumer.unassign()
+        except BaseException as exc:  # noqa: BLE001
+            self.callback_error = self.callback_error or exc
+
+    def _raise_callback_error(self) -> None:
+        exc, self.callback_error = self.callback_error, None
+        if isinstance(exc, (MigrateError, KeyboardInterrupt)):
+            raise exc
+        raise KafkaOperationError(
+            f'handling a partition assignment of the source group on cluster "{self.spec.source.name}" failed: '
+            f"{kafka.describe_error(exc)}; nothing is lost: restart the mirror") from exc
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -337,6 +521,7 @@ class Mirror:
         kafka.check_reachable(spec.source)
         kafka.check_reachable(spec.target)
         selected = self._prepare_topics(required=spec.until_caught_up)
+        check_no_loop(spec, self.source_names, [self.mapping[t] for t in selected])
         if spec.transactions:
             self.transactions = self._target_transactions_trusted()
         log.debug("topics ready: %s", ", ".join(selected))
@@ -359,6 +544,8 @@ class Mirror:
             "heartbeat.interval.ms": max(100, spec.session_timeout_ms // 10),
             "partition.assignment.strategy": "roundrobin",
             "fetch.wait.max.ms": 50,
+            # The group notices partitions added to a source topic at this pace (default 5 min).
+            "topic.metadata.refresh.interval.ms": int(spec.metadata_refresh_s * 1000),
             "error_cb": self._on_consumer_error,
         })
         self._subscribe(consumer, selected)
@@ -368,6 +555,8 @@ class Mirror:
                 if self.fatal is not None:
                     self._raise_fatal(self.fatal)
                 self._pump(consumer)
+                if self.callback_error is not None:
+                    self._raise_callback_error()
                 now = time.monotonic()
                 for writer in self.writers.values():
                     writer.poll()
@@ -403,6 +592,13 @@ class Mirror:
         self.result.failures = list(self.failed.values())
         self.result.partitions = len(self.goal or {}) or len(self.result.failures)
         return self.result
+
+    def unfinished(self) -> str:
+        """What stopping now would leave behind (for the last line of an abandoned stop)."""
+        open_ = sum(1 for w in list(self.writers.values()) if w.open)
+        return (f'mirror "{self.spec.name}": {open_} open target transactions (not committed; the next start '
+                "reconciles them, nothing is lost)" if open_ else
+                f'mirror "{self.spec.name}": nothing uncommitted (the next start resumes where it stopped)')
 
     def _target_transactions_trusted(self) -> bool:
         """--transactions only where `migrate probe` found the target's transactions sound."""
@@ -441,6 +637,7 @@ class Mirror:
         except KafkaOperationError as exc:
             log.warning("metadata refresh failed: %s", exc)
             return selected
+        check_no_loop(self.spec, self.source_names, [self.mapping[t] for t in now_selected])
         if now_selected and now_selected != self.subscribed:
             log.info("topics changed; now mirroring %s", ", ".join(now_selected))
             self._subscribe(consumer, now_selected)
@@ -450,10 +647,13 @@ class Mirror:
         messages = consumer.consume(5000, timeout=0.2)
         writers = self.writers
         skipping = self.skip_below
+        self.refetched = False
         for message in messages:
             error = message.error()
             if error is not None:
                 self._on_message_error(consumer, message, error)
+                if self.refetched:
+                    return  # the rest of this batch is read again from where each map ends
                 continue
             key = (message.topic(), message.partition())
             if skipping and key in skipping and self._reread(consumer, key, message):
@@ -502,13 +702,7 @@ class Mirror:
                 self.positions[key] = max(self.positions.get(key, 0), message.offset())
             return
         if code in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE) and key in self.writers:
-            self._close(key, commit=True)
-            consumer.pause([TopicPartition(*key)])
-            self._fail(key, DataLossDetected(
-                self.spec.source.name, key[0], key[1],
-                f"{key[0]}[{key[1]}]: the source no longer holds the next record to mirror "
-                f"({error.str()}): retention or data loss on the source",
-            ))
+            self._source_start_moved(consumer, key)
             return
         if error.fatal() or code == KafkaError._FATAL:
             self._raise_fatal(error)
