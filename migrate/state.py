@@ -228,7 +228,3 @@ class State:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_state(path: str | os.PathLike) -> State:
-    return State(path)

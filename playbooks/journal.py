@@ -133,14 +133,6 @@ class Journal:
                  run_id, step.phase, step.index],
             )
 
-    def step_skipped(self, run_id: str, step: Step, reason: str) -> None:
-        with self.state.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO playbook_steps (run_id, phase, idx, name, action, status, attempts, "
-                "output) VALUES (?, ?, ?, ?, ?, 'skipped', 0, ?)",
-                [run_id, step.phase, step.index, step.name, step.action, reason],
-            )
-
     # --- reading ---------------------------------------------------------------------------
 
     def run(self, run_id: str) -> RunRow:

@@ -30,6 +30,7 @@ def main(ctx: click.Context, config_file: str | None, state_file: str | None, ve
     shutdown.install(stop_grace)
     logs.setup(verbose, log_format)
     ctx.obj = AppContext(config_file=config_file, state_file=state_file, verbose=verbose)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:

@@ -42,6 +42,11 @@ class AppContext:
             self._state = State(cfg.state_path(self.state_file))
         return self._state
 
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
     def cluster(self, spec: str | None, role: str) -> cfg.ClusterProfile:
         return cfg.resolve_cluster(spec, self.config, role)
 

@@ -92,10 +92,7 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
 
 
 def _group_sync(app: AppContext, spec: MirrorSpec):
-    try:
-        from migrate.groups import sync_groups_once  # provided by the offsets module
-    except ImportError:
-        raise UsageError("--sync-groups needs the offsets module, which this installation lacks")
+    from migrate.groups import sync_groups_once
 
     def run() -> None:
         sync_groups_once(app.state, spec.name, spec.source, spec.target, spec.sync_groups)

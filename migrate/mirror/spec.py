@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from migrate.config import ClusterProfile
 from migrate.errors import UsageError
@@ -34,7 +34,6 @@ class MirrorSpec:
     # A stable worker id makes the worker a static group member (KIP-345): restarted with the
     # same id, it gets its partitions back at once instead of waiting for a rebalance.
     worker_id: str = ""
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def group_id(self) -> str:

@@ -164,10 +164,6 @@ def by_id(check_id: str) -> Check:
     return Check(check_id, (function,), CONFLUENT, getattr(module, function))
 
 
-def known_names() -> list[str]:
-    return list(CHECK_NAMES)
-
-
 def is_known(name: str) -> bool:
     return name in CHECK_NAMES or name.startswith("client-agreement-") and name[17:] in CHECK_NAMES
 
