@@ -36,6 +36,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from migrate import kafka
 from migrate.config import ClusterProfile, redact_text
 from migrate.errors import KafkaOperationError, MigrateError, UsageError
+from migrate.mirror_registry import DEFAULT_NAME as DEFAULT_MIRROR
 from migrate.mirror_registry import choose_mirror, recorded_mirrors
 from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.store import MapStore
@@ -416,6 +417,8 @@ def _has_map(spec: ValidateSpec, state: State) -> bool:
 def resolve_mirror(spec: ValidateSpec, state: State) -> ValidateSpec:
     """Map mode needs a mirror that exists: named, or the only one recorded; never a silent key-mode fallback."""
     if spec.mirror is None:
+        if not recorded_mirrors(state) and _has_map(replace(spec, mirror=DEFAULT_MIRROR), state):
+            return replace(spec, mirror=DEFAULT_MIRROR)  # a state that never ran it: the map on the target
         return replace(spec, mirror=choose_mirror(state, None))
     if spec.mirror in recorded_mirrors(state) or _has_map(spec, state):
         return spec

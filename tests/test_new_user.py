@@ -97,13 +97,15 @@ def test_validate_without_name_uses_the_only_mirror_and_never_compares_unmirrore
     assert a in out.stdout and b not in out.stdout
 
 
-def test_validate_map_mode_needs_a_mirror_that_exists(setup, mirrored):
+def test_validate_map_mode_needs_a_mirror_that_exists(setup, mirrored, private_cluster):
     out = setup.cli("validate", "--source", "source", "--target", "target", "--name", "default")
     assert out.returncode == 2
     assert out.stderr.startswith('error: no mirror named "default" in ') and "(mirrors: estate)" in out.stderr
     assert "DIVERGENCE" not in out.stdout and "Traceback" not in out.stderr
     (setup.tmp / "fresh").mkdir()
-    fresh = Setup(setup.tmp / "fresh", setup.source, setup.target)  # a state that knows no mirror
+    # a state that knows no mirror, and a target with no mirror's map topic (the session's
+    # target may hold one of a mirror called `default` that another test ran)
+    fresh = Setup(setup.tmp / "fresh", setup.source, private_cluster("tansu"))
     out = fresh.cli("validate", "--source", "source", "--target", "target")
     assert out.returncode == 2, out.stdout
     assert out.stderr.startswith("error: no mirror is recorded in ") and "DIVERGENCE" not in out.stdout

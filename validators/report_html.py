@@ -91,8 +91,9 @@ def _what(result: ValidationResult) -> str:
 
 def render_html(result: ValidationResult, runs: Sequence[dict] = (), title: str = "Parity report") -> str:
     """The whole page; `runs` are earlier runs (dicts with id, started_at, records_compared, divergences)."""
+    problem = result.verdict if result.one_sided else f"{result.divergences:,} DIVERGENT RECORDS"
     verdict = ('<span class="verdict ok">PARITY</span>' if result.parity
-               else f'<span class="verdict bad">{_e(result.verdict)}</span>')
+               else f'<span class="verdict bad">{_e(problem)}</span>')
     topic_rows = [[t.topic, t.target_topic, t.partitions, f"{t.records_compared:,}",
                    *[t.counts.get(k, 0) for k in KINDS], *[t.info.get(k, 0) for k in INFO],
                    f"only on the {t.only_on}" if t.only_on else "parity" if not t.divergences else "DIVERGED"]
