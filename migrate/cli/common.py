@@ -129,12 +129,15 @@ COLUMN_GAP = 2  # tabulate's "simple" format puts two spaces between columns
 def fitted_widths(headers: list[str], cells: list[list[Any]], width: int) -> list[int | None] | None:
     """Per-column wrap widths that make the table fit `width`, taken from the widest columns first.
 
-    A column is not made narrower than its longest word (up to LONG_WORD characters), so
-    names and verdicts stay whole; only long values (JSON, evidence) are broken mid-word.
+    A column is not made narrower than its longest word, so names and verdicts stay whole;
+    only in the widest column (JSON, evidence) are words longer than LONG_WORD broken.
     """
     # tabulate makes a column at least its header + 2 wide
     natural = [max([len(str(h)) + 2] + [_cell_width(row[i]) for row in cells]) for i, h in enumerate(headers)]
-    floors = [min(full, max(MIN_COLUMN, len(str(h)) + 2, min(LONG_WORD, _longest_word([row[i] for row in cells]))))
+    # words stay whole (names, ids, verdicts), except in the widest column (JSON, evidence)
+    widest = max(range(len(natural)), key=lambda i: natural[i])
+    floors = [min(full, max(MIN_COLUMN, len(str(h)) + 2,
+                            min(LONG_WORD if i == widest else full, _longest_word([row[i] for row in cells]))))
               for i, (h, full) in enumerate(zip(headers, natural))]
     limits = list(natural)
     budget = width - COLUMN_GAP * (len(headers) - 1)
