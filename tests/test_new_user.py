@@ -14,31 +14,19 @@ import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from migrate import groups as kgroups
-from migrate import kafka
 from migrate.state import State
 from support import run_cli, unique, wait_until
+from test_offsets_sync import set_offsets, write_records
 
-RECORDS = 20
 
 
 def _write(profile, topic: str, partitions: int = 2) -> None:
-    kafka.create_topic(profile, topic, partitions)
-    kafka.wait_for_topic(profile, topic, partitions)
-    producer = kafka.producer(profile)
-    for p in range(partitions):
-        for i in range(RECORDS):
-            producer.produce(topic, key=f"k{i}".encode(), value=f"{topic}-{p}-{i}".encode(), partition=p)
-    assert producer.flush(30) == 0
-
-
-def _commit(profile, group: str, offsets: dict[tuple[str, int], int]) -> None:
-    assert kgroups.commit(profile, {group: offsets}) == {group: None}
+    write_records(profile, topic, partitions)  # 20 records per partition
 
 
 class Setup:
@@ -144,8 +132,8 @@ def test_offsets_name_a_group_that_does_not_exist(setup, mirrored):
 def test_offsets_account_for_every_committed_partition(setup, mirrored):
     a, b = mirrored
     both, only_b = unique("both"), unique("only-b")
-    _commit(setup.source.profile, both, {(a, 0): 5, (b, 0): 7})
-    _commit(setup.source.profile, only_b, {(b, 1): 3})
+    set_offsets(setup.source.profile, both, {(a, 0): 5, (b, 0): 7})
+    set_offsets(setup.source.profile, only_b, {(b, 1): 3})
 
     out = setup.cli("offsets", "translate", "--group", only_b, "--format", "json")
     assert out.returncode == 0, out.stderr
@@ -157,7 +145,7 @@ def test_offsets_account_for_every_committed_partition(setup, mirrored):
 
     out = setup.cli("offsets", "sync", "--group", both)
     assert out.returncode == 0, out.stderr
-    assert f'1 group: 1 changed; partitions: 1 committed, 1 not mirrored on "target"' in out.stdout
+    assert '1 group: 1 changed; partitions: 1 committed, 1 not mirrored on "target"' in out.stdout
     assert re.search(rf"{re.escape(both)}\s+{re.escape(b)}\s+0\s+7\s+.*not-mirrored", out.stdout)
     assert kgroups.committed(setup.target.profile, [both])[both] == {(a, 0): 5}
 
@@ -414,7 +402,7 @@ steps:
 def rehearsable(setup):
     topic, group = unique("rh"), unique("billing")
     _write(setup.source.profile, topic)
-    _commit(setup.source.profile, group, {(topic, 0): 5, (topic, 1): 9})
+    set_offsets(setup.source.profile, group, {(topic, 0): 5, (topic, 1): 9})
     (setup.tmp / "cutover.yaml").write_text(MINI_CUTOVER)
     (setup.tmp / "rollback.yaml").write_text(MINI_ROLLBACK)
     return topic, group, ["--var", f"mirror={unique('m')}", "--var", f"topics={re.escape(topic)}",
