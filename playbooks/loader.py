@@ -88,7 +88,7 @@ def load_playbook(path: str | Path, overrides: Mapping[str, str] | None = None,
         for key in overrides:
             if key not in declared and key not in shared:
                 known = ", ".join(sorted(declared)) or "none"
-                raise PlaybookError(f"{src.shown}: --var {key}: the playbook declares no variable '{key}' "
+                raise PlaybookError(f"{src.shown}: --var/--vars-file {key}: the playbook declares no variable '{key}' "
                                     f"(declared: {known})")
     _check_required(declared, overrides, src)
     base = {"playbook_dir": str(file.resolve().parent), "rehearsal": "0", "run_id": "<run-id>"}
