@@ -25,7 +25,7 @@ def var_option(f):
     f = click.option("--vars-file", "vars_file", type=click.Path(dir_okay=False), metavar="FILE",
                      help="Variables from a YAML or TOML file (a flat mapping NAME: value); --var wins.")(f)
     return click.option("--var", "var_items", multiple=True, metavar="NAME=VALUE",
-                        help="Set a playbook variable (repeatable); wins over the file's vars.")(f)
+                        help="Set a playbook variable (repeatable); wins over --vars-file and the playbook's vars.")(f)
 
 
 def variables(var_items: tuple[str, ...], vars_file: str | None) -> dict:
