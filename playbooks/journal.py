@@ -153,6 +153,9 @@ class Journal:
         row = self.state.db.execute("SELECT vars FROM playbook_runs WHERE id = ?", [run_id]).fetchone()
         return json.loads(row[0]) if row and row[0] else {}
 
+    def has_run(self, run_id: str) -> bool:
+        return self.state.db.execute("SELECT 1 FROM playbook_runs WHERE id = ?", [run_id]).fetchone() is not None
+
     def runs(self, limit: int = 50) -> list[RunRow]:
         rows = self.state.db.execute(
             "SELECT id, playbook, path, mode, status, pid, started_at, finished_at, shadow_tag, parent, error "

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
-
 import click
 
 from migrate import kafka, shutdown
+from migrate.cli import progress
 from migrate.cli.common import AppContext, emit, format_option, is_terminal, pass_app, source_option, target_option
 from migrate.errors import UsageError
-from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, Progress
+from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec
+from migrate.mirror_registry import choose_mirror
 from migrate.offset_maps.store import MapStore
 
-log = logging.getLogger("migrate.mirror")
 
 
 @click.group(invoke_without_command=True)
@@ -68,8 +65,10 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
     )
     stop = shutdown.cooperate()
     group_sync = _group_sync(app, spec) if sync_groups else None
-    engine = Mirror(spec, app.state, stop=stop, on_progress=_progress_printer(), group_sync=group_sync)
+    show = progress.printer(f"migrate.mirror.{name}", is_terminal())
+    engine = Mirror(spec, app.state, stop=stop, on_progress=show, group_sync=group_sync)
     shutdown.abandoning(engine.unfinished)
+    show.start()
     result = engine.run()
     if is_terminal():
         click.echo("", err=True)
@@ -100,51 +99,26 @@ def _group_sync(app: AppContext, spec: MirrorSpec):
     return run
 
 
-def _progress_printer():
-    terminal = is_terminal()
-    state = {"last_log": 0.0, "last_records": 0, "last_seconds": 0.0}
-
-    def show(progress: Progress) -> None:
-        seconds = max(progress.seconds - state["last_seconds"], 1e-6)
-        rate = (progress.records - state["last_records"]) / seconds
-        lag = sum(progress.lag.values())
-        eta = f"{lag / rate:.0f}s" if rate > 0 and lag else "-"
-        if terminal:
-            sys.stderr.write(
-                f"\r{progress.records:>12,} records  {rate:>10,.0f} rec/s  "
-                f"{progress.bytes / max(progress.seconds, 1e-6) / 1e6:6.1f} MB/s  lag {lag:>10,}  ETA {eta:>6}  "
-                f"partitions {progress.owned}" + (f" ({progress.failed} stopped)" if progress.failed else "") + "  "
-            )
-            sys.stderr.flush()
-        elif progress.seconds - state["last_log"] >= 10:
-            log.warning("progress %s", json.dumps({"records": progress.records, "rate": round(rate),
-                                                  "lag": progress.lag, "partitions": progress.owned,
-                                                  "stopped": progress.failed}))
-            state["last_log"] = progress.seconds
-        state["last_records"], state["last_seconds"] = progress.records, progress.seconds
-
-    return show
-
-
 @mirror.command()
-@click.option("--name", default=DEFAULT_NAME, show_default=True, help="Mirror name.")
+@click.option("--name", default=None, help="Mirror name [default: the only mirror recorded in the state].")
 @format_option()
 @pass_app
-def status(app: AppContext, name: str, fmt: str) -> None:
+def status(app: AppContext, name: str | None, fmt: str) -> None:
     """Per partition: source end, mirrored up to, lag, state and last commit time.
 
     Example: migrate mirror status --name default --format json
     """
+    name = choose_mirror(app.state, name)
     row = app.state.db.execute("SELECT source FROM mirrors WHERE name = ?", [name]).fetchone()
     if row is None:
         raise UsageError(f'no mirror named "{name}" in {app.state.path}; run migrate mirror --name {name} first')
     store = MapStore(app.state, name)
-    progress = store.progress()
+    heads = store.progress()
     vanished = store.vanished()
     source = app.cluster(row[0], "source")
-    ends = kafka.partition_ends(source, [(r["topic"], r["partition"]) for r in progress])
+    ends = kafka.partition_ends(source, [(r["topic"], r["partition"]) for r in heads])
     rows = []
-    for r in progress:
+    for r in heads:
         end = ends[(r["topic"], r["partition"])]
         gone = sum(e - f for f, e in vanished.get((r["topic"], r["partition"]), []))
         mirrored_to = r["source_high"] if r["source_high"] is not None else end.low

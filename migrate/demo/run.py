@@ -210,7 +210,9 @@ class Demo:
         return values
 
     def _event(self, kind: str, step, info: dict) -> None:
-        if kind == "end":
+        if kind == "playbook":  # where the rehearsal moves from one playbook's steps to the next
+            self.say(f"-- {info['mode']} of {info['playbook']} (run {info['run_id']})")
+        elif kind == "end":
             status = info["status"]
             self.say(f"   {step.phase + ' ' if step.phase != 'main' else ''}{step.name}: {status} "
                      f"({info['duration']:.2f}s)" + (f" {info.get('error')}" if info.get("error") else ""))
