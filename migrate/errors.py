@@ -3,7 +3,8 @@
     MigrateError                  base: catch this at the CLI edge; str() is a one-line message
     ├── UsageError                the user asked for something that cannot be done (exit 2)
     │   ├── ConfigError           config file, profile or flag is wrong
-    │   └── PlaybookError         a playbook file is invalid (names file, line, step)
+    │   ├── PlaybookError         a playbook file is invalid (names file, line, step)
+    │   └── MirrorLoop            a mirror would copy records back to their source
     ├── EnvironmentProblem        the world is not as needed (exit 2)
     │   ├── ClusterUnreachable    a cluster did not answer in time
     │   ├── KafkaOperationError   a Kafka call failed (translated once, in migrate.kafka)
@@ -40,6 +41,10 @@ class ConfigError(UsageError):
 
 class PlaybookError(UsageError):
     """A playbook file is invalid; raised before any step runs."""
+
+
+class MirrorLoop(UsageError):
+    """A mirror in the opposite direction runs over the same topics: starting would loop."""
 
 
 class EnvironmentProblem(MigrateError):

@@ -193,6 +193,29 @@ def commit(profile: ClusterProfile, plans: Mapping[str, Mapping[tuple[str, int],
     return out
 
 
+def delete(profile: ClusterProfile, groups: Iterable[str]) -> list[str]:
+    """Delete groups that exist on the cluster; return the ones deleted (absent ones are not an error)."""
+    existing = set(list_groups(profile))
+    wanted = [g for g in dict.fromkeys(groups) if g in existing]
+    if not wanted:
+        return []
+    client = kafka.admin(profile)
+    deleted = []
+    for group, future in client.delete_consumer_groups(wanted, request_timeout=TIMEOUT).items():
+        try:
+            future.result(TIMEOUT)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if err is not None and err.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                continue
+            raise kafka.fail(profile, f'deleting group "{group}"', exc) from exc
+        except FutureTimeout as exc:
+            raise KafkaOperationError(f'deleting group "{group}" on cluster "{profile.name}" got no answer '
+                                      f"within {TIMEOUT:.0f}s") from exc
+        deleted.append(group)
+    return deleted
+
+
 def sync_groups_once(state, mirror_name: str, source: ClusterProfile, target: ClusterProfile, group_regex):
     """One round of `migrate mirror --sync-groups`; see migrate.offset_maps.sync.sync_groups_once.
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
 from migrate.config import ClusterProfile, redact_text
 from migrate.errors import ClusterUnreachable, KafkaOperationError
@@ -189,6 +189,17 @@ def create_topics(
                 continue
             raise fail(profile, f'creating topic "{name}"', exc) from exc
     return created
+
+
+def add_partitions(profile: ClusterProfile, name: str, total: int, timeout: float = 30.0) -> None:
+    """Grow a topic to `total` partitions (CreatePartitions)."""
+    client = admin(profile)
+    try:
+        futures = client.create_partitions([NewPartitions(name, total)], operation_timeout=timeout,
+                                           request_timeout=timeout)
+        futures[name].result(timeout=timeout)
+    except (KafkaException, TimeoutError) as exc:
+        raise fail(profile, f'adding partitions to topic "{name}"', exc) from exc
 
 
 def wait_for_topic(profile: ClusterProfile, name: str, partitions: int, timeout: float = 15.0) -> None:

@@ -120,12 +120,22 @@ def _v5_probe(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX probe_results_by_cluster ON probe_results (cluster, ran_at)")
 
 
+def _v6_vanished(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE vanished_offsets (
+            mirror TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+            first_offset INTEGER NOT NULL, end_offset INTEGER NOT NULL, found_at TEXT NOT NULL,
+            PRIMARY KEY (mirror, topic, partition, first_offset))"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_foundation,
     _v2_mirrors,
     _v3_validation,
     _v4_playbooks,
     _v5_probe,
+    _v6_vanished,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -218,7 +228,3 @@ class State:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_state(path: str | os.PathLike) -> State:
-    return State(path)

@@ -36,6 +36,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from migrate import kafka
 from migrate.config import ClusterProfile, redact_text
 from migrate.errors import KafkaOperationError, MigrateError, UsageError
+from migrate.mirror_registry import DEFAULT_NAME as DEFAULT_MIRROR
+from migrate.mirror_registry import choose_mirror, recorded_mirrors
 from migrate.offset_maps.runs import PartitionMap
 from migrate.mirror import registry
 from migrate.offset_maps.topic import map_topic_name
@@ -78,8 +80,8 @@ class ValidateSpec:
     source_spec: str
     target_spec: str
     topics: tuple[str, ...] = ()
-    match: str | None = None  # "map", "key", or None: map when the mirror has a map
-    mirror: str = "default"
+    match: str | None = None  # "map" (also None) or "key"; key mode only when asked for
+    mirror: str | None = None  # map mode: None means the only mirror the state knows
     since_ms: int | None = None
     until_ms: int | None = None
     incremental: bool = False
@@ -412,6 +414,17 @@ def _has_map(spec: ValidateSpec, state: State) -> bool:
     return map_topic_name(spec.mirror) in kafka.list_topics(spec.target)
 
 
+def resolve_mirror(spec: ValidateSpec, state: State) -> ValidateSpec:
+    """Map mode needs a mirror that exists: named, or the only one recorded; never a silent key-mode fallback."""
+    if spec.mirror is None:
+        if not recorded_mirrors(state) and _has_map(replace(spec, mirror=DEFAULT_MIRROR), state):
+            return replace(spec, mirror=DEFAULT_MIRROR)  # a state that never ran it: the map on the target
+        return replace(spec, mirror=choose_mirror(state, None))
+    if spec.mirror in recorded_mirrors(state) or _has_map(spec, state):
+        return spec
+    return replace(spec, mirror=choose_mirror(state, spec.mirror))  # raises, naming the mirrors that exist
+
+
 def _validate_map(spec: ValidateSpec, state: State, tally: Tally, scope: str) -> dict:
     wanted = _topic_filter(spec.topics)
     parts = [p for p in _load_partition_maps(spec, state) if wanted(p.topic)]
@@ -632,7 +645,7 @@ def _compare_map_partition(spec: ValidateSpec, readers: _Readers, tally: Tally, 
 
 def _key_topics(spec: ValidateSpec, state: State) -> list[tuple[str, str]]:
     wanted = _topic_filter(spec.topics)
-    renames = {s: t for s, (t, _n) in registry.topics(state, spec.mirror).items()}
+    renames = {s: t for s, (t, _n) in registry.topics(state, spec.mirror).items()} if spec.mirror else {}
     names = sorted(t for t in kafka.list_topics(spec.source) if wanted(t))
     if not names:
         raise UsageError("no source topic matches --topics; list them with a Kafka tool or check the pattern")
@@ -672,6 +685,9 @@ def _validate_key(spec: ValidateSpec, state: State, tally: Tally, scope: str) ->
         with KeyedComparer(tally, spec.options, spec.id_header) as comparer:
             for source_topic, target_topic in pairs:
                 tally.topic(source_topic, target_topic)
+                if target_topic not in target_topics:  # one topic missing, not every record of it
+                    tally.one_sided(source_topic, target_topic, "source")
+                    continue
                 src_parts = [(source_topic, p) for p in range(source_topics[source_topic].partitions)]
                 tgt_parts = ([(target_topic, p) for p in range(target_topics[target_topic].partitions)]
                              if target_topic in target_topics else [])
@@ -701,12 +717,16 @@ def _validate_key(spec: ValidateSpec, state: State, tally: Tally, scope: str) ->
 # --- the run -------------------------------------------------------------------------------------------
 
 
-def resolve_mode(spec: ValidateSpec, state: State) -> str:
-    if spec.match in ("map", "key"):
-        return spec.match
-    if spec.match is not None:
-        raise UsageError(f'--match must be map or key, not "{spec.match}"')
-    return "map" if _has_map(spec, state) else "key"
+def resolve_mode(spec: ValidateSpec) -> str:
+    if spec.match in (None, "map"):
+        return "map"
+    if spec.match == "key":
+        return "key"
+    raise UsageError(f'--match must be map or key, not "{spec.match}"')
+
+
+def _cluster_text(profile: ClusterProfile) -> str:
+    return f"{profile.name} ({redact_text(profile.bootstrap)})"
 
 
 def check_spec(spec: ValidateSpec) -> None:
@@ -725,7 +745,9 @@ def run_validation(spec: ValidateSpec, state: State) -> ValidationResult:
     check_spec(spec)
     kafka.check_reachable(spec.source)
     kafka.check_reachable(spec.target)
-    mode = resolve_mode(spec, state)
+    mode = resolve_mode(spec)
+    if mode == "map":
+        spec = resolve_mirror(spec, state)
     scope = scope_of(spec, mode)
     started_at = _now_iso()
     run_id = _start_run(state, spec, mode, scope, started_at)
@@ -745,6 +767,8 @@ def run_validation(spec: ValidateSpec, state: State) -> ValidationResult:
     if stats.get("windows_differing"):
         tally.note(f"{stats['windows_differing']} of {stats['windows']} windows differed and were narrowed down")
     result = tally.result(mode, range_from=_range_from(spec), range_to=_range_to(spec, started_at),
-                          duration_s=duration, run_id=run_id, started_at=started_at)
+                          duration_s=duration, run_id=run_id, started_at=started_at,
+                          mirror=spec.mirror if mode == "map" else None,
+                          source=_cluster_text(spec.source), target=_cluster_text(spec.target))
     _finish_run(state, run_id, result, None, duration)
     return result

@@ -124,11 +124,6 @@ class PartitionMap:
         return not self.runs
 
     @property
-    def next_source(self) -> int | None:
-        """The source offset after the last mirrored record (None when nothing is mirrored)."""
-        return self.runs[-1].source_end if self.runs else None
-
-    @property
     def next_target(self) -> int | None:
         return self.runs[-1].target_end if self.runs else None
 

@@ -87,6 +87,22 @@ class MapStore:
             self._write_head(db, topic, partition, pmap, target_topic, status, None, None)
         pmap.mark_saved()
 
+    def record_vanished(self, topic: str, partition: int, first: int, end: int) -> None:
+        """Source offsets [first, end) were deleted before they were mirrored."""
+        with self.state.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO vanished_offsets (mirror, topic, partition, first_offset, end_offset, "
+                "found_at) VALUES (?, ?, ?, ?, ?, ?)", [self.mirror, topic, partition, first, end, _now()])
+
+    def vanished(self) -> dict[tuple[str, int], list[tuple[int, int]]]:
+        """Per partition, the source offset ranges [first, end) deleted before they were mirrored."""
+        out: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        for topic, partition, first, end in self.state.db.execute(
+                "SELECT topic, partition, first_offset, end_offset FROM vanished_offsets WHERE mirror = ? "
+                "ORDER BY topic, partition, first_offset", [self.mirror]).fetchall():
+            out.setdefault((topic, partition), []).append((first, end))
+        return out
+
     def progress(self) -> list[dict]:
         return list(self.state.db.query(
             "SELECT * FROM mirror_progress WHERE mirror = ? ORDER BY topic, partition", [self.mirror]))

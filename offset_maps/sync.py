@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 from migrate import groups as kgroups
@@ -243,6 +243,8 @@ def route_for(state: State, mirror: str, resolve: Callable[[str | None, str], Cl
             "--source and --target to read its map from the target cluster")
     source_profile = resolve(source or (record.source if record else None) or None, "source")
     target_profile = resolve(target or (record.target if record else None) or None, "target")
+    for profile in (source_profile, target_profile):  # fail at once, as every other command does
+        kafka.check_reachable(profile)
     return build_route(state, mirror, source_profile, target_profile, reverse, reverse_mirror, fallback)
 
 
@@ -278,24 +280,50 @@ def listed_groups(profile: ClusterProfile) -> list[str]:
 
 
 def select_groups(route: Route, groups: Iterable[str] = (), all_groups: bool = False) -> list[str]:
-    chosen = list(dict.fromkeys(groups))
+    """The groups asked for; a named group the sending cluster does not have is an error (a typo)."""
+    named = list(dict.fromkeys(groups))
+    chosen = named
     if all_groups:
         chosen = sorted(set(chosen) | set(listed_groups(route.sending)))
     if not chosen:
         raise UsageError("no group given; pass --group NAME (repeatable) or --all-groups")
+    missing = missing_groups(route.sending, named)
+    if missing:
+        listed = ", ".join(listed_groups(route.sending)) or "none"
+        raise UsageError(f'{"groups" if len(missing) > 1 else "group"} {", ".join(missing)} not found on cluster '
+                         f'"{route.sending.name}" (no committed offsets, no members); groups there: {listed}')
     return chosen
 
 
-def _translate_committed(route: Route, committed: dict[str, kgroups.Offsets]) -> dict[str, list[tuple]]:
+def missing_groups(profile: ClusterProfile, groups: list[str]) -> list[str]:
+    """Named groups with neither committed offsets nor live members on the cluster."""
+    if not groups:
+        return []
+    offsets = kgroups.committed(profile, groups)
+    empty = [g for g in groups if not offsets.get(g)]
+    info = kgroups.describe(profile, empty) if empty else {}
+    return [g for g in empty if not (info.get(g) and info[g].active)]
+
+
+def _translate_committed(route: Route, committed: dict[str, kgroups.Offsets]
+                         ) -> tuple[dict[str, list[tuple]], dict[str, list[tuple[str, int, int]]]]:
+    """(translated rows per group, committed partitions on topics the mirror does not cover per group)."""
     route.prepare([(t, p, o) for offsets in committed.values() for (t, p), o in offsets.items()])
     out: dict[str, list[tuple]] = {}
+    uncovered: dict[str, list[tuple[str, int, int]]] = {}
     for group, offsets in committed.items():
         rows = []
         for (topic, partition), offset in sorted(offsets.items()):
             if route.covers(topic):
                 rows.append((topic, partition, offset, route.translate(topic, partition, offset)))
+            else:
+                uncovered.setdefault(group, []).append((topic, partition, offset))
         out[group] = rows
-    return out
+    return out, uncovered
+
+
+def _not_mirrored_note(route: Route) -> str:
+    return f'topic not in mirror "{route.forward.name}"'
 
 
 def _ends(profile: ClusterProfile, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -309,8 +337,9 @@ def _ends(profile: ClusterProfile, partitions: set[tuple[str, int]]) -> dict[tup
 def translate_groups(route: Route, groups: Iterable[str], with_ends: bool = True) -> list[GroupOffset]:
     """Every committed offset of `groups` on the sending side, translated."""
     groups = list(groups)
-    translated = _translate_committed(route, kgroups.committed(route.sending, groups))
+    translated, uncovered = _translate_committed(route, kgroups.committed(route.sending, groups))
     sending_parts = {(t, p) for rows in translated.values() for t, p, _, _ in rows}
+    sending_parts |= {(t, p) for rows in uncovered.values() for t, p, _ in rows}
     receiving_parts = {(r.to_topic, p) for rows in translated.values() for _, p, _, r in rows if r.to_topic}
     ends = _ends(route.sending, sending_parts) if with_ends else {}
     to_ends = _ends(route.receiving, receiving_parts) if with_ends else {}
@@ -325,7 +354,23 @@ def translate_groups(route: Route, groups: Iterable[str], with_ends: bool = True
                 routed.to_topic, tr.offset, tr.status, to_end,
                 None if to_end is None or tr.offset is None else max(0, to_end - tr.offset),
                 tr.behind, routed.via, tr.note))
+        for topic, partition, offset in uncovered.get(group, []):
+            end = ends.get((topic, partition))
+            out.append(GroupOffset(group, topic, partition, offset, end,
+                                   None if end is None else max(0, end - offset), "", None, NOT_MIRRORED,
+                                   None, None, None, "", _not_mirrored_note(route)))
     return out
+
+
+def translate_summary(rows: list[GroupOffset]) -> str:
+    """One line counting the group partitions of `offsets translate` by status."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    groups = len({row.group for row in rows})
+    kinds = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return (f"{len(rows)} committed partition{'s' if len(rows) != 1 else ''} of {groups} "
+            f"group{'s' if groups != 1 else ''}: {kinds or 'none'}")
 
 
 # --- syncing groups -------------------------------------------------------------------------------
@@ -335,6 +380,7 @@ REWIND = "rewind"
 UNCHANGED = "unchanged"
 REFUSED_REWIND = "refused-rewind"
 UNTRANSLATABLE = "untranslatable"
+NOT_MIRRORED = "not-mirrored"  # a committed partition on a topic the mirror does not copy: accounted, untouched
 
 
 @dataclass(frozen=True)
@@ -349,7 +395,7 @@ class OffsetChange:
     current: int | None  # the receiving group's offset before
     translated: int | None  # the translation's answer
     new: int | None  # the offset committed (or to commit on a dry run); None: nothing
-    action: str  # commit | rewind | unchanged | refused-rewind | untranslatable
+    action: str  # commit | rewind | unchanged | refused-rewind | untranslatable | not-mirrored
     status: str  # the translation's status
     note: str = ""
 
@@ -357,7 +403,7 @@ class OffsetChange:
 @dataclass(frozen=True)
 class GroupSync:
     group: str
-    outcome: str  # changed | would-change | unchanged | refused | skipped
+    outcome: str  # changed | would-change | unchanged | refused | skipped | not-mirrored
     reason: str
     changes: tuple[OffsetChange, ...] = field(default_factory=tuple)
 
@@ -403,9 +449,13 @@ def sync_groups(route: Route, groups: Iterable[str], dry_run: bool = False, allo
     """
     asked = list(dict.fromkeys(groups))
     allow_approximate = route.fallback == "timestamp"
-    translated = _translate_committed(route, kgroups.committed(route.sending, asked))
+    translated, uncovered = _translate_committed(route, kgroups.committed(route.sending, asked))
+    outside = {g: tuple(OffsetChange(g, t, p, o, "", None, None, None, NOT_MIRRORED, NOT_MIRRORED,
+                                     _not_mirrored_note(route)) for t, p, o in uncovered.get(g, []))
+               for g in asked}
     results: dict[str, GroupSync] = {
-        g: GroupSync(g, "unchanged", f'no committed offsets on topics of mirror "{route.forward.name}"')
+        g: GroupSync(g, NOT_MIRRORED if outside[g] else "unchanged",
+                     f'no committed offsets on topics of mirror "{route.forward.name}"', outside[g])
         for g in asked if not translated.get(g)
     }
     groups = [g for g in asked if translated.get(g)]
@@ -441,7 +491,8 @@ def sync_groups(route: Route, groups: Iterable[str], dry_run: bool = False, allo
                 err = kgroups.GroupActive(group, route.receiving.name, None)
                 results[group] = GroupSync(group, "skipped" if skip_active else "refused", str(err),
                                            results[group].changes)
-    return [results[g] for g in asked]
+    return [replace(results[g], changes=results[g].changes + outside[g]) if translated.get(g) else results[g]
+            for g in asked]
 
 
 def sync_groups_once(state: State, mirror_name: str, source: ClusterProfile, target: ClusterProfile,
@@ -468,18 +519,35 @@ def sync_groups_once(state: State, mirror_name: str, source: ClusterProfile, tar
     return changes
 
 
+PARTITION_KINDS = ("committed", "would commit", "already in sync", "not mirrored", "not yet mirrored", "refused")
+
+
+def partition_kind(result: GroupSync, change: OffsetChange) -> str:
+    """What happened to one committed partition of a group, in the words of the summary."""
+    if change.action == NOT_MIRRORED:
+        return "not mirrored"
+    if change.action == UNCHANGED:
+        return "already in sync"
+    if change.action == UNTRANSLATABLE and change.status == NOT_YET:
+        return "not yet mirrored"
+    if result.outcome in ("refused", "skipped") or change.action in (UNTRANSLATABLE, REFUSED_REWIND):
+        return "refused"
+    return "would commit" if result.outcome == "would-change" else "committed"
+
+
 def summary(results: list[GroupSync], receiving: str) -> str:
-    """One line saying what a sync did, for people."""
-    counts: dict[str, int] = {}
+    """One line saying what a sync did to every group and every committed partition, for people."""
+    outcomes: dict[str, int] = {}
+    kinds: dict[str, int] = {}
     for result in results:
-        counts[result.outcome] = counts.get(result.outcome, 0) + 1
-    moved = sum(1 for r in results for c in r.changes if r.outcome in ("changed", "would-change")
-                and c.action in (COMMIT, REWIND))
+        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+        for change in result.changes:
+            kind = partition_kind(result, change)
+            kinds[kind] = kinds.get(kind, 0) + 1
     total = len(results)
-    if total and counts.get("unchanged", 0) == total:
-        return f'nothing to change: all {total} group{"s" if total != 1 else ""} already in sync on "{receiving}"'
-    parts = [f"{n} {outcome}" for outcome, n in sorted(counts.items())]
-    verb = "would commit" if counts.get("would-change") else "committed"
-    same = sum(1 for r in results for c in r.changes if c.action == UNCHANGED)
-    return (f'{total} groups: {", ".join(parts)}; {verb} {moved} partition offset{"s" if moved != 1 else ""} '
-            f'on "{receiving}"' + (f"; {same} already in sync" if same else ""))
+    groups = f'{total} group{"s" if total != 1 else ""}'
+    if total and outcomes.get("unchanged", 0) == total and set(kinds) <= {"already in sync"}:
+        return f'nothing to change: all {groups} already in sync on "{receiving}"'
+    parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+    partitions = ", ".join(f"{kinds[k]} {k}" for k in PARTITION_KINDS if kinds.get(k)) or "none"
+    return f'{groups}: {parts}; partitions: {partitions} on "{receiving}"'

@@ -65,7 +65,6 @@ NOT_YET = "not-yet"
 BEFORE_START = "before-start"
 APPROXIMATE = "approximate"
 
-STATUSES = (EXACT, GAP, END, NOT_YET, BEFORE_START, APPROXIMATE)
 TRANSLATED = frozenset({EXACT, GAP, END})  # an exact offset to commit
 USABLE = frozenset({EXACT, GAP, END, APPROXIMATE})  # an offset exists (approximate on request only)
 

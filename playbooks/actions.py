@@ -39,6 +39,7 @@ class Param:
     default: Any = None
     doc: str = ""
     choices: tuple[str, ...] = ()
+    regex: bool = False  # each value must compile as a regular expression (checked before anything runs)
 
 
 @dataclass(frozen=True)

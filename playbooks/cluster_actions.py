@@ -50,7 +50,8 @@ def _deadline_passed(ctx: ActionContext) -> bool:
 @action(
     "probe",
     Param("clusters", "names", required=True, doc="cluster profiles or bootstraps that must answer"),
-    Param("topics", "list", doc="topic regexes that must match at least one topic on the first cluster"),
+    Param("topics", "list", regex=True,
+          doc="topic regexes that must match at least one topic on the first cluster"),
     Param("target", "str", doc="the cluster whose platform must meet `requires`"),
     Param("requires", "names", doc="capabilities the plan needs on the target (see migrate probe)"),
     Param("max_age", "float", default=0.0, doc="reuse a stored probe of the target this recent (e.g. 1h)"),
@@ -111,14 +112,16 @@ def _last_line(text: str) -> str:
 
 
 def _migrate(ctx: ActionContext, args: list[str], default_timeout: float) -> subprocess.CompletedProcess:
+    from migrate.local.platforms import kill_with_parent
     from migrate.playbooks.local_actions import hook_env
 
     timeout = ctx.remaining(default_timeout) if ctx.deadline is not None else default_timeout
     try:
         # own session: a Ctrl-C meant for the playbook lets this step finish instead of killing it
+        # and it dies with the playbook if the playbook's stop is abandoned (PR_SET_PDEATHSIG)
         return subprocess.run(ctx.migrate_command(*args), capture_output=True, text=True,
                               env=hook_env(ctx), timeout=max(timeout, 1.0), stdin=subprocess.DEVNULL,
-                              start_new_session=True)
+                              start_new_session=True, preexec_fn=kill_with_parent)
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         raise StepFailed(f"migrate {args[0]} did not finish within {timeout:.0f}s", tail(str(out))) from None
@@ -141,11 +144,11 @@ def _shadow_mirror_start(params: dict, shadow) -> dict:
     Param("name", "str", required=True, doc="mirror name"),
     Param("source", "str", required=True, doc="cluster to read"),
     Param("target", "str", required=True, doc="cluster to write"),
-    Param("topics", "list", doc="topic regexes (not with reverse_of)"),
-    Param("exclude", "list", doc="topic regexes to skip"),
+    Param("topics", "list", doc="topic regexes (not with reverse_of)", regex=True),
+    Param("exclude", "list", doc="topic regexes to skip", regex=True),
     Param("rename", "str", doc="target topic template, default {topic}"),
     Param("reverse_of", "str", doc="mirror back the topics of this forward mirror (its targets, by name)"),
-    Param("sync_groups", "str", doc="also sync offsets of matching inactive groups"),
+    Param("sync_groups", "str", doc="also sync offsets of matching inactive groups", regex=True),
     Param("args", "list", doc="more `migrate mirror` options"),
     summary="Start a named background mirror (`migrate mirror --follow`); already running is fine.",
     default_timeout=60.0, shadow=_shadow_mirror_start,
@@ -159,6 +162,7 @@ def run_mirror_start(ctx: ActionContext, params: dict) -> StepResult:
         return StepResult(f"mirror {name} already running (pid {running.pid})", {"pid": running.pid})
     args = ["mirror", "--source", params["source"], "--target", params["target"], "--name", name, "--follow"]
     if params.get("reverse_of"):
+        _check_forward_stopped(ctx, params["reverse_of"])
         topics, rename = _reverse_topics(ctx, params["reverse_of"])
         args += ["--topics", topics, "--rename", params.get("rename") or rename]
     else:
@@ -186,6 +190,23 @@ def run_mirror_start(ctx: ActionContext, params: dict) -> StepResult:
         raise StepFailed(f"mirror {name} did not start mirroring within the step's timeout",
                          processes.log_tail(proc, lines=20))
     return StepResult(f"mirror {name} started (pid {proc.pid}, log {log_path})", {"pid": proc.pid})
+
+
+def _check_forward_stopped(ctx: ActionContext, forward: str) -> None:
+    """A reverse mirror must not start while its forward mirror runs: together they loop."""
+    from migrate import groups as kgroups
+
+    row = ctx.state.db.execute("SELECT source FROM mirrors WHERE name = ?", [forward]).fetchone()
+    if row is None:
+        return  # _reverse_topics says the forward mirror is unknown
+    group = f"migrate.mirror.{forward}"
+    source = ctx.cluster(row[0])
+    info = kgroups.describe(source, [group]).get(group)
+    if info is not None and info.active:
+        raise StepFailed(
+            f"forward mirror {forward} is still running (its group {group} is {info.state} on {source.name}); "
+            "a reverse mirror now would copy records back to their source in a loop: stop it "
+            f"(mirror.stop {forward}, or stop its workers), then resume this run")
 
 
 def _progress_rows(ctx: ActionContext, name: str) -> list:

@@ -133,14 +133,6 @@ class Journal:
                  run_id, step.phase, step.index],
             )
 
-    def step_skipped(self, run_id: str, step: Step, reason: str) -> None:
-        with self.state.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO playbook_steps (run_id, phase, idx, name, action, status, attempts, "
-                "output) VALUES (?, ?, ?, ?, ?, 'skipped', 0, ?)",
-                [run_id, step.phase, step.index, step.name, step.action, reason],
-            )
-
     # --- reading ---------------------------------------------------------------------------
 
     def run(self, run_id: str) -> RunRow:
@@ -160,6 +152,9 @@ class Journal:
     def overrides(self, run_id: str) -> dict[str, str]:
         row = self.state.db.execute("SELECT vars FROM playbook_runs WHERE id = ?", [run_id]).fetchone()
         return json.loads(row[0]) if row and row[0] else {}
+
+    def has_run(self, run_id: str) -> bool:
+        return self.state.db.execute("SELECT 1 FROM playbook_runs WHERE id = ?", [run_id]).fetchone() is not None
 
     def runs(self, limit: int = 50) -> list[RunRow]:
         rows = self.state.db.execute(

@@ -83,11 +83,14 @@ def load_playbook(path: str | Path, overrides: Mapping[str, str] | None = None,
     declared = _declared_vars(top, src)
     overrides = dict(overrides or {})
     if strict_overrides:
+        # one set of variables serves a playbook and its companions (cutover and rollback)
+        shared = companion_vars(file)
         for key in overrides:
-            if key not in declared:
+            if key not in declared and key not in shared:
                 known = ", ".join(sorted(declared)) or "none"
-                raise PlaybookError(f"{src.shown}: --var {key}: the playbook declares no variable '{key}' "
+                raise PlaybookError(f"{src.shown}: --var/--vars-file {key}: the playbook declares no variable '{key}' "
                                     f"(declared: {known})")
+    _check_required(declared, overrides, src)
     base = {"playbook_dir": str(file.resolve().parent), "rehearsal": "0", "run_id": "<run-id>"}
     base.update(builtins or {})
     resolver = _Resolver(declared, overrides, base, config, src)
@@ -194,6 +197,96 @@ def _declared_vars(top, src: _Source) -> dict[str, tuple[Any, yaml.Node]]:
     return out
 
 
+class MissingVariables(PlaybookError):
+    """Required variables without a value, all of them at once (`names`, in file order)."""
+
+    def __init__(self, shown: str, line: int, names: list[str], empty: list[str]):
+        self.shown, self.line, self.names, self.empty = shown, line, names, empty
+        super().__init__(missing_message(f"{shown}:{line}", names, empty))
+
+
+def missing_message(where: str, names: list[str], empty: list[str]) -> str:
+    labels = [f"{n} (empty)" if n in empty else n for n in names]
+    if len(names) == 1:
+        what = f"variable '{names[0]}' is empty" if empty else f"variable '{names[0]}' has no value"
+        return f"{where}: {what}; pass --var {names[0]}=VALUE (or set it in --vars-file FILE)"
+    return (f"{where}: {len(names)} variables have no value: {', '.join(labels)}; pass --var NAME=VALUE "
+            "for each, or put them in --vars-file FILE")
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def _check_required(declared, overrides: Mapping[str, Any], src: _Source) -> None:
+    """Variables declared null are required: report every one that is missing or empty, in one go."""
+    names, empty, line = [], [], None
+    for name, (value, node) in declared.items():
+        if value is not None:
+            continue
+        given = overrides.get(name)
+        if _is_empty(given):
+            names.append(name)
+            if name in overrides:
+                empty.append(name)
+            line = line or node.start_mark.line + 1
+    if names:
+        raise MissingVariables(src.shown, line or 1, names, empty)
+
+
+def companion_vars(path: Path) -> set[str]:
+    """Variable names declared by the playbooks beside `path` and the shipped ones (best effort)."""
+    from importlib import resources
+
+    folders = {path.resolve().parent, Path(str(resources.files("migrate.playbooks")))}
+    names: set[str] = set()
+    for folder in folders:
+        for other in sorted(folder.glob("*.yaml")):
+            try:
+                data = yaml.safe_load(other.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                continue
+            if isinstance(data, dict) and isinstance(data.get("vars"), dict):
+                names.update(str(k) for k in data["vars"])
+    return names
+
+
+def load_vars_file(path: str | Path) -> dict[str, Any]:
+    """A flat mapping of variable name to value, from YAML or (by a .toml suffix) TOML."""
+    import tomllib
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlaybookError(f"--vars-file {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        data = tomllib.loads(text) if file.suffix.lower() == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        kind = "TOML" if file.suffix.lower() == ".toml" else "YAML"
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PlaybookError(f"--vars-file {path}: not valid {kind} ({detail})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PlaybookError(f"--vars-file {path}: must be a mapping of variable name to value")
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if not isinstance(name, str) or not _VAR_NAME.match(name):
+            raise PlaybookError(f"--vars-file {path}: {name!r} is not a variable name")
+        scalars = (str, int, float, bool)
+        if isinstance(value, list) and all(isinstance(v, scalars) for v in value):
+            out[name] = [str(v) if not isinstance(v, bool) else ("true" if v else "false") for v in value]
+        elif value is None:
+            continue  # not set: a required variable is then reported missing with the others
+        elif isinstance(value, scalars):
+            out[name] = value
+        else:
+            raise PlaybookError(f"--vars-file {path}: variable '{name}' must be a string, number, boolean or "
+                                "list of those, not a nested mapping")
+    return out
+
+
 class _Resolver:
     def __init__(self, declared, overrides, builtins, config: cfg.Config, src: _Source):
         self.declared = declared
@@ -215,7 +308,7 @@ class _Resolver:
         if name in self.overrides:
             raw, where = self.overrides[name], node
             declared = self.declared.get(name)
-            if declared is not None and isinstance(declared[0], list):
+            if declared is not None and isinstance(declared[0], list) and isinstance(raw, str):
                 raw = [part.strip() for part in raw.split(",") if part.strip()]
         elif name in self.declared:
             raw, where = self.declared[name]
@@ -234,7 +327,11 @@ class _Resolver:
         if isinstance(raw, str):
             return self.substitute(raw, node, step, chain)
         if isinstance(raw, list):
-            return [self._substitute_any(item, node, step, chain) for item in raw]
+            out: list[Any] = []
+            for item in raw:  # `["${topics}"]` with a list variable means its items, not a nested list
+                value = self._substitute_any(item, node, step, chain)
+                out.extend(value if isinstance(value, list) and isinstance(item, str) else [value])
+            return out
         return raw
 
     def reference(self, ref: str, node, step, chain) -> Any:
@@ -443,6 +540,24 @@ def _to_int(value: Any) -> int:
 
 
 def _check_type(value: Any, param: Param, spec: ActionSpec, src: _Source, node, label: str) -> Any:
+    checked = _typed(value, param, spec, src, node, label)
+    values = checked if isinstance(checked, list) else [checked]
+    if param.required and (checked in ("", None) or (isinstance(checked, list) and not checked)):
+        raise src.error(node, f"parameter '{param.name}' of '{spec.name}' is empty; give it a value", label)
+    if param.regex:
+        for item in values:
+            if item in ("", None):
+                raise src.error(node, f"parameter '{param.name}' of '{spec.name}' has an empty regular expression, "
+                                      "which matches no topic", label)
+            try:
+                re.compile(item)
+            except re.error as exc:
+                raise src.error(node, f"parameter '{param.name}' of '{spec.name}': {item!r} is not a valid "
+                                      f"regular expression ({exc})", label) from None
+    return checked
+
+
+def _typed(value: Any, param: Param, spec: ActionSpec, src: _Source, node, label: str) -> Any:
     def bad(expected: str) -> PlaybookError:
         return src.error(node, f"parameter '{param.name}' of '{spec.name}' must be {expected}, got {value!r}", label)
 

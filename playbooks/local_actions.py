@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from migrate import shutdown
 from migrate.config import redact_text
 from migrate.playbooks.actions import ActionContext, Param, StepFailed, StepResult, action
 
@@ -62,6 +63,7 @@ def run_exec(ctx: ActionContext, params: dict) -> StepResult:
     proc = subprocess.Popen(params["command"], shell=True, cwd=params.get("cwd") or None, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
+    shutdown.adopt(proc.pid, own_group=True)  # an abandoned stop of the playbook kills it
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -69,6 +71,7 @@ def run_exec(ctx: ActionContext, params: dict) -> StepResult:
         out, _ = proc.communicate()
         raise StepFailed(f"hook did not finish within {timeout:.0f}s and was stopped",
                          tail(out.decode(errors="replace"))) from None
+    shutdown.release(proc.pid)
     text = tail(out.decode(errors="replace"))
     if proc.returncode != 0:
         last = text.strip().splitlines()[-1] if text.strip() else ""

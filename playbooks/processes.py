@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrate import shutdown
 from migrate.local.platforms import pid_alive
 
 
@@ -65,11 +66,22 @@ def start(state, key: str, command: list[str], log_path: Path, run_id: str) -> M
             [key, child.pid, "\0".join(command), str(log_path), run_id, _now()],
         )
     _CHILDREN[child.pid] = child
+    if _TIED["on"]:
+        shutdown.adopt(child.pid, own_group=True)
     return ManagedProcess(key, child.pid, tuple(command), str(log_path), run_id)
 
 
 # Popen objects of children started by this process, so that they are reaped (no zombies).
 _CHILDREN: dict[int, subprocess.Popen] = {}
+_TIED = {"on": False}
+
+
+def tie_to_owner(on: bool = True) -> None:
+    """Children started from now on die with this process if its stop is abandoned (the demo).
+
+    A playbook run leaves them free on purpose: a resumed run finds its mirrors again.
+    """
+    _TIED["on"] = on
 
 
 def exited(proc: ManagedProcess) -> bool:

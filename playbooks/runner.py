@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from migrate.config import Config, redact_text
-from migrate.errors import MigrateError, UsageError
+from migrate.errors import MigrateError, PlaybookError, UsageError
 from migrate.playbooks import processes
 from migrate.playbooks.actions import ActionContext, StepFailed, StepResult, registry
 from migrate.playbooks.journal import FINISHED_OK, Journal, StepRow, new_run_id, parse_iso
-from migrate.playbooks.loader import load_playbook
+from migrate.playbooks.loader import MissingVariables, load_playbook, missing_message
 from migrate.playbooks.model import Playbook, Step
 from migrate.playbooks.shadow import Shadow, tag_of
 
 log = logging.getLogger("migrate.playbooks")
+SHADOW_TAG_MARK = ".rh-{}"  # in a shadow mirror's name
 
 
 @dataclass
@@ -125,23 +126,45 @@ class Runner:
         """Rehearse a playbook (and its rollback); both are loaded and checked before anything runs."""
         run_id = new_run_id()
         shadow = Shadow(tag_of(run_id))
-        strict = rollback_path is None  # one --var set serves both playbooks
-        plans = [(run_id, shadowed(self.load(path, overrides, run_id, rehearsal=True, strict=strict), shadow))]
+        ids = [run_id]
         if rollback_path is not None:
             second = new_run_id()
             while second == run_id:
                 second = new_run_id()
-            plans.append((second, shadowed(self.load(rollback_path, overrides, second, rehearsal=True,
-                                                     strict=False), shadow)))
+            ids.append(second)
+        paths = [path] + ([rollback_path] if rollback_path is not None else [])
+        plans = [(rid, shadowed(playbook, shadow)) for rid, playbook in
+                 zip(ids, self.load_all(paths, overrides, ids, rehearsal=True))]
         outcomes: list[RunOutcome] = []
-        for i, (rid, playbook) in enumerate(plans):
-            if outcomes and (not outcomes[-1].ok or self.options.stop_requested.is_set()):
-                break
-            self.journal.create_run(rid, playbook, "rehearsal", shadow_tag=shadow.run_tag,
-                                    parent=run_id if i else None, overrides=dict(overrides or {}))
-            outcomes.append(self._execute(rid, playbook, shadow=shadow))
-        cleaned = self.clean_rehearsal([rid for rid, _ in plans[:len(outcomes)]], shadow)
+        try:
+            for i, (rid, playbook) in enumerate(plans):
+                if outcomes and (not outcomes[-1].ok or self.options.stop_requested.is_set()):
+                    break
+                self.journal.create_run(rid, playbook, "rehearsal", shadow_tag=shadow.run_tag,
+                                        parent=run_id if i else None, overrides=dict(overrides or {}))
+                self._event("playbook", None, {"playbook": playbook.name, "run_id": rid, "mode": "rehearsal"})
+                outcomes.append(self._execute(rid, playbook, shadow=shadow))
+        finally:  # also after a failure or an exception: a rehearsal leaves nothing behind
+            started = [rid for rid, _ in plans if self.journal.has_run(rid)]
+            cleaned = self.clean_rehearsal(started, shadow) if started else []
         return RehearsalReport(tuple(outcomes), shadow.topic_prefix, tuple(cleaned))
+
+    def load_all(self, paths: list[str | Path], overrides: Mapping[str, Any] | None, run_ids: list[str],
+                 rehearsal: bool = False) -> list[Playbook]:
+        """Load playbooks that share one set of variables; every missing variable of all of them at once."""
+        loaded, missing = [], []
+        for path, rid in zip(paths, run_ids):
+            try:
+                loaded.append(self.load(path, overrides, rid, rehearsal=rehearsal))
+            except MissingVariables as exc:
+                missing.append(exc)
+        if len(missing) == 1:
+            raise missing[0]
+        if missing:
+            names = list(dict.fromkeys(n for m in missing for n in m.names))
+            empty = [n for m in missing for n in m.empty]
+            raise PlaybookError(missing_message(", ".join(f"{m.shown}:{m.line}" for m in missing), names, empty))
+        return loaded
 
     # --- the loop --------------------------------------------------------------------------------
 
@@ -251,34 +274,71 @@ class Runner:
                           run.error)
 
     def clean_rehearsal(self, run_ids: list[str], shadow: Shadow) -> list[str]:
-        """Stop the rehearsal's background mirrors and drop its shadow topics (unless kept)."""
-        from migrate import kafka
+        """Stop the rehearsal's background mirrors; drop its shadow topics and groups on both clusters.
 
+        Groups: the shadow consumer groups (`<group>.rehearsal`) and the consumer groups of the
+        shadow mirrors (`migrate.mirror.<mirror>.rh-<id>`).  Production names are never touched:
+        only names carrying the rehearsal's marks are deleted.  `--keep-shadow` keeps topics and groups.
+        """
         for run_id in run_ids:
             for key in processes.all_for_run(self.state, run_id):
                 processes.stop(self.state, key)
         if self.options.keep_shadow:
             return []
+        plans = [self.journal.plan(rid) for rid in run_ids]
+        groups = shadow_groups(plans, shadow)
         removed: list[str] = []
-        plan = self.journal.plan(run_ids[0])
-        for role in ("source", "target"):
-            spec = plan.vars.get(role)
-            if not isinstance(spec, str) or not spec:
-                continue
-            try:
-                profile = self.config_cluster(spec)
-                names = [t for t in kafka.list_topics(profile)
-                         if t.startswith(shadow.topic_prefix) or f".rh-{shadow.run_tag}." in t]
-                kafka.delete_topics(profile, names)
-                removed.extend(f"{profile.name}:{n}" for n in names)
-            except MigrateError as exc:
-                log.warning("could not remove shadow topics on %s: %s", spec, exc)
+        specs = {plan.vars.get(role) for plan in plans for role in ("source", "target")}
+        for spec in sorted(s for s in specs if isinstance(s, str) and s):
+            removed.extend(self._clean_cluster(spec, shadow, groups))
         return removed
+
+    def _clean_cluster(self, spec: str, shadow: Shadow, groups: list[str]) -> list[str]:
+        from migrate import groups as kgroups
+        from migrate import kafka
+
+        removed: list[str] = []
+        try:
+            profile = self.config_cluster(spec)
+            # groups first: Tansu (measured) listed no group right after the topics a group had
+            # committed on were deleted, and an unlisted group cannot be told from an absent one
+            removed.extend(f"{profile.name}:group {g}" for g in kgroups.delete(profile, groups))
+            names = [t for t in kafka.list_topics(profile)
+                     if t.startswith(shadow.topic_prefix) or f".rh-{shadow.run_tag}." in t]
+            kafka.delete_topics(profile, names)
+            removed.extend(f"{profile.name}:{n}" for n in names)
+        except MigrateError as exc:
+            log.warning("could not remove the rehearsal's topics and groups on %s: %s", spec, exc)
+        return removed
+
+    def cleanup(self, run_id: str) -> list[str]:
+        """`playbook cleanup RUN`: what a killed rehearsal left, for it and its rollback half."""
+        run = self.journal.run(run_id)
+        if run.mode != "rehearsal" or not run.shadow_tag:
+            raise UsageError(f"run {run_id} is not a rehearsal; cleanup removes only what a rehearsal created")
+        if self.journal.effective_status(run) == "running":
+            raise UsageError(f"rehearsal {run_id} is still running (pid {run.pid}); stop it first")
+        family = [r.id for r in self.journal.runs(limit=10_000)
+                  if r.shadow_tag == run.shadow_tag and r.mode == "rehearsal"]
+        return self.clean_rehearsal(sorted(family), Shadow(run.shadow_tag))
 
     def config_cluster(self, spec: str):
         from migrate.config import resolve_cluster
 
         return resolve_cluster(spec, self.config, "cluster")
+
+
+def shadow_groups(plans: list[Playbook], shadow: Shadow) -> list[str]:
+    """Every consumer group a rehearsal of these (shadowed) plans may have created."""
+    groups: list[str] = []
+    for plan in plans:
+        for step in list(plan.steps) + list(plan.rollback_steps):
+            if step.action == "mirror.start" and SHADOW_TAG_MARK.format(shadow.run_tag) in str(step.params.get("name")):
+                groups.append(f"migrate.mirror.{step.params['name']}")
+            names = step.params.get("groups")
+            if isinstance(names, list):
+                groups.extend(shadow.group(str(g)) for g in names)
+    return list(dict.fromkeys(groups))
 
 
 def shadowed(playbook: Playbook, shadow: Shadow) -> Playbook:

@@ -289,11 +289,11 @@ def test_cli_translate_and_sync(estate, tmp_path, source_cluster, target_cluster
     set_offsets(source_cluster.profile, group, {(topic, 1): 20})
     out = run_cli(*base, "sync", "--name", name, "--group", group, "--dry-run")
     assert out.returncode == 0, out.stderr
-    assert "would commit 2 partition offsets" in out.stdout
+    assert '1 group: 1 would-change; partitions: 2 would commit on "target"' in out.stdout
     assert committed(target_cluster.profile, group) == {}
     out = run_cli(*base, "sync", "--name", name, "--group", group)
     assert out.returncode == 0, out.stderr
-    assert "committed 2 partition offsets" in out.stdout
+    assert '1 group: 1 changed; partitions: 2 committed on "target"' in out.stdout
     out = run_cli(*base, "sync", "--name", name, "--group", group)
     assert out.returncode == 0 and "nothing to change: all 1 group already in sync" in out.stdout
     assert committed(target_cluster.profile, group) == {(to_topic, 0): 5, (to_topic, 1): 20}

@@ -1,4 +1,4 @@
-"""Packaging: our folders install under `migrate.*`, the entry point works, every command documents itself."""
+"""Packaging: our folders import as `migrate.*` (installed or not), the entry point works, every command documents itself."""
 
 from __future__ import annotations
 
@@ -17,28 +17,30 @@ from migrate.cli import main
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_validators_is_the_pypi_package_and_ours_lives_under_migrate(tmp_path):
+@pytest.mark.parametrize("where", ["outside", "repo-root"])
+def test_our_folders_are_imported_under_migrate_wherever_python_starts(tmp_path, where):
+    """Installed, and from the repository root (as `python -m pytest` and type checkers see it)."""
     code = (
-        "import json, validators, migrate.validators, migrate.offset_maps, migrate.playbooks\n"
-        "print(json.dumps({'pypi': validators.__file__, 'email': hasattr(validators, 'email'),\n"
-        "                  'ours': migrate.validators.__file__, 'maps': migrate.offset_maps.__file__,\n"
+        "import json, migrate.validators, migrate.offset_maps, migrate.playbooks\n"
+        "print(json.dumps({'ours': migrate.validators.__file__, 'maps': migrate.offset_maps.__file__,\n"
         "                  'playbooks': migrate.playbooks.__file__}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    cwd = REPO if where == "repo-root" else tmp_path
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
-    assert found["email"] is True
-    assert REPO not in Path(found["pypi"]).resolve().parents
     assert Path(found["ours"]).resolve() == REPO / "validators" / "__init__.py"
     assert Path(found["maps"]).resolve() == REPO / "offset_maps" / "__init__.py"
     assert Path(found["playbooks"]).resolve() == REPO / "playbooks" / "__init__.py"
 
 
-def test_the_test_process_sees_the_pypi_validators_too():
-    # `pytest` (not `python -m pytest`) keeps the repo root off sys.path, so this is PyPI's.
-    import validators
-
-    assert hasattr(validators, "email") and REPO not in Path(validators.__file__).resolve().parents
+def test_python_dash_m_pytest_collects_from_the_repository_root():
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                             "tests/test_validators_unit.py", "tests/test_offset_translate.py"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "tests collected" in summary and "error" not in summary, summary
 
 
 def test_the_console_script_reports_the_version(tmp_path):

@@ -278,3 +278,12 @@ def test_stored_picture_is_the_latest_result_of_each_check(tmp_path):
     assert picture.get("client-agreement-transactions", BOTH).status == "fail"
     assert picture.get("client-agreement", BOTH).status == "fail"
     assert by_bootstrap is not None and len(by_bootstrap.results) == len(picture.results)
+
+
+@pytest.mark.parametrize("which", ["noida", "tansu"])
+def test_probe_shows_header_names_with_a_nul_byte_kept_by_the_platform_and_cut_by_librdkafka(which, request):
+    _, report = request.getfixturevalue(which)
+    assert statuses(report, "header-name-nul") == {KAFKA_PYTHON: "pass"}
+    observed = report.get("header-name-nul", KAFKA_PYTHON).observed
+    assert "('trace\\x00id', b'span\\x00value')" in observed  # the platform kept it, byte for byte
+    assert "reads [('trace', b'span\\x00value')]" in observed  # librdkafka cut the name at the NUL

@@ -98,7 +98,7 @@ def test_history_lists_runs_with_the_change_since_the_previous_run(source_cluste
     (["--sample", "0"], "--sample must be"),
     (["--headers", ","], "--headers takes"),
     (["--report", "x.pdf"], "use a .html, .xml"),
-    (["--match", "map", "--name", "never-mirrored"], "has no offset map"),
+    (["--match", "map", "--name", "never-mirrored"], 'no mirror named "never-mirrored" in '),
 ])
 def test_usage_errors_exit_2_with_one_line(source_cluster, target_cluster, env, args, message):
     out = validate(source_cluster, target_cluster, env, *args)

@@ -68,6 +68,7 @@ class TopicResult:
     records_compared: int
     counts: Mapping[str, int]
     info: Mapping[str, int]
+    only_on: str | None = None  # "source": the topic exists on one side only, so nothing was compared
 
     @property
     def divergences(self) -> int:
@@ -76,7 +77,8 @@ class TopicResult:
     def as_dict(self) -> dict[str, object]:
         return {"topic": self.topic, "target_topic": self.target_topic, "partitions": self.partitions,
                 "records_compared": self.records_compared, "divergences": self.divergences,
-                **{k: self.counts.get(k, 0) for k in KINDS}, **{k: self.info.get(k, 0) for k in INFO}}
+                **{k: self.counts.get(k, 0) for k in KINDS}, **{k: self.info.get(k, 0) for k in INFO},
+                "only_on": self.only_on}
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,15 @@ class ValidationResult:
     notes: tuple[str, ...] = ()
     run_id: int | None = None
     started_at: str | None = None
+    # what was compared, for people who did not run it (reports are forwarded)
+    mirror: str | None = None
+    source: str | None = None
+    target: str | None = None
+
+    @property
+    def one_sided(self) -> tuple[TopicResult, ...]:
+        """Topics that exist on one cluster only: a divergence of the topic, not of N records."""
+        return tuple(t for t in self.topics if t.only_on)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -109,11 +120,20 @@ class ValidationResult:
 
     @property
     def parity(self) -> bool:
-        return self.divergences == 0
+        return self.divergences == 0 and not self.one_sided
+
+    @property
+    def verdict(self) -> str:
+        if self.parity:
+            return "PARITY"
+        problems = [f"{self.divergences} records"] if self.divergences else []
+        problems += [f"topic {t.topic} exists on the {t.only_on} only" for t in self.one_sided]
+        return f"DIVERGENCE ({'; '.join(problems)})"
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "run_id": self.run_id, "started_at": self.started_at, "mode": self.mode,
+            "run_id": self.run_id, "started_at": self.started_at, "mode": self.mode, "mirror": self.mirror,
+            "source": self.source, "target": self.target,
             "parity": self.parity, "range_from": self.range_from, "range_to": self.range_to,
             "records_compared": self.records_compared, "divergences": self.divergences,
             "counts": self.counts, "info": self.info, "duration_s": round(self.duration_s, 3),
@@ -129,6 +149,7 @@ class _TopicTally:
     compared: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     info: dict[str, int] = field(default_factory=lambda: dict.fromkeys(INFO, 0))
+    only_on: str | None = None
 
 
 class Tally:
@@ -154,6 +175,9 @@ class Tally:
         if len(kept) < self.max_examples:
             kept.append(divergence)
 
+    def one_sided(self, topic: str, target_topic: str, side: str) -> None:
+        self.topic(topic, target_topic).only_on = side
+
     def compared(self, topic: str, count: int = 1) -> None:
         self.topic(topic).compared += count
 
@@ -170,6 +194,7 @@ class Tally:
             mine = self.topic(name, theirs.target_topic)
             mine.partitions |= theirs.partitions
             mine.compared += theirs.compared
+            mine.only_on = mine.only_on or theirs.only_on
             for kind, n in theirs.counts.items():
                 mine.counts[kind] += n
             for kind, n in theirs.info.items():
@@ -182,7 +207,7 @@ class Tally:
 
     def result(self, mode: str, **extra: object) -> ValidationResult:
         topics = tuple(
-            TopicResult(name, t.target_topic, len(t.partitions), t.compared, dict(t.counts), dict(t.info))
+            TopicResult(name, t.target_topic, len(t.partitions), t.compared, dict(t.counts), dict(t.info), t.only_on)
             for name, t in sorted(self._topics.items())
         )
         examples = tuple(

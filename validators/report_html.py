@@ -82,14 +82,23 @@ def chart_svg(runs: Sequence[dict], width: int = 720, height: int = 200) -> str:
     return "".join(parts)
 
 
+def _what(result: ValidationResult) -> str:
+    """Which mirror and clusters, and which time window: the page is read by people who did not run it."""
+    pairing = f"mirror {result.mirror}" if result.mirror else "records paired by key"
+    return (f"{pairing}: source {result.source or '?'} -> target {result.target or '?'}; "
+            f"records from {result.range_from or 'the beginning'} to {result.range_to or 'now'}")
+
+
 def render_html(result: ValidationResult, runs: Sequence[dict] = (), title: str = "Parity report") -> str:
     """The whole page; `runs` are earlier runs (dicts with id, started_at, records_compared, divergences)."""
+    problem = result.verdict if result.one_sided else f"{result.divergences:,} DIVERGENT RECORDS"
     verdict = ('<span class="verdict ok">PARITY</span>' if result.parity
-               else f'<span class="verdict bad">{result.divergences:,} DIVERGENT RECORDS</span>')
+               else f'<span class="verdict bad">{_e(problem)}</span>')
     topic_rows = [[t.topic, t.target_topic, t.partitions, f"{t.records_compared:,}",
                    *[t.counts.get(k, 0) for k in KINDS], *[t.info.get(k, 0) for k in INFO],
-                   "parity" if not t.divergences else "DIVERGED"] for t in result.topics]
-    bad = {i for i, t in enumerate(result.topics) if t.divergences}
+                   f"only on the {t.only_on}" if t.only_on else "parity" if not t.divergences else "DIVERGED"]
+                  for t in result.topics]
+    bad = {i for i, t in enumerate(result.topics) if t.divergences or t.only_on}
     topics_table = _table(["topic", "target topic", "partitions", "compared", *KINDS, *INFO, "status"],
                           topic_rows, set(range(2, 4 + len(KINDS) + len(INFO))), bad)
     if result.examples:
@@ -113,6 +122,7 @@ def render_html(result: ValidationResult, runs: Sequence[dict] = (), title: str 
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
 <body>
 <h1>{_e(title)} {verdict}</h1>
+<p class="meta">{_e(_what(result))}</p>
 <p class="meta">Run {_e(result.run_id)} at {_e(result.started_at)} &middot; {_e(result.mode)} mode &middot;
 range {_e(result.range_from)} &rarr; {_e(result.range_to)} &middot; {result.records_compared:,} records compared in
 {result.duration_s:.1f} s &middot; {counts} &middot; info: {info}</p>

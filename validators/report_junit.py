@@ -13,14 +13,15 @@ from migrate.validators.divergence import KINDS, ValidationResult
 
 
 def render_junit(result: ValidationResult) -> str:
-    failures = sum(1 for t in result.topics if t.divergences)
+    failures = sum(1 for t in result.topics if t.divergences or t.only_on)
     suites = ET.Element("testsuites", name="migrate validate", tests=str(len(result.topics)),
                         failures=str(failures), time=f"{result.duration_s:.3f}")
     suite = ET.SubElement(suites, "testsuite", name=f"parity.{result.mode}", tests=str(len(result.topics)),
                           failures=str(failures), errors="0", skipped="0", time=f"{result.duration_s:.3f}",
                           timestamp=(result.started_at or "").rstrip("Z"))
     props = ET.SubElement(suite, "properties")
-    for name, value in (("run_id", result.run_id), ("mode", result.mode), ("range_from", result.range_from),
+    for name, value in (("run_id", result.run_id), ("mode", result.mode), ("mirror", result.mirror),
+                        ("source", result.source), ("target", result.target), ("range_from", result.range_from),
                         ("range_to", result.range_to), ("records_compared", result.records_compared)):
         ET.SubElement(props, "property", name=name, value="" if value is None else str(value))
     for topic in result.topics:
@@ -37,6 +38,9 @@ def render_junit(result: ValidationResult) -> str:
                              + (f" field={d.field}" if d.field else "") + (f" ({d.detail})" if d.detail else ""))
             failure = ET.SubElement(case, "failure", message=lines[0], type="divergence")
             failure.text = "\n".join(lines)
+        elif topic.only_on:
+            message = f"topic exists on the {topic.only_on} only; nothing compared"
+            ET.SubElement(case, "failure", message=message, type="divergence").text = message
         info = ", ".join(f"{v} {k}" for k, v in topic.info.items() if v)
         ET.SubElement(case, "system-out").text = (
             f"{topic.records_compared} records compared in {topic.partitions} partitions"

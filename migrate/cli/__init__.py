@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from migrate import __version__, logs
+from migrate import __version__, logs, shutdown
 from migrate.cli.common import AppContext, MigrateGroup
 
 
@@ -17,14 +17,20 @@ from migrate.cli.common import AppContext, MigrateGroup
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for client debug).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Log line format on stderr.")
+@click.option("--stop-grace", type=click.FloatRange(min=1), default=shutdown.DEFAULT_GRACE, show_default=True,
+              envvar="MIGRATE_STOP_GRACE", metavar="SECONDS",
+              help="After SIGINT/SIGTERM, seconds to finish cleanly before abandoning [env MIGRATE_STOP_GRACE].")
 @click.pass_context
-def main(ctx: click.Context, config_file: str | None, state_file: str | None, verbose: int, log_format: str) -> None:
+def main(ctx: click.Context, config_file: str | None, state_file: str | None, verbose: int, log_format: str,
+         stop_grace: float) -> None:
     """Move Kafka workflow estates between platforms with nothing lost.
 
     Example: migrate demo
     """
+    shutdown.install(stop_grace)
     logs.setup(verbose, log_format)
     ctx.obj = AppContext(config_file=config_file, state_file=state_file, verbose=verbose)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:

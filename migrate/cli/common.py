@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import click
 from tabulate import tabulate
 
 from migrate import config as cfg
+from migrate import shutdown
 from migrate.errors import MigrateError
 from migrate.state import State
 
@@ -41,6 +43,11 @@ class AppContext:
             self._state = State(cfg.state_path(self.state_file))
         return self._state
 
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
     def cluster(self, spec: str | None, role: str) -> cfg.ClusterProfile:
         return cfg.resolve_cluster(spec, self.config, role)
 
@@ -59,7 +66,7 @@ class MigrateGroup(click.Group):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(shutdown.exit_code())
 
 
 def format_option(*choices: str) -> Callable:
@@ -95,8 +102,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def emit(rows: Iterable[Any], fmt: str, headers: list[str] | None = None, tablefmt: str = "simple") -> None:
-    """Print rows (dicts or dataclasses) as a table or as a JSON list."""
+def emit(rows: Iterable[Any], fmt: str, headers: list[str] | None = None, tablefmt: str = "simple",
+         fit: bool = False) -> None:
+    """Print rows (dicts or dataclasses) as a table or as a JSON list.
+
+    `fit`: tables with long free-text cells (plans, evidence, step results) wrap those cells so
+    that each line fits the terminal width; nothing is cut off, and JSON always has the full text.
+    """
     data = [_plain(row) for row in rows]
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, default=str))
@@ -105,7 +117,54 @@ def emit(rows: Iterable[Any], fmt: str, headers: list[str] | None = None, tablef
         click.echo("(none)")
         return
     keys = headers or list(data[0].keys())
-    click.echo(tabulate([[row.get(k) for k in keys] for row in data], headers=keys, tablefmt=tablefmt))
+    cells = [[row.get(k) for k in keys] for row in data]
+    widths = fitted_widths(keys, cells, terminal_width()) if fit else None
+    click.echo(tabulate(cells, headers=keys, tablefmt=tablefmt, maxcolwidths=widths))
+
+
+def terminal_width() -> int:
+    """Columns of the terminal (or $COLUMNS); 100 when neither is known."""
+    return max(40, shutil.get_terminal_size((100, 24)).columns)
+
+
+MIN_COLUMN = 6
+LONG_WORD = 16  # a word longer than this may be broken to fit; shorter ones stay whole
+COLUMN_GAP = 2  # tabulate's "simple" format puts two spaces between columns
+
+
+def fitted_widths(headers: list[str], cells: list[list[Any]], width: int) -> list[int | None] | None:
+    """Per-column wrap widths that make the table fit `width`, taken from the widest columns first.
+
+    A column is not made narrower than its longest word, so names and verdicts stay whole;
+    only in the widest column (JSON, evidence) are words longer than LONG_WORD broken.
+    """
+    # tabulate makes a column at least its header + 2 wide
+    natural = [max([len(str(h)) + 2] + [_cell_width(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    # words stay whole (names, ids, verdicts), except in the widest column (JSON, evidence)
+    widest = max(range(len(natural)), key=lambda i: natural[i])
+    floors = [min(full, max(MIN_COLUMN, len(str(h)) + 2,
+                            min(LONG_WORD if i == widest else full, _longest_word([row[i] for row in cells]))))
+              for i, (h, full) in enumerate(zip(headers, natural))]
+    limits = list(natural)
+    budget = width - COLUMN_GAP * (len(headers) - 1)
+    while sum(limits) > budget:
+        shrinkable = [i for i in range(len(limits)) if limits[i] > floors[i]]
+        if not shrinkable:
+            break  # as narrow as it sensibly gets
+        limits[max(shrinkable, key=lambda i: limits[i])] -= 1
+    if limits == natural:
+        return None
+    return [limit if limit < full else None for limit, full in zip(limits, natural)]
+
+
+def _longest_word(values: list[Any]) -> int:
+    words = [w for v in values for w in ("" if v is None else str(v)).split()]
+    return max((len(w) for w in words), default=0)
+
+
+def _cell_width(value: Any) -> int:
+    text = "" if value is None else str(value)
+    return max((len(line) for line in text.splitlines()), default=0)
 
 
 def emit_json(value: Any) -> None:

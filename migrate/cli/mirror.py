@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import signal
-import sys
-import threading
-
 import click
 
-from migrate import kafka
+from migrate import kafka, shutdown
+from migrate.cli import progress
 from migrate.cli.common import AppContext, emit, format_option, is_terminal, pass_app, source_option, target_option
 from migrate.errors import UsageError
-from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, Progress, registry
+from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, registry
+from migrate.mirror_registry import choose_mirror, recorded_mirrors
+from migrate.offset_maps.store import MapStore
 
-log = logging.getLogger("migrate.mirror")
 
 
 @click.group(invoke_without_command=True)
@@ -69,11 +65,12 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id,
         metadata_refresh_s=refresh_interval, slots=slots,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = shutdown.cooperate()
     group_sync = _group_sync(app, spec) if sync_groups else None
-    engine = Mirror(spec, app.state, stop=stop, on_progress=_progress_printer(), group_sync=group_sync)
+    show = progress.printer(f"migrate.mirror.{name}", is_terminal())
+    engine = Mirror(spec, app.state, stop=stop, on_progress=show, group_sync=group_sync)
+    shutdown.abandoning(engine.unfinished)
+    show.start()
     result = engine.run()
     if is_terminal():
         click.echo("", err=True)
@@ -81,18 +78,22 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         f"mirror {name}: {result.records} records ({result.bytes / 1e6:.1f} MB) in {result.seconds:.1f}s"
         + (f", {result.adopted} adopted from the target tail" if result.adopted else "")
         + (", caught up" if result.caught_up else "")
+        + (f", {result.vanished_count} source offsets vanished before they were mirrored" if result.vanished else "")
     )
+    if result.vanished:
+        shown = "; ".join(v.describe() for v in result.vanished[:5])
+        more = f" and {len(result.vanished) - 5} more ranges" if len(result.vanished) > 5 else ""
+        click.echo(f"error: {result.vanished_count} source offsets were deleted on cluster \"{spec.source.name}\" "
+                   f"before they were mirrored (retention, DeleteRecords or data loss): {shown}{more}; "
+                   "the target lacks them, the rest is exact", err=True)
     for failure in result.failures:
         click.echo(f"error: {failure.message}", err=True)
-    if result.failures:
+    if result.failures or result.vanished:
         ctx.exit(1)
 
 
 def _group_sync(app: AppContext, spec: MirrorSpec):
-    try:
-        from migrate.groups import sync_groups_once  # provided by the offsets module
-    except ImportError:
-        raise UsageError("--sync-groups needs the offsets module, which this installation lacks")
+    from migrate.groups import sync_groups_once
 
     def run() -> None:
         sync_groups_once(app.state, spec.name, spec.source, spec.target, spec.sync_groups)
@@ -100,39 +101,14 @@ def _group_sync(app: AppContext, spec: MirrorSpec):
     return run
 
 
-def _progress_printer():
-    terminal = is_terminal()
-    state = {"last_log": 0.0, "last_records": 0, "last_seconds": 0.0}
-
-    def show(progress: Progress) -> None:
-        seconds = max(progress.seconds - state["last_seconds"], 1e-6)
-        rate = (progress.records - state["last_records"]) / seconds
-        lag = sum(progress.lag.values())
-        eta = f"{lag / rate:.0f}s" if rate > 0 and lag else "-"
-        if terminal:
-            sys.stderr.write(
-                f"\r{progress.records:>12,} records  {rate:>10,.0f} rec/s  "
-                f"{progress.bytes / max(progress.seconds, 1e-6) / 1e6:6.1f} MB/s  lag {lag:>10,}  ETA {eta:>6}  "
-                f"partitions {progress.owned}" + (f" ({progress.failed} stopped)" if progress.failed else "") + "  "
-            )
-            sys.stderr.flush()
-        elif progress.seconds - state["last_log"] >= 10:
-            log.warning("progress %s", json.dumps({"records": progress.records, "rate": round(rate),
-                                                  "lag": progress.lag, "partitions": progress.owned,
-                                                  "stopped": progress.failed}))
-            state["last_log"] = progress.seconds
-        state["last_records"], state["last_seconds"] = progress.records, progress.seconds
-
-    return show
-
-
 @mirror.command()
-@click.option("--name", default=DEFAULT_NAME, show_default=True, help="Mirror name.")
+@click.option("--name", default=None,
+              help="Mirror name [default: the only mirror recorded in the state, else default].")
 @source_option
 @target_option
 @format_option()
 @pass_app
-def status(app: AppContext, name: str, source, target, fmt: str) -> None:
+def status(app: AppContext, name: str | None, source, target, fmt: str) -> None:
     """Per partition: source end, mirrored up to, lag, state, worker and whether it is alive.
 
     Read from the mirror's fleet status on the target, so any machine gives the same answer;
@@ -142,7 +118,9 @@ def status(app: AppContext, name: str, source, target, fmt: str) -> None:
     emit(rows, fmt)
 
 
-def mirror_status(app: AppContext, name: str, source: str | None, target: str | None) -> list[dict]:
+def mirror_status(app: AppContext, name: str | None, source: str | None, target: str | None) -> list[dict]:
+    if name is None:
+        name = choose_mirror(app.state, None) if recorded_mirrors(app.state) else DEFAULT_NAME
     record = registry.get(app.state, name)
     if record is None and not target:
         raise UsageError(f'no mirror named "{name}" in {app.state.path}; run migrate mirror --name {name} first, '
@@ -153,15 +131,18 @@ def mirror_status(app: AppContext, name: str, source: str | None, target: str | 
             raise UsageError(f'no mirror named "{name}" in {app.state.path} nor on cluster "target"; '
                              f"run migrate mirror --name {name} first")
         record = registry.get(app.state, name)
-    progress = registry.progress(app.state, name, fleet_status)
+    parts = registry.progress(app.state, name, fleet_status)
     ends = kafka.partition_ends(app.cluster(source or record.source, "source"),
-                                [(r.topic, r.partition) for r in progress])
+                                [(r.topic, r.partition) for r in parts])
+    vanished = MapStore(app.state, name).vanished()
     rows = []
-    for r in progress:
-        end = ends[(r.topic, r.partition)].high
+    for r in parts:
+        end = ends[(r.topic, r.partition)]
+        mirrored_to = r.source_high if r.source_high is not None else end.low
         rows.append({
             "topic": r.topic, "partition": r.partition, "target_topic": r.target_topic,
-            "source_end": end, "mirrored_to": r.source_high, "lag": max(0, end - (r.source_high or 0)),
+            "source_end": end.high, "mirrored_to": r.source_high, "lag": max(0, end.high - mirrored_to),
+            "vanished": sum(e - f for f, e in vanished.get((r.topic, r.partition), [])),
             "status": r.status, "last_commit": r.updated_at, "worker": r.worker,
             "worker_alive": r.alive, "error": r.error,
         })

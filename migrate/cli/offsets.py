@@ -7,6 +7,7 @@ from typing import Callable
 import click
 
 from migrate.cli.common import AppContext, emit, format_option, pass_app, source_option, target_option
+from migrate.mirror_registry import choose_mirror, recorded_mirrors
 from migrate.offset_maps import sync as offsync
 
 TRANSLATE_COLUMNS = ["group", "topic", "partition", "committed", "end", "lag", "to_topic", "to_offset",
@@ -26,8 +27,8 @@ def _route_options(f: Callable) -> Callable:
     options = [
         click.option("--group", "groups", multiple=True, metavar="GROUP", help="A consumer group (repeatable)."),
         click.option("--all-groups", is_flag=True, help="Every group the sending cluster lists."),
-        click.option("--name", "mirror", default="default", show_default=True, metavar="MIRROR",
-                     help="The mirror whose offset map translates."),
+        click.option("--name", "mirror", default=None, metavar="MIRROR",
+                     help="The mirror whose offset map translates [default: the only mirror recorded]."),
         click.option("--reverse", is_flag=True,
                      help="Groups on the mirror's target, offsets for its source (rollback); target records "
                           "produced after cutover translate through a reverse mirror (see --reverse-mirror)."),
@@ -44,8 +45,11 @@ def _route_options(f: Callable) -> Callable:
     return f
 
 
-def _route(app: AppContext, mirror: str, source: str | None, target: str | None, reverse: bool,
+def _route(app: AppContext, mirror: str | None, source: str | None, target: str | None, reverse: bool,
            reverse_mirror: str | None, fallback: str) -> offsync.Route:
+    if mirror is None:
+        # with no mirror recorded, "default" still names one whose map is on the target (--source/--target)
+        mirror = choose_mirror(app.state, None) if recorded_mirrors(app.state) else "default"
     return offsync.route_for(app.state, mirror, app.cluster, source, target, reverse, reverse_mirror, fallback)
 
 
@@ -58,13 +62,16 @@ def translate(app: AppContext, groups: tuple[str, ...], all_groups: bool, mirror
     """Show each group partition's committed offset, its exact translation and the lag on both sides.
 
     Status: exact, gap (next mirrored record), end, not-yet (mirror behind), before-start
-    (older than the map), approximate (only with --fallback timestamp).
+    (older than the map), approximate (only with --fallback timestamp), not-mirrored (a
+    topic the mirror does not copy).
 
     Example: migrate offsets translate --group billing --group audit --format json
     """
     route = _route(app, mirror, source, target, reverse, reverse_mirror, fallback)
     rows = offsync.translate_groups(route, offsync.select_groups(route, groups, all_groups))
     emit(rows, fmt, TRANSLATE_COLUMNS if fmt == "table" else None)
+    if fmt == "table":
+        click.echo(offsync.translate_summary(rows))
 
 
 @offsets.command()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from contextlib import contextmanager
 from importlib import resources
@@ -10,17 +9,31 @@ from pathlib import Path
 
 import click
 
+from migrate import shutdown
+
 from migrate.cli.common import AppContext, emit, emit_json, format_option, pass_app
 from migrate.errors import CheckFailed, UsageError
-from migrate.playbooks.loader import parse_var_overrides
+from migrate.playbooks.loader import load_vars_file, parse_var_overrides
 from migrate.playbooks.runner import RehearsalReport, RunOptions, RunOutcome, Runner, plan_rows
 
-STEP_COLUMNS = ["phase", "step", "name", "action", "status", "attempts", "duration_s", "result"]
-PLAN_COLUMNS = ["phase", "step", "name", "action", "with", "timeout", "retries", "on_failure", "downtime"]
+STEP_COLUMNS = ["step", "name", "action", "status", "time", "result"]  # the table; json has every field
+PLAN_COLUMNS = ["step", "name", "action", "with", "policy"]  # the table; --format json has every field
 RUN_COLUMNS = ["id", "playbook", "mode", "status", "started_at", "duration_s", "steps"]
 
-var_option = click.option("--var", "var_items", multiple=True, metavar="NAME=VALUE",
-                          help="Set a playbook variable (repeatable); wins over the file's vars.")
+
+
+def var_option(f):
+    f = click.option("--vars-file", "vars_file", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Variables from a YAML or TOML file (a flat mapping NAME: value); --var wins.")(f)
+    return click.option("--var", "var_items", multiple=True, metavar="NAME=VALUE",
+                        help="Set a playbook variable (repeatable); wins over --vars-file and the playbook's vars.")(f)
+
+
+def variables(var_items: tuple[str, ...], vars_file: str | None) -> dict:
+    """One set of variables for every playbook of the command: the vars file, then --var on top."""
+    values = load_vars_file(vars_file) if vars_file else {}
+    values.update(parse_var_overrides(var_items))
+    return values
 yes_option = click.option("--yes", "assume_yes", is_flag=True, help="Approve every approval gate.")
 
 
@@ -54,14 +67,17 @@ def playbook() -> None:
 @var_option
 @format_option()
 @pass_app
-def plan(app: AppContext, file: str, var_items: tuple[str, ...], fmt: str) -> None:
+def plan(app: AppContext, file: str, var_items: tuple[str, ...], vars_file: str | None, fmt: str) -> None:
     """Show the resolved steps in order, with their parameters (secrets redacted).
 
-    Example: migrate playbook plan cutover --var source=prod-a --var target=prod-b
+    Example: migrate playbook plan cutover --vars-file cutover-vars.yaml
     """
     runner = _runner(app)
-    emit(plan_rows(runner.load(resolve_file(file), parse_var_overrides(var_items))), fmt,
-         PLAN_COLUMNS if fmt == "table" else None)
+    rows = plan_rows(runner.load(resolve_file(file), variables(var_items, vars_file)))
+    if fmt == "table":
+        emit([_plan_table_row(r) for r in rows], fmt, PLAN_COLUMNS, fit=True)
+    else:
+        emit(rows, fmt)
 
 
 @playbook.command()
@@ -70,14 +86,16 @@ def plan(app: AppContext, file: str, var_items: tuple[str, ...], fmt: str) -> No
 @yes_option
 @format_option()
 @pass_app
-def run(app: AppContext, file: str, var_items: tuple[str, ...], assume_yes: bool, fmt: str) -> None:
+def run(app: AppContext, file: str, var_items: tuple[str, ...], vars_file: str | None, assume_yes: bool,
+        fmt: str) -> None:
     """Run a playbook, journaling every step; Ctrl-C stops cleanly after the current step.
 
-    Example: migrate playbook run cutover --var groups=billing,audit
+    Example: migrate playbook run cutover --vars-file cutover-vars.yaml
     """
     runner = _runner(app, assume_yes)
+    values = variables(var_items, vars_file)
     with _stop_on_signals(runner.options):
-        outcome = runner.run(resolve_file(file), parse_var_overrides(var_items))
+        outcome = runner.run(resolve_file(file), values)
     _finish(outcome, fmt)
 
 
@@ -106,7 +124,7 @@ def resume(app: AppContext, run_id: str, assume_yes: bool, fmt: str) -> None:
 @click.option("--keep-shadow", is_flag=True, help="Keep the shadow topics afterwards (for inspection).")
 @format_option()
 @pass_app
-def rehearse(app: AppContext, file: str, var_items: tuple[str, ...], with_rollback: bool,
+def rehearse(app: AppContext, file: str, var_items: tuple[str, ...], vars_file: str | None, with_rollback: bool,
              rollback_file: str | None, keep_shadow: bool, fmt: str) -> None:
     """Run the plan on the real clusters with shadow groups and topics; report timings and downtime.
 
@@ -117,9 +135,25 @@ def rehearse(app: AppContext, file: str, var_items: tuple[str, ...], with_rollba
     rollback = None
     if with_rollback or rollback_file:
         rollback = resolve_file(rollback_file) if rollback_file else _sibling_rollback(path)
+    values = variables(var_items, vars_file)
     with _stop_on_signals(runner.options):
-        report = runner.rehearse(path, parse_var_overrides(var_items), rollback)
+        report = runner.rehearse(path, values, rollback)
     _report(report, fmt)
+
+
+@playbook.command()
+@click.argument("run_id")
+@pass_app
+def cleanup(app: AppContext, run_id: str) -> None:
+    """Remove what a killed rehearsal left: its mirrors, shadow topics and groups, on both clusters.
+
+    Example: migrate playbook cleanup 20261127-051500-ab12
+    """
+    removed = _runner(app).cleanup(run_id)
+    for item in removed:
+        click.echo(f"removed {item}")
+    click.echo(f"rehearsal {run_id}: removed {len(removed)} shadow topics and groups" if removed
+               else f"rehearsal {run_id}: nothing left to remove")
 
 
 @playbook.command()
@@ -137,7 +171,7 @@ def history(app: AppContext, run_id: str | None, fmt: str) -> None:
         if fmt == "json":
             emit_json(outcome)
             return
-        emit(_step_rows(outcome), fmt, STEP_COLUMNS)
+        emit(_step_rows(outcome), fmt, STEP_COLUMNS, fit=True)
         click.echo(_status_line(outcome))
         return
     rows = []
@@ -163,6 +197,9 @@ def _runner(app: AppContext, assume_yes: bool = False, keep_shadow: bool = False
 
 
 def _progress(kind: str, step, info: dict) -> None:
+    if kind == "playbook":  # a rehearsal moves on to the next playbook (cutover -> rollback)
+        click.echo(f"== {info['mode']} of {info['playbook']} (run {info['run_id']})", err=True)
+        return
     label = f"{step.phase + ' ' if step.phase != 'main' else ''}{step.index}/{info.get('total', '?')}"
     if kind == "start":
         click.echo(f"[{label}] {step.name} ({step.action}) ...", err=True)
@@ -175,23 +212,18 @@ def _progress(kind: str, step, info: dict) -> None:
 
 @contextmanager
 def _stop_on_signals(options: RunOptions):
-    """First Ctrl-C (or SIGTERM): stop after the current step. Second: give up waiting now."""
-    def handler(signum, _frame):
-        if not options.stop_requested.is_set():
-            options.stop_requested.set()
-            click.echo("stopping after the current step (Ctrl-C again to cancel waits)", err=True)
-        elif not options.cancel.is_set():
-            options.cancel.set()
-            click.echo("cancelling the current step's waits", err=True)
-        else:
-            raise KeyboardInterrupt
+    """First Ctrl-C (or SIGTERM): stop after the current step.  Half-way through the stop grace the
+    step's waits are cancelled; at its end, or at a second signal, the run stops at once (resumable)."""
+    def notice() -> None:
+        options.stop_requested.set()
+        click.echo(f"stopping after the current step (within {shutdown.grace():.0f}s; Ctrl-C again to stop at once)",
+                   err=True)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    shutdown.cooperate(on_request=notice)
+    shutdown.escalate(shutdown.grace() / 2, options.cancel.set)
+    shutdown.abandoning(lambda: "the playbook's current step (the run shows as killed; "
+                                "resume it with migrate playbook resume RUN_ID)")
+    yield
 
 
 def _sibling_rollback(path: Path) -> Path:
@@ -199,13 +231,33 @@ def _sibling_rollback(path: Path) -> Path:
     return sibling if sibling.exists() else resolve_file("rollback")
 
 
+def _plan_table_row(row: dict) -> dict:
+    """A plan row for people: phase and index in one cell, the failure policy in another."""
+    policy = []
+    if row["timeout"]:
+        policy.append(f"timeout {row['timeout']:g}s")
+    if row["retries"]:
+        policy.append(f"retries {row['retries']}")
+    if row["on_failure"] != "abort":
+        policy.append(f"on failure {row['on_failure']}")
+    if row["downtime"]:
+        policy.append(f"downtime {row['downtime']}")
+    step = str(row["step"]) if row["phase"] == "main" else f"{row['phase']} {row['step']}"
+    return {"step": step, "name": row["name"], "action": row["action"], "with": row["with"],
+            "policy": ", ".join(policy)}
+
+
 def _step_rows(outcome: RunOutcome) -> list[dict]:
+    """Journaled steps for the table: the whole result line (wrapped to the terminal, never cut)."""
     rows = []
     for s in outcome.steps:
         result = s.error or (s.output or "").strip().splitlines()[-1:] or [""]
-        rows.append({"phase": s.phase, "step": s.idx, "name": s.name, "action": s.action, "status": s.status,
-                     "attempts": s.attempts, "duration_s": s.duration_s,
-                     "result": (result if isinstance(result, str) else result[0])[:100]})
+        took = "" if s.duration_s is None else f"{s.duration_s:.2f}s"
+        if s.attempts and s.attempts > 1:
+            took += f", {s.attempts} tries"
+        rows.append({"step": str(s.idx) if s.phase == "main" else f"{s.phase} {s.idx}", "name": s.name,
+                     "action": s.action, "status": s.status, "time": took,
+                     "result": result if isinstance(result, str) else result[0]})
     return rows
 
 
@@ -222,11 +274,11 @@ def _finish(outcome: RunOutcome, fmt: str) -> None:
     if fmt == "json":
         emit_json(outcome)
     else:
-        emit(_step_rows(outcome), fmt, STEP_COLUMNS)
+        emit(_step_rows(outcome), fmt, STEP_COLUMNS, fit=True)
         click.echo(_status_line(outcome))
     if outcome.status == "interrupted":
         click.echo(f"interrupted; continue with: migrate playbook resume {outcome.run_id}", err=True)
-        sys.exit(130)
+        sys.exit(shutdown.exit_code())
     if not outcome.ok:
         raise PlaybookFailed(f"run {outcome.run_id} {outcome.status}: {outcome.error or 'see the journal'}; "
                              f"details: migrate playbook history {outcome.run_id}")
@@ -239,11 +291,11 @@ def _report(report: RehearsalReport, fmt: str) -> None:
     else:
         for outcome in report.outcomes:
             click.echo(f"== rehearsal of {outcome.playbook} (run {outcome.run_id})")
-            emit(_step_rows(outcome), fmt, STEP_COLUMNS)
+            emit(_step_rows(outcome), fmt, STEP_COLUMNS, fit=True)
             click.echo(_status_line(outcome))
         window = f"{report.downtime_s:.2f}s" if report.downtime_s is not None else "not measured"
-        click.echo(f"rehearsal {'PASSED' if report.passed else 'FAILED'}: consumer downtime window {window}; "
-                   f"shadow prefix {report.shadow_prefix}")
+        click.echo(f"rehearsal {'PASSED' if report.passed else 'FAILED'}: consumer downtime window {window}")
+        click.echo(f"shadow prefix {report.shadow_prefix}; removed afterwards: {len(report.cleaned)} topics and groups")
     if not report.passed:
         failed = next(o for o in report.outcomes if not o.ok)
         raise PlaybookFailed(f"rehearsal failed in {failed.playbook}: {failed.error or failed.status}")

@@ -51,7 +51,7 @@ def probe(ctx: click.Context, app: AppContext, cluster: str | None, only: str | 
     if fmt == "json":
         emit_json(report)
     else:
-        emit(_rows(report), fmt, COLUMNS)
+        emit(_rows(report), fmt, COLUMNS, fit=True)
         click.echo(_summary(report, saved=True))
     if report.problems():
         ctx.exit(EXIT_CHECK_FAILED)
@@ -84,14 +84,14 @@ def diff(ctx: click.Context, app: AppContext, source: str | None, target: str | 
         emit_json({"source": reports[0].cluster, "target": reports[1].cluster, "gaps": gaps, "figures": figures})
     else:
         if gaps:
-            emit(gaps, fmt, GAP_COLUMNS)
+            emit(gaps, fmt, GAP_COLUMNS, fit=True)
             click.echo(f"{reports[1].cluster} lacks {len(gaps)} behaviours that {reports[0].cluster} has "
                        f"(probed {reports[0].ran_at} and {reports[1].ran_at})")
         else:
             click.echo(f"{reports[1].cluster} lacks nothing that {reports[0].cluster} has")
         if figures:
             click.echo("")
-            emit([{"figure": f.check, "source": f.source, "target": f.target} for f in figures], fmt)
+            emit([{"figure": f.check, "source": f.source, "target": f.target} for f in figures], fmt, fit=True)
     if gaps:
         ctx.exit(EXIT_CHECK_FAILED)
 
@@ -105,4 +105,4 @@ def list_checks(fmt: str) -> None:
     """
     from migrate.probe.checks import CHECK_NAMES
 
-    emit([{"check": name, "description": what} for name, what in CHECK_NAMES.items()], fmt)
+    emit([{"check": name, "description": what} for name, what in CHECK_NAMES.items()], fmt, fit=True)

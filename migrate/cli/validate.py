@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import click
@@ -26,7 +26,9 @@ HISTORY_COLUMNS = ["id", "started_at", "mode", "topics", "range_from", "range_to
 def write_atomically(path: Path, text: str) -> None:
     """Write the whole file or nothing: a temporary file beside it, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    # not mkstemp: its 0600 would stick to a report meant to be shared; 0666 less the umask does not
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
@@ -54,9 +56,9 @@ def render_report(result: ValidationResult, path: Path, runs: list[dict]) -> str
 
 
 def _print_table(result: ValidationResult) -> None:
-    verdict = "PARITY" if result.parity else f"DIVERGENCE ({result.divergences} records)"
-    click.echo(f"validation run {result.run_id} ({result.mode} mode, {result.range_from} -> {result.range_to}): "
-               f"{result.records_compared} records compared in {result.duration_s:.1f}s: {verdict}")
+    what = f", mirror {result.mirror}" if result.mirror else ""
+    click.echo(f"validation run {result.run_id} ({result.mode} mode, {result.range_from} -> {result.range_to}{what}): "
+               f"{result.records_compared} records compared in {result.duration_s:.1f}s: {result.verdict}")
     rows = [[t.topic, t.target_topic, t.partitions, t.records_compared, *[t.counts.get(k, 0) for k in KINDS],
              *[t.info.get(k, 0) for k in INFO]] for t in result.topics]
     click.echo(tabulate(rows, headers=["topic", "target", "partitions", "compared", *KINDS, *INFO]))
@@ -66,6 +68,9 @@ def _print_table(result: ValidationResult) -> None:
                          d["field"] or "", d["detail"]] for d in (x.as_dict() for x in result.examples)]
         click.echo(tabulate(example_rows, headers=["kind", "topic", "partition", "source_offset", "target_offset",
                                                     "key", "field", "detail"]))
+    for topic in result.one_sided:
+        click.echo(f"topic {topic.topic} exists on the {topic.only_on} only "
+                   f"({'target' if topic.only_on == 'source' else 'source'} has no {topic.target_topic}); not compared")
     for note in result.notes:
         click.echo(f"note: {note}")
 
@@ -81,10 +86,10 @@ def _print_table(result: ValidationResult) -> None:
 @click.option("--sample", type=float, default=1.0, show_default=True, metavar="RATE",
               help="Compare about this fraction of records (0 < RATE <= 1).")
 @click.option("--match", type=click.Choice(["map", "key"]), default=None,
-              help="Pair records through the mirror's offset map, or by key for dual writing "
-                   "[default: map when the mirror has a map].")
+              help="Pair records through the mirror's offset map (default), or by key for dual writing.")
 @click.option("--id-header", metavar="NAME", help="Key mode: pair by this event-id header instead of the key.")
-@click.option("--name", "mirror", default="default", show_default=True, help="Mirror whose offset map to use.")
+@click.option("--name", "mirror", default=None,
+              help="Mirror whose offset map to use [default: the only mirror recorded in the state].")
 @click.option("--ignore-timestamp", is_flag=True, help="Leave timestamps out of the comparison.")
 @click.option("--headers", default="all", show_default=True, metavar="none|all|LIST",
               help="Headers to compare: all, none, or a comma-separated list of names.")
@@ -175,4 +180,10 @@ def history_command(app: AppContext, limit: int, run_id: int | None, fmt: str) -
             raise UsageError(f"no finished validation run {run_id}; list runs with: migrate validate history")
         click.echo(json.dumps(summary, indent=2, default=str))
         return
-    emit(history(app.state, limit=limit), fmt, HISTORY_COLUMNS)
+    rows = [{**r.__dict__, "duration_s": _seconds(r.duration_s, 2 if fmt == "table" else 3)}
+            for r in history(app.state, limit=limit)]
+    emit(rows, fmt, HISTORY_COLUMNS)
+
+
+def _seconds(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)

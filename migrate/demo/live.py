@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrate import shutdown
 from migrate.demo import control
 
 
@@ -79,6 +80,7 @@ class LiveApps:
              "--source", self.source, "--target", self.target, "--control", str(self.control),
              "--out", str(out), *extra],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        shutdown.adopt(self.procs[app].pid, own_group=True)
         log.close()
 
     def start(self, timeout: float = 60.0) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from migrate import config as cfg
-from migrate import kafka
+from migrate import kafka, shutdown
 from migrate.demo.live import LiveApps, Proof
 from migrate.local.clusters import LocalClusters
 from migrate.playbooks import processes
@@ -110,6 +110,11 @@ class Demo:
         began = time.monotonic()
         self.say("starting local clusters: source on noida-db, target on Tansu")
         local.up([(SOURCE, "noida"), (TARGET, "tansu")])
+        # An abandoned stop (the grace ran out) must not leave the demo's brokers behind.
+        for cluster in local.status():
+            if cluster.name in (SOURCE, TARGET) and cluster.running and cluster.pid:
+                shutdown.adopt(cluster.pid, own_group=True)
+        processes.tie_to_owner(True)
         self.config = cfg.load_config(self.config_path)
         source = cfg.resolve_cluster(SOURCE, self.config, "source")
         target = cfg.resolve_cluster(TARGET, self.config, "target")
@@ -205,7 +210,9 @@ class Demo:
         return values
 
     def _event(self, kind: str, step, info: dict) -> None:
-        if kind == "end":
+        if kind == "playbook":  # where the rehearsal moves from one playbook's steps to the next
+            self.say(f"-- {info['mode']} of {info['playbook']} (run {info['run_id']})")
+        elif kind == "end":
             status = info["status"]
             self.say(f"   {step.phase + ' ' if step.phase != 'main' else ''}{step.name}: {status} "
                      f"({info['duration']:.2f}s)" + (f" {info.get('error')}" if info.get("error") else ""))

@@ -135,7 +135,7 @@ def _read_exact(sock: socket.socket, count: int) -> bytes | None:
     return data
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def kill_with_parent() -> None:  # runs in the child between fork and exec
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
@@ -183,7 +183,7 @@ def start_broker(
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if die_with_parent else None,
+                preexec_fn=kill_with_parent if die_with_parent else None,
             )
         finally:
             if log_path:

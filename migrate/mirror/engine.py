@@ -20,6 +20,19 @@ arrive for a slot whose commit is in flight are held and written once it is done
 each commit the maps grow by the committed pairs and are saved.  A slot whose writer fails
 gives up its partitions and is fenced, reloaded and reconciled again after a backoff; a
 partition that diverged or lost data is stopped for good and reported, while the others go on.
+
+Real sources (measured on noida-db; Kafka behaves the same):
+- A partition's log usually starts above 0 (retention): it is read from its real start, never
+  below its log start.  Records deleted before they are mirrored (the log start overtook the
+  mirror) cannot be mirrored by anyone: the map skips them and they are reported as vanished
+  (state, status, exit line), never waited for.  A fetch that went out of range leaves
+  librdkafka's partition in a state that seek() refuses (KafkaError _STATE, measured): the
+  partition is unassigned and assigned again at its new start (`_apply_moved`).
+- Partitions added to a source topic are picked up at the next metadata refresh: the target
+  topic is widened, or the new partitions are reported as blocked where the target refuses.
+- An exception inside a rebalance callback is kept and re-raised by the loop (librdkafka
+  would otherwise swallow it).
+- A mirror in the opposite direction over the same topics is refused (migrate.mirror.loops).
 """
 
 from __future__ import annotations
@@ -37,11 +50,13 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from migrate import kafka
-from migrate.errors import CheckFailed, DataLossDetected, KafkaOperationError, PartitionDiverged, UsageError
+from migrate.errors import (CheckFailed, DataLossDetected, KafkaOperationError, MigrateError, PartitionDiverged,
+                           UsageError)
 from migrate.mirror import fleet, registry
 from migrate.mirror import slots as slot_plans
 from migrate.mirror import topics as topic_plans
-from migrate.mirror.reconcile import Prefetched, raw_reader, reconcile, safe_read_start
+from migrate.mirror.loops import check_no_loop
+from migrate.mirror.reconcile import Prefetched, raw_reader, reconcile, safe_read_start, skip_vanished
 from migrate.mirror.spec import MirrorSpec, validate_spec
 from migrate.mirror.writer import PartitionWriter, SlotWriter, WriterFailed
 from migrate.offset_maps.runs import PartitionMap
@@ -53,7 +68,7 @@ log = logging.getLogger("migrate.mirror")
 
 Key = tuple[str, int]
 BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
-FAILED = ("diverged", "data-loss")
+FAILED = ("diverged", "data-loss", "blocked")
 COMMIT_THREADS = 4
 HOLD_MAX = 50_000  # records held for one slot while it commits, before its partitions are paused
 
@@ -62,8 +77,25 @@ HOLD_MAX = 50_000  # records held for one slot while it commits, before its part
 class PartitionFailure:
     topic: str
     partition: int
-    kind: str  # "diverged" | "data-loss"
+    kind: str  # "diverged" | "data-loss" | "blocked" (the target topic has no such partition)
     message: str
+
+
+@dataclass(frozen=True)
+class Vanished:
+    """Source offsets [first, end) deleted (retention, DeleteRecords, loss) before they were mirrored."""
+
+    topic: str
+    partition: int
+    first: int
+    end: int
+
+    @property
+    def count(self) -> int:
+        return self.end - self.first
+
+    def describe(self) -> str:
+        return f"{self.topic}[{self.partition}] offsets {self.first}..{self.end - 1}"
 
 
 @dataclass
@@ -76,11 +108,16 @@ class MirrorResult:
     partitions: int = 0
     adopted: int = 0
     failures: list[PartitionFailure] = field(default_factory=list)
+    vanished: list[Vanished] = field(default_factory=list)  # found during this run
     caught_up: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    @property
+    def vanished_count(self) -> int:
+        return sum(v.count for v in self.vanished)
 
 
 @dataclass
@@ -114,6 +151,12 @@ class Mirror:
         self.skip_below: dict[Key, int] = {}  # partitions re-reading already-mirrored records
         self.backoff: dict = {}
         self.failed: dict[Key, PartitionFailure] = {}
+        self.log_starts: dict[Key, int] = {}  # source log start last seen (reads never start below it)
+        self.moved: set[Key] = set()  # partitions whose fetch went out of range: reopened at their new start
+        self.plans: dict[str, topic_plans.TopicPlan] = {}  # per source topic, as last prepared
+        self.callback_error: BaseException | None = None  # raised in a rebalance callback
+        self.grown = False  # a topic gained partitions (or a target was widened) since the last refresh
+        self.source_names: list[str] = []
         self.commits: dict[int, Future] = {}  # slot -> commit in flight
         self.held: dict[int, list] = {}  # slot -> messages that arrived while it committed
         self.held_paused: dict[int, list[TopicPartition]] = {}
@@ -142,6 +185,7 @@ class Mirror:
     def _prepare_topics(self, required: bool) -> list[str]:
         spec = self.spec
         source_meta = kafka.list_topics(spec.source)
+        self.source_names = list(source_meta)
         self._check_vanished(source_meta)
         selected = topic_plans.select_topics(spec, source_meta)
         if not selected:
@@ -152,17 +196,44 @@ class Mirror:
                     + "; check the pattern (it must match the whole topic name)"
                 )
             return []
-        new = [t for t in selected if t not in self.mapping]
-        if new:
+        # New topics, topics whose source grew, and topics still waiting to be widened.
+        changed = [t for t in selected if t not in self.plans or source_meta[t].partitions != self.plans[t].partitions
+                   or self.plans[t].writable < self.plans[t].partitions]
+        if changed:
             target_meta = kafka.list_topics(spec.target)
-            plans = topic_plans.plan_topics(spec, new, source_meta, target_meta)
+            plans = topic_plans.plan_topics(spec, changed, source_meta, target_meta,
+                                            mirrored=frozenset(self._mirrored_topics()))
             plans = topic_plans.ensure_topics(spec, plans)
             registry.record(self.state, spec, plans)
             for plan in plans:
-                self.mapping[plan.source_topic] = plan.target_topic
-                self.counts[plan.source_topic] = plan.partitions
+                self._plan_ready(plan)
             self.definition_due = True
         return selected
+
+    def _mirrored_topics(self) -> set[str]:
+        """Source topics with a map: the mirror copies them already (so a narrower target means growth)."""
+        return set(self.plans) | {t for t, _p in self.store.partitions()}
+
+    def _plan_ready(self, plan: topic_plans.TopicPlan) -> None:
+        old = self.plans.get(plan.source_topic)
+        self.plans[plan.source_topic] = plan
+        self.mapping[plan.source_topic] = plan.target_topic
+        self.grown = self.grown or (old is not None and (old.partitions < plan.partitions
+                                                          or old.writable < plan.writable))
+        self.counts[plan.source_topic] = plan.partitions
+        for partition in range(plan.writable, plan.partitions):
+            self._block((plan.source_topic, partition), plan.refused)
+        if old is not None:
+            for partition in range(old.writable, plan.writable):
+                failure = self.failed.get((plan.source_topic, partition))
+                if failure is not None and failure.kind == "blocked":
+                    del self.failed[(plan.source_topic, partition)]
+
+    def _block(self, key: Key, reason: str) -> None:
+        """A source partition the target topic has no partition for: reported, lag counted, not mirrored."""
+        if key in self.failed:
+            return
+        self._fail(key, PartitionDiverged(key[0], key[1], reason), kind="blocked")
 
     def _check_vanished(self, source_meta: dict) -> None:
         """A source topic this mirror copied records from must still exist: if not, data was lost."""
@@ -266,6 +337,9 @@ class Mirror:
         """Open partitions of fenced slots: read ends in bulk, then reconcile and assign each."""
         keys = [k for k in keys if k not in self.failed and k not in self.writers and k[0] in self.mapping
                 and slot_plans.slot_of(k[0], k[1], self.slot_count) in self.slots]
+        for key in [k for k in keys if k[1] >= self.plans[k[0]].writable]:
+            self._block(key, self.plans[key[0]].refused)
+            keys.remove(key)
         if not keys:
             return
         ends = self._bulk_ends(keys)
@@ -356,27 +430,83 @@ class Mirror:
             self._retry_later(key, str(exc))
             return None
         self.result.adopted += done.adopted
+        self.log_starts[key] = done.source_low
+        if done.vanished is not None:
+            self._vanished(key, *done.vanished)
         writer = slot.add(topic, target_topic, partition, pmap)
         self._publish(writer, writer.map_changes())
         self.store_pending_flush()
         self.writers[key] = writer
-        resume = done.resume_source
-        read_from = safe_read_start(pmap, resume)
+        self.retry_at.pop(key, None)
+        log.info("%s[%d]: mirroring from source offset %d", topic, partition, done.resume_source)
+        return self._read_from(key, pmap)
+
+    def _read_from(self, key: Key, pmap: PartitionMap) -> TopicPartition:
+        """Where to read a partition's source: right after its map, never below its log start."""
+        resume = pmap.source_high or 0
+        read_from = safe_read_start(pmap, resume, self.log_starts.get(key, 0))
+        self.skip_below.pop(key, None)
         if read_from < resume:
             self.skip_below[key] = resume
-        self.retry_at.pop(key, None)
-        log.info("%s[%d]: mirroring from source offset %d", topic, partition, resume)
-        return TopicPartition(topic, partition, read_from)
+        return TopicPartition(key[0], key[1], read_from)
 
-    def _fail(self, key: Key, exc: CheckFailed) -> None:
-        kind = "diverged" if isinstance(exc, PartitionDiverged) else "data-loss"
+    def _vanished(self, key: Key, first: int, end: int) -> None:
+        gone = Vanished(key[0], key[1], first, end)
+        self.result.vanished.append(gone)
+        self.store.record_vanished(key[0], key[1], first, end)
+        log.warning("%s: %d source offsets were deleted before they were mirrored (retention, DeleteRecords "
+                    "or data loss on the source); mirroring goes on from offset %d", gone.describe(), gone.count,
+                    end)
+
+    def _apply_moved(self) -> None:
+        """Partitions whose next offset fell below the source's log start: skip what vanished, read on.
+
+        Each waits until its slot has committed what it wrote, so its map ends exactly where the
+        fetch stopped; the offsets from there to the new log start are reported as vanished.
+        """
+        ready = [k for k in self.moved if k not in self.writers
+                 or not (self.writers[k].open or self.writers[k].slot.committing)]
+        if not ready:
+            return
+        self.moved.difference_update(ready)
+        keys = [k for k in ready if k in self.writers]
+        self._apply_idle_positions()
+        ends = kafka.partition_ends(self.spec.source, keys) if keys else {}
+        restart = []
+        for key in keys:
+            writer = self.writers[key]
+            end = ends[key]
+            if end.high < (writer.pmap.source_high or 0):
+                self._stop_partition(key, DataLossDetected(
+                    self.spec.source.name, key[0], key[1],
+                    f"{key[0]}[{key[1]}]: source offsets went backwards: the source partition ends at {end.high} "
+                    f"but {writer.pmap.source_high} were already mirrored (source restarted empty or lost data)"))
+                continue
+            self.log_starts[key] = end.low
+            skipped = skip_vanished(writer.pmap, end.low)
+            if skipped is not None:
+                self._vanished(key, *skipped)
+                self._publish(writer, writer.map_changes())
+            restart.append(self._read_from(key, writer.pmap))
+        self.store_pending_flush()
+        if restart:
+            self.consumer.incremental_assign(restart)
+
+    def _fail(self, key: Key, exc: CheckFailed, kind: str | None = None) -> None:
+        kind = kind or ("diverged" if isinstance(exc, PartitionDiverged) else "data-loss")
         self.failed[key] = PartitionFailure(key[0], key[1], kind, str(exc))
         self.retry_at.pop(key, None)
         log.error("%s", exc)
         pmap = self.store.load(*key)
         target_topic = self.mapping.get(key[0], key[0])
         self.store.save(key[0], key[1], pmap, target_topic, status=kind, worker=self.worker, error=str(exc))
-        self._produce_map(*fleet.partition_record(key[0], key[1], target_topic, pmap, kind, self.worker, str(exc)),
+        if getattr(self, "map_producer", None) is not None:  # before run() set it up: published there
+            self._publish_failure(key, pmap)
+
+    def _publish_failure(self, key: Key, pmap: PartitionMap) -> None:
+        failure = self.failed[key]
+        self._produce_map(*fleet.partition_record(key[0], key[1], self.mapping.get(key[0], key[0]), pmap,
+                                                  failure.kind, self.worker, failure.message),
                           topic=self.status_topic)
 
     def _stop_partition(self, key: Key, exc: CheckFailed) -> None:
@@ -509,30 +639,47 @@ class Mirror:
     # --- rebalance callbacks (slots of the coordination topic) ---------------------------------
 
     def _on_assign(self, coordinator, partitions) -> None:
-        slots = sorted(tp.partition for tp in partitions)
-        log.info("assigned %d write slots: %s", len(slots), ", ".join(map(str, slots)))
-        # The coordination topic holds no records: its partitions are only tokens of ownership.
-        coordinator.assign(partitions)
-        coordinator.pause(partitions)
-        self.owned |= set(slots)
-        self._open_slots(slots)
+        try:
+            slots = sorted(tp.partition for tp in partitions)
+            log.info("assigned %d write slots: %s", len(slots), ", ".join(map(str, slots)))
+            # The coordination topic holds no records: its partitions are only tokens of ownership.
+            coordinator.assign(partitions)
+            coordinator.pause(partitions)
+            self.owned |= set(slots)
+            self._open_slots(slots)
+        except BaseException as exc:  # noqa: BLE001 - librdkafka would swallow it; the loop re-raises it
+            self.callback_error = self.callback_error or exc
 
     def _on_revoke(self, coordinator, partitions) -> None:
-        for tp in partitions:
-            self.owned.discard(tp.partition)
-            self._close_slot(tp.partition, commit=True)
-        self._flush_side_effects(force=True)
-        if not self._closing:
-            # The next holder reads the maps from the map topic once it has fenced these slots
-            # (on the way out, run() flushes once for everything).
-            self.map_producer.flush(10)
-        coordinator.unassign()
+        try:
+            for tp in partitions:
+                self.owned.discard(tp.partition)
+                self._close_slot(tp.partition, commit=True)
+            self._flush_side_effects(force=True)
+            if not self._closing:
+                # The next holder reads the maps from the map topic once it has fenced these slots
+                # (on the way out, run() flushes once for everything).
+                self.map_producer.flush(10)
+            coordinator.unassign()
+        except BaseException as exc:  # noqa: BLE001
+            self.callback_error = self.callback_error or exc
 
     def _on_lost(self, coordinator, partitions) -> None:
-        for tp in partitions:
-            self.owned.discard(tp.partition)
-            self._close_slot(tp.partition, commit=False)
-        coordinator.unassign()
+        try:
+            for tp in partitions:
+                self.owned.discard(tp.partition)
+                self._close_slot(tp.partition, commit=False)
+            coordinator.unassign()
+        except BaseException as exc:  # noqa: BLE001
+            self.callback_error = self.callback_error or exc
+
+    def _raise_callback_error(self) -> None:
+        exc, self.callback_error = self.callback_error, None
+        if isinstance(exc, (MigrateError, KeyboardInterrupt)):
+            raise exc
+        raise KafkaOperationError(
+            f'handling a write-slot assignment of group "{self.spec.group_id}" on cluster "{self.spec.source.name}" '
+            f"failed: {kafka.describe_error(exc)}; nothing is lost: restart the mirror") from exc
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -543,6 +690,8 @@ class Mirror:
         kafka.check_reachable(spec.source)
         kafka.check_reachable(spec.target)
         selected = self._prepare_topics(required=spec.until_caught_up)
+        check_no_loop(spec, self.source_names, [self.mapping[t] for t in selected])
+        self.grown = False
         if spec.transactions:
             self.transactions = self._target_transactions_trusted()
         log.debug("topics ready: %s", ", ".join(selected))
@@ -553,6 +702,8 @@ class Mirror:
         self.durable.refresh()
         log.debug("durable map read: %d partitions", len(self.durable.partitions()))
         self.map_producer = kafka.producer(spec.target, **{"linger.ms": 20})
+        for key in list(self.failed):  # stopped while the topics were prepared (blocked partitions)
+            self._publish_failure(key, self.store.load(*key))
         self._source_commits: dict[Key, int] = {}
         self._saves: dict[Key, PartitionWriter] = {}
         if spec.until_caught_up:
@@ -594,6 +745,8 @@ class Mirror:
                 if self.fatal is not None:
                     self._raise_fatal(self.fatal)
                 self._poll_coordinator(coordinator)
+                if self.callback_error is not None:
+                    self._raise_callback_error()
                 self._pump()
                 now = time.monotonic()
                 for slot in self.slots.values():
@@ -602,6 +755,8 @@ class Mirror:
                 self._finish_commits()
                 self._start_commits(now)
                 self._apply_idle_positions()
+                if self.moved:
+                    self._apply_moved()
                 self._retry_due(now)
                 if now - last_commit >= 1.0:
                     self._flush_side_effects()
@@ -664,6 +819,13 @@ class Mirror:
         if keys:
             self._open_all(keys)
 
+    def unfinished(self) -> str:
+        """What stopping now would leave behind (for the last line of an abandoned stop)."""
+        open_ = sum(1 for s in list(self.slots.values()) if s.open or s.committing)
+        return (f'mirror "{self.spec.name}": {open_} open target transactions (not committed; the next start '
+                "reconciles them, nothing is lost)" if open_ else
+                f'mirror "{self.spec.name}": nothing uncommitted (the next start resumes where it stopped)')
+
     def _target_transactions_trusted(self) -> bool:
         """--transactions only where `migrate probe` found the target's transactions sound."""
         from migrate.probe.requirements import TRANSACTION_CHECKS, check_requirements
@@ -690,7 +852,9 @@ class Mirror:
         except KafkaOperationError as exc:
             log.warning("metadata refresh failed: %s", exc)
             return selected
-        if now_selected and now_selected != selected:
+        check_no_loop(self.spec, self.source_names, [self.mapping[t] for t in now_selected])
+        if now_selected and (now_selected != selected or self.grown):
+            self.grown = False
             log.info("topics changed; now mirroring %s", ", ".join(now_selected))
             if not selected:
                 self.coordinator.subscribe([slot_plans.slots_topic_name(self.spec.name)],
@@ -769,11 +933,12 @@ class Mirror:
                 self.positions[key] = max(self.positions.get(key, 0), message.offset())
             return
         if code in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE) and key in self.writers:
-            self._stop_partition(key, DataLossDetected(
-                self.spec.source.name, key[0], key[1],
-                f"{key[0]}[{key[1]}]: the source no longer holds the next record to mirror "
-                f"({error.str()}): retention or data loss on the source",
-            ))
+            # Stopped fetching in an error state: unassign now, reopen at the new start once the
+            # slot has committed what this partition wrote (`_apply_moved`).
+            if key not in self.moved:
+                self.moved.add(key)
+                self.skip_below.pop(key, None)
+                self.consumer.incremental_unassign([TopicPartition(*key)])
             return
         if error.fatal() or code == KafkaError._FATAL:
             self._raise_fatal(error)

@@ -11,7 +11,12 @@ Anything else stops the partition with a clear error rather than guessing:
 - the target holds a record that is not the next source record (another writer, a
   recreated topic): PartitionDiverged;
 - the target ends before what the map says it holds, or the topic vanished, or the source
-  went backwards or lost records we have not mirrored: DataLossDetected.
+  went backwards: DataLossDetected.
+
+A source whose log start moved past the end of the map (retention or DeleteRecords deleted
+records before they were mirrored) is not stopped: those offsets cannot be mirrored by anyone,
+so the map skips them, reconciliation reports them as `vanished`, and the mirror goes on from
+the source's real start.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class Prefetched:
 class Reconciled:
     resume_source: int  # the source offset to read next
     adopted: int  # records found on the target beyond the map and verified
+    source_low: int = 0  # the source partition's log start, as read
+    vanished: tuple[int, int] | None = None  # [first, end) source offsets deleted before they were mirrored
 
 
 def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile,
@@ -67,6 +74,7 @@ def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile
     if pmap.source_low is None:
         pmap.start_at(src_end.low, tgt_end.low if tgt_end.high > tgt_end.low else tgt_end.high)
     _check_source(pmap, source, source_topic, partition, src_end, where)
+    vanished = skip_vanished(pmap, src_end.low)
     _check_target(pmap, target, target_topic, partition, tgt_end, where)
     _check_last_pair(pmap, source, target, source_topic, target_topic, partition, src_end, tgt_end, where,
                      raw_readers, prefetched.last if prefetched else None)
@@ -76,7 +84,7 @@ def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile
     adopted = 0
     tail_known_empty = prefetched is not None and prefetched.tail is not None and not prefetched.tail
     if tgt_end.high > target_from and not tail_known_empty:
-        read_from = safe_read_start(pmap, source_from)
+        read_from = safe_read_start(pmap, source_from, src_end.low)
         source_iter = (m for m in kafka.iter_partition(source_reader, source, source_topic, partition, read_from,
                                                        src_end.high) if m.offset() >= source_from)
         for tmsg in kafka.iter_partition(target_reader, target, target_topic, partition, target_from, tgt_end.high):
@@ -101,10 +109,24 @@ def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile
     pmap.advance(target_high=tgt_end.high)
     if adopted:
         log.info("%s: adopted %d records found on the target beyond the map", where, adopted)
-    return Reconciled(pmap.source_high, adopted)
+    return Reconciled(pmap.source_high, adopted, src_end.low, vanished)
 
 
-def safe_read_start(pmap: PartitionMap, resume: int) -> int:
+def skip_vanished(pmap: PartitionMap, log_start: int) -> tuple[int, int] | None:
+    """Move the map past source offsets that were deleted before they were mirrored.
+
+    Returns the skipped range [first, end), or None.  An empty map that starts at the log
+    start skips nothing: records deleted before the mirror first saw the partition were
+    never part of what it was asked to copy.
+    """
+    if pmap.source_high is None or log_start <= pmap.source_high:
+        return None
+    skipped = (pmap.source_high, log_start)
+    pmap.advance(source_high=log_start)
+    return skipped
+
+
+def safe_read_start(pmap: PartitionMap, resume: int, log_start: int = 0) -> int:
     """Where a read_committed read must start to see every committed record at or after `resume`.
 
     A reader that starts after an aborted transaction's marker depends on the broker to list
@@ -113,9 +135,10 @@ def safe_read_start(pmap: PartitionMap, resume: int) -> int:
     producer.  Starting at the first gap below `resume` (the first skipped offset: every abort
     lies at or after it) lets the client see each abort marker in order; records below
     `resume` are read again and dropped.
+    Never below the log start: what lies there is gone (and cannot be fetched).
     """
     gap = pmap.first_gap_below(resume)
-    return resume if gap is None else gap
+    return resume if gap is None else min(resume, max(gap, log_start))
 
 
 def _check_source(pmap, source, topic, partition, ends, where) -> None:
@@ -124,12 +147,6 @@ def _check_source(pmap, source, topic, partition, ends, where) -> None:
             source.name, topic, partition,
             f"{where}: source offsets went backwards: the source partition ends at {ends.high} but "
             f"{pmap.source_high} were already mirrored (source restarted empty or lost data)",
-        )
-    if pmap.source_high is not None and ends.low > pmap.source_high:
-        raise DataLossDetected(
-            source.name, topic, partition,
-            f"{where}: source records {pmap.source_high}..{ends.low - 1} are gone before they were mirrored "
-            f"(log start is now {ends.low}: retention or data loss on the source)",
         )
 
 

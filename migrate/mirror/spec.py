@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from migrate.config import ClusterProfile
 from migrate.errors import UsageError
@@ -37,7 +37,6 @@ class MirrorSpec:
     # Fenceable write slots (one transactional producer each) shared by the workers; fixed
     # when the mirror is first run (see migrate.mirror.slots).
     slots: int = 8
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def group_id(self) -> str:

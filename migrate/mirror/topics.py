@@ -7,15 +7,19 @@ pattern names them literally; our own `__migrate.*` topics are never mirrored.
 Target topics are created with the source's partition count and the topic-level configs
 on an allow-list (never broker-specific ones).  A target topic with fewer partitions than
 its source is an error before anything is written; with more, a warning.
+
+A source topic that grows while it is mirrored (partitions added) is different: its target
+topic is widened with CreatePartitions.  Where the target refuses (Tansu does not support
+CreatePartitions, measured), the new partitions are reported as blocked and the others go on.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from migrate import kafka
-from migrate.errors import UsageError
+from migrate.errors import KafkaOperationError, UsageError
 from migrate.mirror.spec import MirrorSpec, compile_pattern, target_topic
 
 log = logging.getLogger("migrate.mirror")
@@ -42,9 +46,18 @@ COPIED_CONFIGS = {
 class TopicPlan:
     source_topic: str
     target_topic: str
-    partitions: int
+    partitions: int  # the source topic's partition count
     configs: dict | None  # None: the target topic exists already
     created: bool = False
+    target_partitions: int | None = None  # an existing target topic's count; below `partitions`: to widen
+    refused: str = ""  # why the target topic could not be widened
+
+    @property
+    def writable(self) -> int:
+        """How many partitions the mirror can write (the others are blocked until widened)."""
+        if self.target_partitions is None:
+            return self.partitions
+        return min(self.partitions, self.target_partitions)
 
 
 def select_topics(spec: MirrorSpec, available: dict[str, kafka.TopicInfo]) -> list[str]:
@@ -72,8 +85,12 @@ def copied_configs(entries: dict[str, tuple[str, bool]]) -> dict[str, str]:
 
 
 def plan_topics(spec: MirrorSpec, source_topics: list[str], source_meta: dict[str, kafka.TopicInfo],
-                target_meta: dict[str, kafka.TopicInfo]) -> list[TopicPlan]:
-    """Check every target topic first, so that a bad one stops the mirror before any write."""
+                target_meta: dict[str, kafka.TopicInfo], mirrored: frozenset[str] = frozenset()) -> list[TopicPlan]:
+    """Check every target topic first, so that a bad one stops the mirror before any write.
+
+    `mirrored`: source topics this mirror already copies; a narrower target topic of one of
+    them means the source grew, and is widened instead of refused.
+    """
     plans = []
     absent = [name for name in source_topics if target_topic(spec, name) not in target_meta]
     entries = kafka.topic_config_entries_many(spec.source, absent)
@@ -81,6 +98,9 @@ def plan_topics(spec: MirrorSpec, source_topics: list[str], source_meta: dict[st
         tgt = target_topic(spec, name)
         partitions = source_meta[name].partitions
         existing = target_meta.get(tgt)
+        if existing is not None and existing.partitions < partitions and name in mirrored:
+            plans.append(TopicPlan(name, tgt, partitions, None, target_partitions=existing.partitions))
+            continue
         if existing is not None and existing.partitions < partitions:
             raise UsageError(
                 f'target topic "{tgt}" has {existing.partitions} partitions but source topic "{name}" has '
@@ -90,17 +110,21 @@ def plan_topics(spec: MirrorSpec, source_topics: list[str], source_meta: dict[st
             log.warning('target topic "%s" has %d partitions, more than the %d of source "%s"; '
                         "the extra partitions receive nothing", tgt, existing.partitions, partitions, name)
         configs = copied_configs(entries[name]) if existing is None else None
-        plans.append(TopicPlan(name, tgt, partitions, configs))
+        plans.append(TopicPlan(name, tgt, partitions, configs,
+                               target_partitions=None if existing is None else existing.partitions))
     return plans
 
 
 def ensure_topics(spec: MirrorSpec, plans: list[TopicPlan]) -> list[TopicPlan]:
-    """Create the missing target topics in one request, then wait for all of them at once."""
+    """Create the missing target topics in one request, then wait for all of them at once;
+    widen the target topics of sources that grew."""
+    grown = [p for p in plans if p.target_partitions is not None and p.target_partitions < p.partitions]
+    plans = [p for p in plans if p not in grown]
     created = kafka.create_topics(spec.target, {p.target_topic: (p.partitions, p.configs)
                                                 for p in plans if p.configs is not None})
     kafka.wait_for_topics(spec.target, {p.target_topic: p.partitions for p in plans},
                          timeout=max(15.0, len(plans) / 10))
-    done = []
+    done = [widen(spec, plan) for plan in grown]
     for plan in plans:
         if plan.target_topic in created:
             log.info('created target topic "%s" (%d partitions, configs %s)', plan.target_topic,
@@ -108,3 +132,21 @@ def ensure_topics(spec: MirrorSpec, plans: list[TopicPlan]) -> list[TopicPlan]:
         done.append(TopicPlan(plan.source_topic, plan.target_topic, plan.partitions, plan.configs,
                               plan.target_topic in created))
     return done
+
+
+def widen(spec: MirrorSpec, plan: TopicPlan) -> TopicPlan:
+    """Add partitions to a target topic whose source grew; on refusal, say why and go on."""
+    try:
+        kafka.add_partitions(spec.target, plan.target_topic, plan.partitions)
+        kafka.wait_for_topic(spec.target, plan.target_topic, plan.partitions)
+    except KafkaOperationError as exc:
+        reason = (f'source topic "{plan.source_topic}" grew to {plan.partitions} partitions but target topic '
+                  f'"{plan.target_topic}" has {plan.target_partitions} and cannot be widened ({exc}); '
+                  f"partitions {plan.target_partitions}..{plan.partitions - 1} are not mirrored: add partitions "
+                  "to the target topic by hand (the mirror picks them up at its next refresh)")
+        log.warning("%s", reason)
+        return replace(plan, refused=reason)
+    log.info('widened target topic "%s" from %d to %d partitions (its source grew)', plan.target_topic,
+             plan.target_partitions, plan.partitions)
+    return replace(plan, target_partitions=plan.partitions)
+

@@ -24,6 +24,7 @@ from migrate.probe.model import CONFLUENT, KAFKA_PYTHON, CheckResult
 
 CHECK_NAMES: dict[str, str] = {
     "produce-fetch-fidelity": "keys, binary values, null and empty values, duplicate/binary/null headers, CreateTime",
+    "header-name-nul": "a header name with a NUL byte comes back byte-identical (librdkafka cuts it)",
     "compression-gzip": "gzip batches written and read back",
     "compression-snappy": "snappy batches written and read back",
     "compression-lz4": "lz4 batches written and read back",
@@ -133,6 +134,7 @@ CHECKS: tuple[Check, ...] = (
     _c("end-to-end-latency", ["end-to-end-latency"], fresh.end_to_end_latency),
     _c("throughput", ["throughput"], fresh.throughput),
     _c("kp-fidelity", ["produce-fetch-fidelity"], kp.fidelity, KAFKA_PYTHON),
+    _c("kp-header-name-nul", ["header-name-nul"], kp.header_name_nul, KAFKA_PYTHON),
     _c("kp-compression", CODEC_NAMES, kp.compression, KAFKA_PYTHON),
     _c("kp-list-offsets", _LIST_OFFSETS, kp.list_offsets, KAFKA_PYTHON),
     _c("kp-idempotent", ["idempotent-producer"], kp.idempotent_producer, KAFKA_PYTHON),
@@ -160,10 +162,6 @@ def by_id(check_id: str) -> Check:
     module_name, _, function = check_id.partition(":")
     module = importlib.import_module(module_name)
     return Check(check_id, (function,), CONFLUENT, getattr(module, function))
-
-
-def known_names() -> list[str]:
-    return list(CHECK_NAMES)
 
 
 def is_known(name: str) -> bool:

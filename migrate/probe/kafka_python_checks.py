@@ -122,6 +122,40 @@ def fidelity(ctx: ProbeContext) -> list[CheckResult]:
                     data_checks._difference(want, got), watch)]
 
 
+NUL_HEADER = ("trace\x00id", b"span\x00value")
+
+
+def header_name_nul(ctx: ProbeContext) -> list[CheckResult]:
+    """A header name holding a NUL byte, written with kafka-python and read back with both clients.
+
+    The platform may keep it; librdkafka (confluent-kafka, and so the mirror and the
+    validators) returns such a name cut at the NUL, so neither can carry or notice it.
+    """
+    from kafka import KafkaProducer
+
+    from migrate.probe.context import read as read_confluent
+
+    watch = Stopwatch()
+    topic = ctx.scratch_topic("kp-header-nul")
+    producer = KafkaProducer(**settings(ctx.profile, "producer"), linger_ms=5)
+    try:
+        producer.send(topic, value=b"v", key=b"k", partition=0, headers=[NUL_HEADER])
+        producer.flush(15)
+    finally:
+        producer.close(5)
+    expected = f"header {NUL_HEADER[0]!r}: {NUL_HEADER[1]!r} read back byte-identical (kafka-python)"
+    kept = [tuple(h) for r in read(ctx, topic) for h in (r.headers or ())]
+    seen = [tuple(h) for m in read_confluent(ctx.profile, topic) for h in (m.headers() or ())]
+    # The platform is judged by kafka-python; what librdkafka makes of it is a client limit,
+    # stated in the evidence (every platform shows it), not a platform failure.
+    note = ("" if seen == [NUL_HEADER] else
+            f"; confluent-kafka (librdkafka) reads {seen!r}: it cuts header names at a NUL byte, so the mirror "
+            "cannot copy such a name and the validators cannot see the difference (migrate assess flags topics "
+            "that carry them)")
+    return [verdict("header-name-nul", KAFKA_PYTHON, kept == [NUL_HEADER], expected,
+                    f"kafka-python read {kept!r}{note}", watch)]
+
+
 def compression(ctx: ProbeContext) -> list[CheckResult]:
     from kafka import KafkaProducer
 

@@ -43,7 +43,7 @@ def start_proxied_tansu(role: str) -> ProxiedCluster:
         [binary, "broker", "--listener-url", f"tcp://127.0.0.1:{broker_port}",
          "--advertised-listener-url", f"tcp://127.0.0.1:{proxy.port}", "--cluster-id", role],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, preexec_fn=platforms._die_with_parent,
+        start_new_session=True, preexec_fn=platforms.kill_with_parent,
     )
     deadline = time.monotonic() + 20
     while not platforms.answers_kafka(broker_port):
