@@ -503,6 +503,24 @@ class Mirror:
         if getattr(self, "map_producer", None) is not None:  # before run() set it up: published there
             self._publish_failure(key, pmap)
 
+    def _map_io(self, what: str, timeout: float) -> None:
+        """poll() or flush() the map producer, replacing it when it failed for good."""
+        try:
+            getattr(self.map_producer, what)(timeout)
+        except KafkaException as exc:
+            self._map_producer_failed(exc)
+
+    def _map_producer_failed(self, exc: KafkaException) -> None:
+        """A fatal error of the map and status producer (measured: an idempotent producer whose target
+        restarted empty, Tansu deviation 10).  What it still held were map and status records, which
+        only ever lag the truth (reconciliation extends the maps), so a new producer takes over;
+        the partitions themselves find the target's loss when they are reconciled."""
+        if not (exc.args and isinstance(exc.args[0], KafkaError) and exc.args[0].fatal()):
+            raise exc
+        log.warning('the map producer on cluster "%s" failed for good (%s); starting a new one',
+                    self.spec.target.name, kafka.describe_error(exc))
+        self.map_producer = kafka.producer(self.spec.target, **{"linger.ms": 20})
+
     def _publish_failure(self, key: Key, pmap: PartitionMap) -> None:
         failure = self.failed[key]
         self._produce_map(*fleet.partition_record(key[0], key[1], self.mapping.get(key[0], key[0]), pmap,
@@ -634,7 +652,9 @@ class Mirror:
                 self.map_producer.produce(topic or self.map_topic, value, record_key, partition=0)
                 return
             except BufferError:
-                self.map_producer.poll(0.05)
+                self._map_io("poll", 0.05)
+            except KafkaException as exc:
+                self._map_producer_failed(exc)
 
     # --- rebalance callbacks (slots of the coordination topic) ---------------------------------
 
@@ -659,7 +679,7 @@ class Mirror:
             if not self._closing:
                 # The next holder reads the maps from the map topic once it has fenced these slots
                 # (on the way out, run() flushes once for everything).
-                self.map_producer.flush(10)
+                self._map_io("flush", 10)
             coordinator.unassign()
         except BaseException as exc:  # noqa: BLE001
             self.callback_error = self.callback_error or exc
@@ -787,7 +807,7 @@ class Mirror:
                 if beat.is_alive():
                     beat.join()
                 self._heartbeat(running=False)
-                self.map_producer.flush(30)
+                self._map_io("flush", 30)
                 self.pool.shutdown(wait=True)
                 coordinator.close()
                 self.consumer.close()
@@ -883,7 +903,10 @@ class Mirror:
             if skipping and key in skipping and self._reread(key, message):
                 continue
             if writer is not None:
-                writer.write(message)
+                try:
+                    writer.write(message)
+                except WriterFailed as exc:
+                    self._slot_failed(writer.slot, exc)
 
     def _hold(self, slot: SlotWriter, message) -> None:
         """Keep a message of a committing slot, in order; past a bound, stop fetching the slot."""
@@ -991,7 +1014,7 @@ class Mirror:
 
     def _flush_side_effects(self, force: bool = False) -> None:
         self._publish_status(force)
-        self.map_producer.poll(0)
+        self._map_io("poll", 0)
         if self._source_commits:
             offsets = [TopicPartition(t, p, o) for (t, p), o in self._source_commits.items() if o is not None]
             self._source_commits = {}
@@ -1030,7 +1053,7 @@ class Mirror:
         now = time.monotonic()
         if self._fleet is None or now - self._fleet_read_at >= 2.0:
             self._fleet_read_at = now
-            self.map_producer.flush(10)
+            self._map_io("flush", 10)
             self._fleet_reader = self._fleet_reader or fleet.StatusReader(self.spec.target, self.spec.name)
             self._fleet = registry.read_fleet(self.spec.target, self.spec.name, self._fleet_reader)
         if self._fleet is None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 
 from migrate import kafka
 from migrate.config import ClusterProfile
@@ -221,6 +221,18 @@ class PartitionWriter:
                           timestamp=message.timestamp()[1], headers=message.headers())
         except BufferError:
             self._produce_waiting(value, message, callback)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._UNKNOWN_PARTITION:
+                raise
+            # A target topic widened after this producer read its metadata (the source grew):
+            # read it again, once, and produce.
+            try:
+                self.slot.producer.list_topics(self.target_topic, timeout=10)
+                self._produce(self.target_topic, value, message.key(), self.partition, callback,
+                              timestamp=message.timestamp()[1], headers=message.headers())
+            except KafkaException as again:
+                raise WriterFailed(f"producing to {self.target_topic}[{self.partition}]: "
+                                   f"{kafka.describe_error(again)}") from again
         self.count = index + 1
         slot.count += 1
         if value:

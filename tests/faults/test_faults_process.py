@@ -13,11 +13,9 @@ import sys
 import textwrap
 import time
 
-import pytest
 from confluent_kafka import Producer
 
 from fault_support import StreamTail, wait_for
-from migrate import kafka
 from migrate.offset_maps.store import MapStore
 from migrate.state import State
 from mirror_support import make_topic, mirror_process, produce_workload
