@@ -33,6 +33,24 @@ Real sources (measured on noida-db; Kafka behaves the same):
 - An exception inside a rebalance callback is kept and re-raised by the loop (librdkafka
   would otherwise swallow it).
 - A mirror in the opposite direction over the same topics is refused (migrate.mirror.loops).
+
+Freshness: live partitions are never queued behind a backlog.  The source is read through two
+consumers, two lanes, each with its own fetch queue:
+- the live lane holds every partition that is near its end (fewer than LIVE_LAG records behind
+  when it is opened) and is served first, every loop;
+- the backfill lane holds the partitions that start far behind; it is read after the live lane,
+  at most BACKFILL_BATCH records per loop, so a live record waits at most one such batch.  (One
+  shared queue was measured to hold live records behind a whole backlog: noida-db answers a
+  fetch with everything up to the partition's end, and no live record reached the target
+  until a 1M-record backfill was done.)
+A backfill partition moves to the live lane when the backfill lane reports its end (EOF): it is
+unassigned there and assigned in the live lane at the offset that end-of-partition reported, so
+nothing is read twice or skipped (messages a committing slot held keep their order).
+The commit cadence adapts: a slot whose open transaction holds only live-lane records commits
+after LIVE_COMMIT_S (a live record waits for little more than the platform's own latency); one
+that holds backfill records commits at --commit-interval, in large transactions.  Which lane a
+partition is read in changes only when and how fast records are read, never what is written or
+mapped: exactly-once and the maps are the same as with one lane.
 """
 
 from __future__ import annotations
@@ -70,6 +88,9 @@ Key = tuple[str, int]
 BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
 FAILED = ("diverged", "data-loss", "blocked")
 COMMIT_THREADS = 4
+LIVE_LAG = 5_000  # a partition opened this close to its source end is read in the live lane
+BACKFILL_BATCH = 2_000  # backfill records handled per loop, after the live lane
+LIVE_COMMIT_S = 0.05  # commit cadence of a slot whose open transaction holds only live records
 HOLD_MAX = 50_000  # records held for one slot while it commits, before its partitions are paused
 
 
@@ -169,7 +190,9 @@ class Mirror:
         self.copy_started = 0.0
         self.fatal = None  # a fatal source-client error reported through error_cb
         self.started_at = ""  # ISO time of run(); progress rows older than it are stale
-        self.consumer = None
+        self.consumer = None  # the live lane
+        self.backfill = None  # the backfill lane
+        self.backfilling: set[Key] = set()  # partitions read in the backfill lane
         self.pool: ThreadPoolExecutor | None = None
         self.definition_due = False  # the mirror's definition changed: publish it to the fleet status
         self._status_due: dict[Key, PartitionWriter] = {}
@@ -329,7 +352,7 @@ class Mirror:
             self.skip_below.pop(key, None)
             self.retry_at.pop(key, None)
         if gone and self.consumer is not None:
-            self.consumer.incremental_unassign(gone)
+            self._unassign(gone)
 
     # --- partitions ----------------------------------------------------------------------------
 
@@ -358,7 +381,7 @@ class Mirror:
             for reader in readers:
                 reader.close()
             if started:
-                self.consumer.incremental_assign(started)
+                self._assign(started, ends)
                 self.copy_started = self.copy_started or time.monotonic()
 
     def _bulk_ends(self, keys: list[Key]) -> dict:
@@ -490,7 +513,7 @@ class Mirror:
             restart.append(self._read_from(key, writer.pmap))
         self.store_pending_flush()
         if restart:
-            self.consumer.incremental_assign(restart)
+            self._assign(restart, {("source", k): e for k, e in ends.items()})
 
     def _fail(self, key: Key, exc: CheckFailed, kind: str | None = None) -> None:
         kind = kind or ("diverged" if isinstance(exc, PartitionDiverged) else "data-loss")
@@ -553,9 +576,12 @@ class Mirror:
 
     def _start_commits(self, now: float) -> None:
         spec = self.spec
+        live_interval = min(spec.commit_interval_s, LIVE_COMMIT_S)
         for number, slot in self.slots.items():
-            if slot.due(now, spec.commit_interval_s, spec.commit_max_records):
+            # Short transactions for live records, long ones while backfilling (module docstring).
+            if slot.due(now, spec.commit_interval_s if slot.backfill else live_interval, spec.commit_max_records):
                 slot.committing = True
+                slot.backfill = False
                 self.commits[number] = self.pool.submit(slot.commit)
 
     def _finish_commits(self, wait: bool = False) -> None:
@@ -618,10 +644,16 @@ class Mirror:
     def _release_held(self, number: int) -> None:
         held = self.held.pop(number, None)
         paused = self.held_paused.pop(number, None)
-        if held:
-            self._handle(held)
+        if held:  # in arrival order, each run with the lane it came from
+            run, lane = [], held[0][1]
+            for message, backfill in held:
+                if backfill != lane:
+                    self._handle(run, lane)
+                    run, lane = [], backfill
+                run.append(message)
+            self._handle(run, lane)
         if paused:
-            self.consumer.resume(paused)
+            self._lane_call("resume", paused)
 
     # --- maps ----------------------------------------------------------------------------------
 
@@ -736,6 +768,11 @@ class Mirror:
             "fetch.wait.max.ms": 50,
             "error_cb": self._on_consumer_error,
         })
+        self.backfill = kafka.consumer(spec.source, **{
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 50,
+            "error_cb": self._on_consumer_error,
+        })
         settings = {"group.instance.id": spec.worker_id} if spec.worker_id else {}
         coordinator = kafka.consumer(spec.source, **settings, **{
             "group.id": spec.group_id,
@@ -811,6 +848,7 @@ class Mirror:
                 self.pool.shutdown(wait=True)
                 coordinator.close()
                 self.consumer.close()
+                self.backfill.close()
                 gc.set_threshold(*thresholds)
                 gc.unfreeze()
         self.result.seconds = time.monotonic() - started
@@ -885,9 +923,54 @@ class Mirror:
         return now_selected or selected
 
     def _pump(self) -> None:
-        self._handle(self.consumer.consume(5000, timeout=0.1))
+        """The live lane first, then at most one batch of the backfill lane (see the module docstring)."""
+        if not self.backfilling:
+            self._handle(self.consumer.consume(5000, timeout=0.1))
+            return
+        live = self.consumer.consume(5000, timeout=0.0)
+        self._handle(live)
+        self._handle(self.backfill.consume(BACKFILL_BATCH, timeout=0.0 if live else 0.05), backfill=True)
 
-    def _handle(self, messages) -> None:
+    # --- lanes ---------------------------------------------------------------------------------
+
+    def _assign(self, starts: list[TopicPartition], ends: dict) -> None:
+        """Assign partitions to a lane by how far behind their source end they start."""
+        live, behind = [], []
+        for tp in starts:
+            end = ends.get(("source", (tp.topic, tp.partition)))
+            far = end is not None and end.high - tp.offset > LIVE_LAG
+            (behind if far else live).append(tp)
+        if live:
+            self.consumer.incremental_assign(live)
+        if behind:
+            self.backfill.incremental_assign(behind)
+            self.backfilling.update((tp.topic, tp.partition) for tp in behind)
+
+    def _unassign(self, tps: list[TopicPartition]) -> None:
+        behind = [tp for tp in tps if (tp.topic, tp.partition) in self.backfilling]
+        live = [tp for tp in tps if (tp.topic, tp.partition) not in self.backfilling]
+        if behind:
+            self.backfill.incremental_unassign(behind)
+            self.backfilling.difference_update((tp.topic, tp.partition) for tp in behind)
+        if live:
+            self.consumer.incremental_unassign(live)
+
+    def _lane_call(self, what: str, tps: list[TopicPartition]) -> None:
+        behind = [tp for tp in tps if (tp.topic, tp.partition) in self.backfilling]
+        live = [tp for tp in tps if (tp.topic, tp.partition) not in self.backfilling]
+        if behind:
+            getattr(self.backfill, what)(behind)
+        if live:
+            getattr(self.consumer, what)(live)
+
+    def _caught_up_in_backfill(self, key: Key, offset: int) -> None:
+        """The backfill lane reached the partition's end: read it in the live lane from there."""
+        self.backfill.incremental_unassign([TopicPartition(*key)])
+        self.backfilling.discard(key)
+        self.consumer.incremental_assign([TopicPartition(key[0], key[1], offset)])
+        log.debug("%s[%d]: caught up at %d; read in the live lane", key[0], key[1], offset)
+
+    def _handle(self, messages, backfill: bool = False) -> None:
         writers = self.writers
         skipping = self.skip_below
         for message in messages:
@@ -895,28 +978,30 @@ class Mirror:
             key = (message.topic(), message.partition())
             writer = writers.get(key)
             if writer is not None and writer.slot.committing:
-                self._hold(writer.slot, message)
+                self._hold(writer.slot, message, backfill)
                 continue
             if error is not None:
-                self._on_message_error(message, error)
+                self._on_message_error(message, error, backfill)
                 continue
             if skipping and key in skipping and self._reread(key, message):
                 continue
             if writer is not None:
+                if backfill:
+                    writer.slot.backfill = True
                 try:
                     writer.write(message)
                 except WriterFailed as exc:
                     self._slot_failed(writer.slot, exc)
 
-    def _hold(self, slot: SlotWriter, message) -> None:
+    def _hold(self, slot: SlotWriter, message, backfill: bool = False) -> None:
         """Keep a message of a committing slot, in order; past a bound, stop fetching the slot."""
         held = self.held.setdefault(slot.slot, [])
-        held.append(message)
+        held.append((message, backfill))
         if len(held) == HOLD_MAX and slot.slot not in self.held_paused:
             # A paused partition is fetched again from the position after the last message
             # returned to us, and every such message is held here: nothing is skipped.
             paused = [TopicPartition(*key) for key in slot.partitions if key in self.writers]
-            self.consumer.pause(paused)
+            self._lane_call("pause", paused)
             self.held_paused[slot.slot] = paused
 
     def _on_consumer_error(self, error) -> None:
@@ -948,12 +1033,14 @@ class Mirror:
             ))
         return True
 
-    def _on_message_error(self, message, error) -> None:
+    def _on_message_error(self, message, error, backfill: bool = False) -> None:
         key = (message.topic(), message.partition())
         code = error.code()
         if code == KafkaError._PARTITION_EOF:
             if key in self.writers:
                 self.positions[key] = max(self.positions.get(key, 0), message.offset())
+                if backfill and key in self.backfilling:
+                    self._caught_up_in_backfill(key, message.offset())
             return
         if code in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE) and key in self.writers:
             # Stopped fetching in an error state: unassign now, reopen at the new start once the
@@ -961,7 +1048,7 @@ class Mirror:
             if key not in self.moved:
                 self.moved.add(key)
                 self.skip_below.pop(key, None)
-                self.consumer.incremental_unassign([TopicPartition(*key)])
+                self._unassign([TopicPartition(*key)])
             return
         if error.fatal() or code == KafkaError._FATAL:
             self._raise_fatal(error)
@@ -1083,7 +1170,8 @@ class Mirror:
         lag: dict[str, int] = {}
         for key, writer in self.writers.items():
             try:
-                _low, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+                lane = self.backfill if key in self.backfilling else self.consumer
+                _low, high = lane.get_watermark_offsets(TopicPartition(*key), cached=True)
             except Exception:
                 continue
             if high is not None and high >= 0:

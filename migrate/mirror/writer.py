@@ -84,6 +84,7 @@ class SlotWriter:
         self.open = False
         self.committing = False  # a commit is in flight in a pool thread
         self.started_at = 0.0
+        self.backfill = False  # the open transaction holds records of the backfill lane
         self.count = 0
         self.errors: list[tuple[Key, str]] = []
         self.last_count = self.last_bytes = 0
