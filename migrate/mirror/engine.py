@@ -31,6 +31,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from migrate import kafka
 from migrate.errors import CheckFailed, DataLossDetected, KafkaOperationError, PartitionDiverged, UsageError
+from migrate.metrics.hooks import NO_METRICS
 from migrate.mirror import topics as topic_plans
 from migrate.mirror.reconcile import raw_reader, reconcile, safe_read_start
 from migrate.mirror.spec import MirrorSpec, validate_spec
@@ -84,7 +85,7 @@ class Progress:
 
 class Mirror:
     def __init__(self, spec: MirrorSpec, state: State, stop: threading.Event | None = None,
-                 on_progress=None, progress_interval: float = 1.0, group_sync=None):
+                 on_progress=None, progress_interval: float = 1.0, group_sync=None, metrics=None):
         validate_spec(spec)
         self.spec = spec
         self.state = state
@@ -108,6 +109,8 @@ class Mirror:
         self.copy_started = 0.0
         self.fatal = None  # a fatal source-client error reported through error_cb
         self.started_at = ""  # ISO time of run(); progress rows older than it are stale
+        # metrics: hooks at a few points, never per record (migrate.metrics.hooks); no-op when off
+        self.metrics = metrics or NO_METRICS
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -257,6 +260,7 @@ class Mirror:
         delay = min(BACKOFF_MAX, self.backoff.get(key, BACKOFF_START / 2) * 2)
         self.backoff[key] = delay
         self.retry_at[key] = time.monotonic() + delay
+        self.metrics.retry(key, reason)  # metrics: retries by reason
         log.warning("%s[%d]: %s; retrying in %.0fs", key[0], key[1], reason, delay)
 
     def _close(self, key: Key, commit: bool) -> None:
@@ -286,6 +290,7 @@ class Mirror:
         self.result.records += writer.last_count
         self.result.bytes += writer.last_bytes
         self._publish(key, writer.pmap, pending)
+        self.metrics.committed(key, writer)  # metrics: counters, commit duration, latency
 
     def _publish(self, key: Key, pmap: PartitionMap, pending: list[tuple[bytes, bytes]]) -> None:
         """Save the map locally and append its changes to the durable map topic."""
@@ -362,12 +367,14 @@ class Mirror:
             "error_cb": self._on_consumer_error,
         })
         self._subscribe(consumer, selected)
+        self.metrics.attach(self, consumer)  # metrics: scrapes may now ask for snapshots
         last_refresh = last_progress = last_commit = last_sync = time.monotonic()
         try:
             while not self.stop.is_set():
                 if self.fatal is not None:
                     self._raise_fatal(self.fatal)
                 self._pump(consumer)
+                self.metrics.tick()  # metrics: a snapshot for a waiting scrape, taken in this thread
                 now = time.monotonic()
                 for writer in self.writers.values():
                     writer.poll()
@@ -397,6 +404,7 @@ class Mirror:
                 self._close(key, commit=True)
             self._flush_side_effects(consumer)
             self.map_producer.flush(30)
+            self.metrics.detach()  # metrics: no snapshot of a closed consumer
             consumer.close()
         self.result.seconds = time.monotonic() - started
         self.result.copy_seconds = time.monotonic() - (self.copy_started or started)
@@ -500,6 +508,7 @@ class Mirror:
         if code == KafkaError._PARTITION_EOF:
             if key in self.writers:
                 self.positions[key] = max(self.positions.get(key, 0), message.offset())
+                self.metrics.reached_end(key)  # metrics: from here on the partition is following
             return
         if code in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE) and key in self.writers:
             self._close(key, commit=True)

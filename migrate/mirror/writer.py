@@ -72,12 +72,17 @@ class PartitionWriter:
         self._produce = self.producer.produce
         self.open = False
         self.last_count = self.last_bytes = 0
+        # Read by migrate.metrics (freshness, latency, commit duration); set once per transaction.
+        self.last_first_timestamp: int | None = None
+        self.last_commit_seconds = 0.0
+        self.committed_at = 0.0
         self._reset_batch()
 
     def _reset_batch(self) -> None:
         self.count = 0
         self.bytes = 0
         self.started_at = 0.0
+        self.first_timestamp: int | None = None  # CreateTime (ms) of the transaction's first (oldest) record
         self.source_offsets: list[tuple[int, int]] = []  # closed source runs in this transaction: (start, length)
         self.run_start = 0
         self.run_next: int | None = None  # the open run: source offsets run_start .. run_next-1
@@ -111,6 +116,7 @@ class PartitionWriter:
         """Produce one source message to the same partition of the target topic (the hot path)."""
         if not self.open:
             self._begin()
+            self.first_timestamp = message.timestamp()[1]
         offset = message.offset()
         if offset == self.run_next:
             self.run_next = offset + 1
@@ -157,6 +163,7 @@ class PartitionWriter:
         if not self.open:
             self.last_count = self.last_bytes = 0
             return []
+        began = time.monotonic()
         try:
             remaining = self.producer.flush(timeout)
         except (KafkaException, SystemError) as exc:
@@ -185,6 +192,8 @@ class PartitionWriter:
             raise WriterFailed(f"committing the transaction: {kafka.describe_error(exc)}") from exc
         self.open = False
         self.last_count, self.last_bytes = self.count, self.bytes
+        self.last_first_timestamp, self.committed_at = self.first_timestamp, time.time()
+        self.last_commit_seconds = time.monotonic() - began
         self._reset_batch()
         return pending
 

@@ -1,0 +1,142 @@
+"""Helpers of the metrics tests: a mirror process serving /metrics, scraping it, counting both sides."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+from prometheus_client.parser import text_string_to_metric_families
+
+from migrate import kafka
+from migrate.config import ClusterProfile
+from mirror_support import make_topic
+from support import kafka_python_read, unique, wait_until
+
+_SERVING = re.compile(r"metrics: serving (http://\S+/metrics)")
+
+
+class MetricsMirror:
+    """A real `migrate mirror --follow --metrics-port 0` process; learns its endpoint from stderr."""
+
+    def __init__(self, state_path, source: ClusterProfile, target: ClusterProfile, pattern: str, name: str,
+                 *extra: str, config: str | None = None):
+        args = [sys.executable, "-m", "migrate", "--state", str(state_path)]
+        if config:
+            args += ["--config", str(config)]
+        args += ["mirror", "--source", source.bootstrap, "--target", target.bootstrap, "--topics", pattern,
+                 "--name", name, "--follow", "--session-timeout-ms", "6000", *extra]
+        if config is None and "--metrics-port" not in extra:
+            args += ["--metrics-port", "0"]
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = wait_until(self._url, timeout=30, message=f"the mirror to serve metrics\n{self.stderr()}")
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def _url(self) -> str | None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the mirror exited with {self.process.returncode}:\n{self.stderr()}")
+        with self._lock:
+            for line in self.lines:
+                match = _SERVING.search(line)
+                if match:
+                    return match.group(1)
+        return None
+
+    def stderr(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)
+
+    def scrape(self) -> "Scrape":
+        return scrape(self.url)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process.stdout.close()
+        self._reader.join(10)
+        return self.process.returncode
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One exposition, parsed with prometheus_client's own parser."""
+
+    families: dict
+
+    def samples(self, name: str, **labels: str) -> list:
+        family_name = re.sub(r"_(total|created|bucket|count|sum)$", "", name)
+        family = self.families.get(family_name) or self.families.get(name)
+        if family is None:
+            return []
+        return [s for s in family.samples
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+
+    def value(self, name: str, **labels: str) -> float:
+        return sum(s.value for s in self.samples(name, **labels))
+
+    def per_partition(self, name: str, topic: str) -> dict[int, float]:
+        return {int(s.labels["partition"]): s.value for s in self.samples(name, topic=topic)}
+
+
+def scrape(url: str) -> Scrape:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        text = response.read().decode()
+    return Scrape({family.name: family for family in text_string_to_metric_families(text)})
+
+
+def counts(profile: ClusterProfile, topic: str) -> dict[int, int]:
+    """Records per partition, read to the Fetch high watermark by kafka-python (the independent client)."""
+    return {p: len(records) for p, records in kafka_python_read(profile, topic).items()}
+
+
+STUCK_LIMIT = 4000
+
+
+@pytest.fixture
+def stuck_topic(source_cluster, cluster_pool):
+    """A one-partition topic whose 6th record the target refuses (noida-db applies max.message.bytes;
+    Tansu stores the setting without applying it). Records carry CreateTimes a minute old."""
+    target = cluster_pool("target", "noida")
+    topic = unique("stuck")
+    make_topic(source_cluster.profile, topic, 1)
+    make_topic(target.profile, topic, 1, {"max.message.bytes": str(STUCK_LIMIT)})
+    base = int(time.time() * 1000) - 60_000
+    producer = Producer({"bootstrap.servers": source_cluster.bootstrap, "linger.ms": 5})
+    for i in range(11):
+        value = os.urandom(3 * STUCK_LIMIT) if i == 5 else f"small-{i}".encode()  # random: compression cannot help
+        producer.produce(topic, value, f"k{i}".encode(), partition=0, timestamp=base + i)
+    assert producer.flush(30) == 0
+    return source_cluster, target, topic
+
+
+def raise_limit(profile: ClusterProfile, topic: str) -> None:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)])
+    client = kafka.admin(profile)  # kept alive until the result is in
+    client.incremental_alter_configs([resource])[resource].result(30)
