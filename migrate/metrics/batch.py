@@ -32,8 +32,8 @@ class BatchMetrics:
         self.started = time.time()
         self._gauges: dict[str, Gauge] = {}
 
-    def set(self, name: str, help_text: str, value: float, **labels: str) -> None:
-        full = f"{self.prefix}_{name}"
+    def set(self, metric: str, help_text: str, value: float, /, **labels: str) -> None:
+        full = f"{self.prefix}_{metric}"
         gauge = self._gauges.get(full)
         if gauge is None:
             names = list(self.labels) + list(labels)
