@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -140,3 +143,42 @@ def raise_limit(profile: ClusterProfile, topic: str) -> None:
         ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)])
     client = kafka.admin(profile)  # kept alive until the result is in
     client.incremental_alter_configs([resource])[resource].result(30)
+
+
+class Service:
+    """A Debian-packaged server (prometheus, prometheus-pushgateway) on a free loopback port."""
+
+    def __init__(self, binary: str, args: list[str], port: int, ready_path: str, workdir):
+        from migrate.local import platforms
+
+        path = shutil.which(binary)
+        assert path, f"{binary} is not installed; run: bash tests/system_deps.sh"
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = open(workdir / f"{binary}.log", "w")
+        self.process = subprocess.Popen([path, *args], stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir,
+                                        start_new_session=True, preexec_fn=platforms._die_with_parent)
+        wait_until(lambda: self._ready(ready_path), timeout=60, message=f"{binary} to be ready")
+
+    def _ready(self, path: str) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"exited with {self.process.returncode}: {open(self.log.name).read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def get_json(self, path: str, **params: str):
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=30) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.log.close()
