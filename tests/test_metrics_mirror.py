@@ -8,6 +8,7 @@ both clusters to the Fetch high watermark on its own.
 from __future__ import annotations
 
 import socket
+import time
 
 from confluent_kafka import Producer
 
@@ -134,3 +135,102 @@ def test_bad_metrics_settings_in_the_config_file_are_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: config [metrics]: unknown key 'prot'; known keys: port, host, detail, "
                                      "pushgateway")
+
+
+def test_freshness_under_a_large_backlog_follows_what_an_independent_reader_sees(source_cluster, cluster_pool,
+                                                                                 tmp_path):
+    """While a backlog is copied, each scrape's lag and freshness lie within what kafka-python reads
+    on both clusters just before and just after it.
+
+    The backlog's first half carries one old timestamp (freshness grows with the wall clock while
+    it is copied), the second half timestamps 1 ms apart up to a few seconds ago (freshness falls
+    faster than the clock runs).  The independent reader takes the target's last record, whose
+    value is its source offset, before and after each scrape: the scrape's mirrored-up-to lies
+    between, so its lag and freshness are bracketed exactly.  The target is noida-db, whose
+    ListOffsets is right (Tansu's is not, deviation 1).
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    source, target = source_cluster.profile, cluster_pool("target", "noida").profile
+    topic = unique("backlog")
+    make_topic(source, topic, 1)
+    half = 100_000
+    now_ms = int(time.time() * 1000)
+    stamps = [now_ms - 300_000] * half + [now_ms - 5_000 - (half - i) for i in range(half)]
+    producer = Producer({"bootstrap.servers": source.bootstrap, "linger.ms": 20, "batch.size": 1_000_000})
+    for offset, stamp in enumerate(stamps):
+        producer.produce(topic, str(offset).encode(), partition=0, timestamp=stamp)
+        if offset % 20_000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+    total = len(stamps)
+
+    reader = KafkaConsumer(bootstrap_servers=target.bootstrap, enable_auto_commit=False,
+                           isolation_level="read_committed", consumer_timeout_ms=500)
+    tp = TopicPartition(topic, 0)
+
+    def mirrored_to() -> int:
+        """The source offset right after the target's last committed record (its value)."""
+        if topic not in (reader.topics() or set()):
+            return 0
+        reader.assign([tp])
+        end = reader.end_offsets([tp])[tp]
+        if end == 0:
+            return 0
+        reader.seek(tp, max(0, end - 2_000))
+        last = None
+        while reader.position(tp) < end:
+            for records in reader.poll(timeout_ms=500, max_records=5_000).values():
+                last = records[-1] if records else last
+        return int(last.value) + 1 if last is not None else 0
+
+    mirror = MetricsMirror(tmp_path / "state.db", source, target, topic, unique("m"), "--commit-interval", "0.2")
+    checked = []
+    try:
+        while True:
+            low, t_low = mirrored_to(), time.time()
+            scraped = mirror.scrape()
+            high, t_high = mirrored_to(), time.time()
+            lag = scraped.per_partition("migrate_mirror_lag_records", topic).get(0)
+            fresh = scraped.per_partition("migrate_mirror_lag_seconds", topic).get(0)
+            if lag is not None and fresh is not None:
+                assert total - high <= lag <= total - low, (low, lag, high)
+                if lag:
+                    oldest_low, oldest_high = stamps[low] / 1000, stamps[min(high, total - 1)] / 1000
+                    assert t_low - oldest_high - 0.01 <= fresh <= t_high - oldest_low + 0.01, (low, high, fresh)
+                else:
+                    assert fresh == 0
+                checked.append((lag, fresh))
+            if lag == 0 and low == total:
+                break
+            assert len(checked) < 2_000, "the backlog was not copied"
+    finally:
+        reader.close()
+        assert mirror.stop() == 0, mirror.stderr()
+    backlog = [f for lag, f in checked if lag]
+    assert len(backlog) >= 3, checked  # scraped several times while the backlog was copied
+    assert backlog[0] >= 295 and checked[-1] == (0, 0)
+    old_half = [f for lag, f in checked if lag > half]
+    if len(old_half) >= 2:  # grows with the clock while the records with the old timestamp are copied
+        assert old_half[-1] > old_half[0], checked
+
+
+def test_topic_detail_serves_per_topic_sums_without_partition_series(source_cluster, target_cluster, tmp_path):
+    source, target = source_cluster.profile, target_cluster.profile
+    topic = unique("detail")
+    make_topic(source, topic, PARTITIONS)
+    produce_workload(source, topic, 90, PARTITIONS)
+    mirror = MetricsMirror(tmp_path / "state.db", source, target, topic, unique("m"), "--commit-interval", "0.2",
+                           "--metrics-detail", "topic")
+    try:
+        wait_until(lambda: mirror.scrape().value("migrate_mirror_records_total", topic=topic) == 90, timeout=60,
+                   message="the topic to be mirrored")
+        wait_until(lambda: [s.value for s in mirror.scrape().samples("migrate_mirror_lag_records", topic=topic)]
+                   == [0], timeout=30, message="one lag series for the topic, at 0")
+        scraped = mirror.scrape()
+        for family in ("migrate_mirror_lag_records", "migrate_mirror_lag_seconds", "migrate_mirror_map_runs"):
+            samples = scraped.samples(family)
+            assert samples and all("partition" not in s.labels for s in samples), (family, samples)
+        assert scraped.value("migrate_mirror_map_runs", topic=topic) >= PARTITIONS
+    finally:
+        assert mirror.stop() == 0, mirror.stderr()
