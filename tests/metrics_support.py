@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 from prometheus_client.parser import text_string_to_metric_families
 
-from migrate import kafka
 from migrate.config import ClusterProfile
-from mirror_support import make_topic
+from mirror_support import make_oversized_topic, raise_max_message_bytes
 from support import kafka_python_read, unique, wait_until
 
 _SERVING = re.compile(r"metrics: serving (http://\S+/metrics)")
@@ -118,31 +113,16 @@ def counts(profile: ClusterProfile, topic: str) -> dict[int, int]:
     return {p: len(records) for p, records in kafka_python_read(profile, topic).items()}
 
 
-STUCK_LIMIT = 4000
-
-
 @pytest.fixture
 def stuck_topic(source_cluster, cluster_pool):
-    """A one-partition topic whose 6th record the target refuses (noida-db applies max.message.bytes;
-    Tansu stores the setting without applying it). Records carry CreateTimes a minute old."""
+    """A one-partition topic whose 6th record the target (noida-db) refuses; CreateTimes a minute old."""
     target = cluster_pool("target", "noida")
     topic = unique("stuck")
-    make_topic(source_cluster.profile, topic, 1)
-    make_topic(target.profile, topic, 1, {"max.message.bytes": str(STUCK_LIMIT)})
-    base = int(time.time() * 1000) - 60_000
-    producer = Producer({"bootstrap.servers": source_cluster.bootstrap, "linger.ms": 5})
-    for i in range(11):
-        value = os.urandom(3 * STUCK_LIMIT) if i == 5 else f"small-{i}".encode()  # random: compression cannot help
-        producer.produce(topic, value, f"k{i}".encode(), partition=0, timestamp=base + i)
-    assert producer.flush(30) == 0
+    make_oversized_topic(source_cluster.profile, target.profile, topic)
     return source_cluster, target, topic
 
 
-def raise_limit(profile: ClusterProfile, topic: str) -> None:
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
-        ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)])
-    client = kafka.admin(profile)  # kept alive until the result is in
-    client.incremental_alter_configs([resource])[resource].result(30)
+raise_limit = raise_max_message_bytes
 
 
 class Service:

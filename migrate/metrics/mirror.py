@@ -150,7 +150,8 @@ class MirrorMetrics(NoMetrics):
     def detach(self) -> None:
         self._engine = self._consumer = None
         self._ready.set()  # a scrape waiting for a snapshot serves the last one
-        self.peeker.close()
+        with self._scrape:  # never close the peeker under a scrape that is using it
+            self.peeker.close()
 
     def tick(self) -> None:
         if not self._wanted.is_set() or self._engine is None:
@@ -239,6 +240,8 @@ class MirrorMetrics(NoMetrics):
                 need[key] = v.mirrored_to
             elif v.source_end > v.mirrored_to and v.oldest_pending is None and self._stamp(key, v.mirrored_to) is None:
                 need[key] = v.mirrored_to
+        if self._engine is None:  # the mirror has stopped: serve what the last snapshot knew
+            need = {}
         by_key = {(v.topic, v.partition): v for v in views}
         stopped_first = sorted(need, key=lambda k: by_key[k].source_end is not None)
         peeked = self.peeker.peek({k: need[k] for k in stopped_first[:MAX_PEEKS]}, self.peek_timeout)

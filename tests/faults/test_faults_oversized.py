@@ -10,19 +10,14 @@ copy is exact.  Nothing is ever skipped.
 
 from __future__ import annotations
 
-import os
 import signal
-import time
 
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from fault_support import StreamTail, wait_for
-from migrate import kafka
 from migrate.offset_maps.store import MapStore
 from migrate.state import State
-from mirror_support import make_topic, mirror_process, read_contents
+from mirror_support import make_oversized_topic, mirror_process, raise_max_message_bytes, read_contents
 from support import run_cli, unique
 
 LIMIT = 4000
@@ -33,22 +28,11 @@ def oversized(source_cluster, cluster_pool):
     """A source topic whose 6th record is larger than the (pre-created) target topic allows."""
     target = cluster_pool("target", "noida")
     topic = unique("big")
-    make_topic(source_cluster.profile, topic, 1)
-    make_topic(target.profile, topic, 1, {"max.message.bytes": str(LIMIT)})
-    base = int(time.time() * 1000) - 60_000
-    producer = Producer({"bootstrap.servers": source_cluster.bootstrap, "linger.ms": 5})
-    for i in range(11):
-        value = os.urandom(3 * LIMIT) if i == 5 else f"small-{i}".encode()
-        producer.produce(topic, value, f"k{i}".encode(), partition=0, timestamp=base + i)
-    assert producer.flush(30) == 0
+    make_oversized_topic(source_cluster.profile, target.profile, topic, LIMIT)
     return source_cluster, target, topic
 
 
-def raise_limit(profile, topic: str) -> None:
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
-        ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)])
-    client = kafka.admin(profile)
-    client.incremental_alter_configs([resource])[resource].result(30)
+raise_limit = raise_max_message_bytes
 
 
 def mapped_to(state_path, name) -> int:
