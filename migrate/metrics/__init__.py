@@ -6,4 +6,5 @@
     peek      reads, at scrape time, the first unmirrored record of partitions the mirror is not fetching
     server    the /metrics HTTP endpoint
     batch     a batch command's outcome as a textfile-collector file or a Pushgateway push
+    scrape    reading a mirror's /metrics back (the demo's final lag)
 """

@@ -172,7 +172,7 @@ class MirrorMetrics(NoMetrics):
         self.commits.labels(*labels).inc()
         self.commit_seconds.labels(self.mirror, self.worker).observe(writer.last_commit_seconds)
         following = self._following.get(key)
-        if following is not None and following() is writer and writer.last_first_timestamp:
+        if following is not None and following() is writer and (writer.last_first_timestamp or 0) > 0:
             latency = writer.committed_at - writer.last_first_timestamp / 1000
             self.latency.labels(self.mirror, self.worker).observe(max(0.0, latency))
         upcoming = self._following_next.pop(key, None)
@@ -206,8 +206,9 @@ class MirrorMetrics(NoMetrics):
             except KafkaException:
                 high = -1
             self._known[key] = (pmap.source_high, len(pmap.runs))
+            stamp = writer.first_timestamp if writer.open else None
             views.append(PartitionView(key[0], key[1], "mirroring", pmap.source_high, high if high >= 0 else None,
-                                       len(pmap.runs), writer.first_timestamp if writer.open else None))
+                                       len(pmap.runs), stamp if stamp and stamp > 0 else None))
         stopped = [(key, failure.kind) for key, failure in engine.failed.items()]
         stopped += [(key, "retrying") for key in engine.retry_at if key not in engine.writers
                     and key not in engine.failed]
