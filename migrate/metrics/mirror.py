@@ -23,7 +23,12 @@ partitions by state) is computed when Prometheus scrapes, by a custom collector:
   transaction (no per-record cost).  Otherwise (between transactions, while paused for a
   retry) it is read at scrape time with a bounded read of one record (`peek`), cached per
   offset.  We chose this over remembering the first record after each commit in the engine
-  because that would cost a test per record and is lost whenever a writer is dropped.
+  because that would cost a test per record and is lost whenever a writer is dropped, and
+  over the last record written (an idle hour before a new record would read as an hour of
+  staleness).  A snapshot waits up to `DEFER_S` for partitions between two transactions to
+  open the next one, so reads at scrape time are rare while records flow; on platforms that
+  ignore Fetch size limits (noida-db) such a read returns up to the partition's end, which is
+  why they are avoided and counted (`migrate_mirror_scrape_reads_total`).
 - **Replication latency**: once per committed transaction while following (the partition
   reached its end once since it was opened, and the transaction began after that), the
   target's commit acknowledgement time minus the CreateTime of the transaction's oldest
@@ -54,6 +59,7 @@ from migrate.metrics.peek import Peeker
 Key = tuple[str, int]
 STATES = ("mirroring", "retrying", "diverged", "data-loss")
 MAX_PEEKS = 256  # partitions read per scrape at most (the rest keep no figure until a later scrape)
+DEFER_S = 0.5  # how long a snapshot waits for partitions between two transactions to open the next one
 COMMIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -116,6 +122,7 @@ class MirrorMetrics(NoMetrics):
         self._ready = threading.Event()
         self._scrape = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._asked_at = 0.0
         self._known: dict[Key, tuple[int | None, int]] = {}  # engine thread only
         self._following: dict[Key, weakref.ref] = {}
         self._following_next: dict[Key, weakref.ref] = {}
@@ -134,6 +141,9 @@ class MirrorMetrics(NoMetrics):
         self.latency = Histogram("migrate_mirror_replication_latency_seconds", "While following: target commit "
                                  "time minus the CreateTime of each committed transaction's oldest record",
                                  ["mirror", "worker"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.peeks = Counter("migrate_mirror_scrape_reads", "Partitions read from the source at scrape time "
+                             "(not fetched by the mirror, or between two transactions)", ["mirror", "worker"],
+                             registry=registry)
         self.group_syncs = Counter("migrate_mirror_group_offset_syncs", "Group offset syncs (--sync-groups): "
                                    "partition offsets committed, groups skipped as active, rounds failed",
                                    ["mirror", "worker", "outcome"], registry=registry)
@@ -146,6 +156,7 @@ class MirrorMetrics(NoMetrics):
         self._engine, self._consumer = engine, consumer
         for outcome in ("committed", "skipped", "failed"):
             self.group_syncs.labels(self.mirror, self.worker, outcome)
+        self.peeks.labels(self.mirror, self.worker)
 
     def detach(self) -> None:
         self._engine = self._consumer = None
@@ -156,8 +167,14 @@ class MirrorMetrics(NoMetrics):
     def tick(self) -> None:
         if not self._wanted.is_set() or self._engine is None:
             return
+        snapshot = self._take()
+        # A lagging partition between two transactions has its oldest unmirrored record in the
+        # consumer's next batch, most likely: a loop turn later its transaction is open and the
+        # record's CreateTime known, which spares a read from the source at scrape time.
+        if time.monotonic() < self._asked_at + DEFER_S and any(_between_transactions(v) for v in snapshot.partitions):
+            return
         self._wanted.clear()
-        self._snapshot = self._take()
+        self._snapshot = snapshot
         self._ready.set()
 
     def committed(self, key: Key, writer) -> None:
@@ -226,6 +243,7 @@ class MirrorMetrics(NoMetrics):
         """A fresh snapshot from the engine's loop, or the last one if the loop is busy."""
         if self._engine is not None:
             self._ready.clear()
+            self._asked_at = time.monotonic()
             self._wanted.set()
             self._ready.wait(self.snapshot_timeout)
         return self._snapshot
@@ -246,6 +264,8 @@ class MirrorMetrics(NoMetrics):
         by_key = {(v.topic, v.partition): v for v in views}
         stopped_first = sorted(need, key=lambda k: by_key[k].source_end is not None)
         peeked = self.peeker.peek({k: need[k] for k in stopped_first[:MAX_PEEKS]}, self.peek_timeout)
+        if peeked:
+            self.peeks.labels(self.mirror, self.worker).inc(len(peeked))
         for key, answer in peeked.items():
             self._stamps[key] = (need[key], answer.first_timestamp)
         out: dict[Key, Figures] = {}
@@ -320,6 +340,11 @@ class _Collector:
                                     "scrape reports (large: the engine loop was busy)", labels=["mirror", "worker"])
             age.add_metric(base, max(0.0, now - snapshot.taken))
             yield age
+
+
+def _between_transactions(v: PartitionView) -> bool:
+    return (v.state == "mirroring" and v.source_end is not None and v.mirrored_to is not None
+            and v.source_end > v.mirrored_to and v.oldest_pending is None)
 
 
 def _per_topic(views, figures) -> dict[str, tuple[int | None, float | None, int]]:
