@@ -63,7 +63,8 @@ def child(job: dict) -> dict:
     if server is not None:
         server.close()
     assert result.ok and result.caught_up
-    return {"records": result.records, "copy_seconds": result.copy_seconds, "scrapes": scrapes}
+    reads = int(metrics.peeks.labels(spec.name, metrics.worker)._value.get()) if metrics else 0
+    return {"records": result.records, "copy_seconds": result.copy_seconds, "scrapes": scrapes, "reads": reads}
 
 
 def main() -> None:
@@ -101,7 +102,8 @@ def main() -> None:
                 rate = out["records"] / out["copy_seconds"]
                 rates[on].append(rate)
                 print(f"run {attempt} metrics {'on ' if on else 'off'}: {out['records']:,} records, "
-                      f"{rate:,.0f} rec/s" + (f", {out['scrapes']} scrapes" if on else ""), file=sys.stderr)
+                      f"{rate:,.0f} rec/s" + (f", {out['scrapes']} scrapes, {out['reads']} partition reads" if on else ""),
+                      file=sys.stderr)
         off, on = statistics.median(rates[False]), statistics.median(rates[True])
         print(f"median rec/s: metrics off {off:,.0f}, on (scraped every {args.scrape_interval}s) {on:,.0f}: "
               f"ratio {on / off:.2f}")
