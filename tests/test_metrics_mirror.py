@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import time
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from metrics_support import MetricsMirror, counts, raise_limit, stuck_topic  # noqa: F401 (a fixture)
 from mirror_support import make_topic, produce_workload
@@ -149,7 +149,8 @@ def test_freshness_under_a_large_backlog_follows_what_an_independent_reader_sees
     between, so its lag and freshness are bracketed exactly.  The target is noida-db, whose
     ListOffsets is right (Tansu's is not, deviation 1).
     """
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KafkaTopicPartition
 
     source, target = source_cluster.profile, cluster_pool("target", "noida").profile
     topic = unique("backlog")
@@ -167,7 +168,7 @@ def test_freshness_under_a_large_backlog_follows_what_an_independent_reader_sees
 
     reader = KafkaConsumer(bootstrap_servers=target.bootstrap, enable_auto_commit=False,
                            isolation_level="read_committed", consumer_timeout_ms=500)
-    tp = TopicPartition(topic, 0)
+    tp = KafkaTopicPartition(topic, 0)
 
     def mirrored_to() -> int:
         """The source offset right after the target's last committed record (its value)."""
@@ -215,13 +216,16 @@ def test_freshness_under_a_large_backlog_follows_what_an_independent_reader_sees
         assert old_half[-1] > old_half[0], checked
 
 
-def test_topic_detail_serves_per_topic_sums_without_partition_series(source_cluster, target_cluster, tmp_path):
+def test_topic_detail_serves_per_topic_sums_and_group_syncs_are_counted(source_cluster, target_cluster, tmp_path):
     source, target = source_cluster.profile, target_cluster.profile
-    topic = unique("detail")
+    topic, group = unique("detail"), unique("g")
     make_topic(source, topic, PARTITIONS)
     produce_workload(source, topic, 90, PARTITIONS)
+    committer = Consumer({"bootstrap.servers": source.bootstrap, "group.id": group, "enable.auto.commit": False})
+    committer.commit(offsets=[TopicPartition(topic, p, 20) for p in range(PARTITIONS)], asynchronous=False)
+    committer.close()
     mirror = MetricsMirror(tmp_path / "state.db", source, target, topic, unique("m"), "--commit-interval", "0.2",
-                           "--metrics-detail", "topic")
+                           "--metrics-detail", "topic", "--sync-groups", group, "--sync-interval", "1")
     try:
         wait_until(lambda: mirror.scrape().value("migrate_mirror_records_total", topic=topic) == 90, timeout=60,
                    message="the topic to be mirrored")
@@ -232,5 +236,14 @@ def test_topic_detail_serves_per_topic_sums_without_partition_series(source_clus
             samples = scraped.samples(family)
             assert samples and all("partition" not in s.labels for s in samples), (family, samples)
         assert scraped.value("migrate_mirror_map_runs", topic=topic) >= PARTITIONS
+        # the group's three committed offsets are translated and committed on the target once
+        wait_until(lambda: mirror.scrape().value("migrate_mirror_group_offset_syncs_total", outcome="committed")
+                   == PARTITIONS, timeout=60, message="the group's offsets to be synced")
     finally:
         assert mirror.stop() == 0, mirror.stderr()
+    reader = Consumer({"bootstrap.servers": target.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        committed = reader.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=30)
+    finally:
+        reader.close()
+    assert all(tp.offset >= 20 for tp in committed), committed
