@@ -66,7 +66,7 @@ def serve_options(port: int | None, host: str | None, detail: str | None,
     if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535):
         raise ConfigError(f"metrics port {port!r} must be a number from 0 to 65535 (0 picks a free port)")
     if not isinstance(host, str):
-        raise ConfigError(f"config [metrics]: host must be a string, e.g. \"127.0.0.1\"")
+        raise ConfigError("config [metrics]: host must be a string, e.g. \"127.0.0.1\"")
     if detail not in DETAILS:
         raise ConfigError(f"metrics detail {detail!r} must be one of: {', '.join(DETAILS)}")
     return ServeOptions(port, host, detail)
