@@ -130,6 +130,11 @@ class PartitionWriter:
                           timestamp=message.timestamp()[1], headers=message.headers())
         except BufferError:
             self._produce_waiting(value, message, callback)
+        except KafkaException as exc:
+            # The transaction has already failed (the target refused a record: the producer is
+            # in an abortable state and refuses every later produce); the commit reports it and
+            # the partition is retried.  Raising here would stop the whole mirror.
+            self.errors.append(kafka.describe_error(exc))
         self.count = index + 1
         if value:
             self.bytes += len(value)

@@ -91,3 +91,38 @@ def test_until_caught_up_stops_on_a_record_the_target_refuses(oversized, tmp_pat
         pytest.fail(f"--until-caught-up did not finish: {type(exc).__name__}")
     assert result.returncode in (1, 2), result.stderr
     assert "max.message.bytes" in result.stderr or "too large" in result.stderr.lower()
+
+
+def test_records_arriving_after_a_refused_one_in_the_same_transaction_do_not_stop_the_mirror(oversized, tmp_path):
+    """Once the target refuses a record, the transactional producer refuses every later produce of
+    the transaction (`_STATE`, an abortable error); records the source keeps delivering meanwhile
+    must fail that transaction (retried), not the whole mirror.  Long transactions and a live
+    producer make sure records arrive after the refusal is known.  (Found by the metrics tests.)"""
+    from fault_support import ContinuousProducer
+
+    source, target, topic = oversized
+    state_path, name = tmp_path / "state.db", unique("m")
+    worker = mirror_process(state_path, source.profile, target.profile, topic, name, "--commit-interval", "4")
+    err = StreamTail(worker.stderr)
+    live = ContinuousProducer(source.profile, topic, batch=5, pause=0.1)
+    try:
+        wait_for(lambda: err.matching("MSG_SIZE_TOO_LARGE"), timeout=60,
+                 message="the oversized record to be refused", tail=err)
+        assert worker.poll() is None, err.text()
+        live.stop()
+        raise_limit(target.profile, topic)
+        total = 11 + live.sent
+
+        def copied() -> bool:
+            assert worker.poll() is None, f"the mirror stopped:\n{err.text()[-3000:]}"
+            return mapped_to(state_path, name) >= total
+
+        wait_for(copied, timeout=120, message="the mirror to go on once the target accepts the record", tail=err)
+    finally:
+        live.stop()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    err.join()
+    assert worker.returncode == 0, err.text()
+    assert "Traceback" not in err.text()
+    assert read_contents(target.profile, topic) == read_contents(source.profile, topic)
