@@ -89,6 +89,7 @@ class PartitionWriter:
         self.first_target: int | None = None
         self.samples: dict[int, int] = {}  # index in transaction -> target offset
         self.errors: list[str] = []
+        self.produce_error: str | None = None  # a produce refused because the transaction had failed
 
     def fence(self, timeout: float = 30.0) -> None:
         if not self.fencing:
@@ -134,7 +135,7 @@ class PartitionWriter:
             # The transaction has already failed (the target refused a record: the producer is
             # in an abortable state and refuses every later produce); the commit reports it and
             # the partition is retried.  Raising here would stop the whole mirror.
-            self.errors.append(kafka.describe_error(exc))
+            self.produce_error = kafka.describe_error(exc)
         self.count = index + 1
         if value:
             self.bytes += len(value)
@@ -174,8 +175,10 @@ class PartitionWriter:
         except (KafkaException, SystemError) as exc:
             # SystemError: a fenced producer can fail inside a delivery callback during flush
             raise WriterFailed(f"flushing: {kafka.describe_error(exc)}") from exc
-        if remaining or self.errors:
-            raise WriterFailed(f"{remaining} records undelivered; errors: {'; '.join(self.errors[:3])}")
+        if remaining or self.errors or self.produce_error:
+            # the delivery errors first: they say why (e.g. MSG_SIZE_TOO_LARGE), the produce error only that it failed
+            errors = self.errors[:3] + ([self.produce_error] if self.produce_error else [])
+            raise WriterFailed(f"{remaining} records undelivered; errors: {'; '.join(errors)}")
         first = self.samples.get(0)
         if first is None:
             raise WriterFailed("no delivery report for the first record of the transaction")
