@@ -14,6 +14,7 @@ have something other than 0 to show, and the comparison a non-zero lag to check.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -24,6 +25,7 @@ from mirror_support import make_topic, produce_workload
 from support import run_cli, unique, wait_until
 
 DASHBOARD = Path(__file__).parent.parent / "dashboards" / "migrate.json"
+README = Path(__file__).parent.parent / "README.md"
 
 
 def dashboard_expressions() -> list[str]:
@@ -66,6 +68,11 @@ def test_every_dashboard_expression_returns_data_and_the_figures_match_both_clus
         assert latency.value("migrate_mirror_replication_latency_seconds_sum") / observed < 60
         wait_until(lambda: mirror.scrape().value("migrate_mirror_partitions", state="retrying") == 1, timeout=60,
                    message="the stuck partition to be retrying")
+
+        documented = set(re.findall(r"`(migrate_mirror_[a-z_]+)`", README.read_text()))
+        families = mirror.scrape().families
+        served = set(families) | {s.name for family in families.values() for s in family.samples}
+        assert len(documented) >= 12 and documented <= served, documented - served  # the README's table is true
 
         parity = run_cli("--config", str(config), "--state", str(state), "validate", "--source", source.bootstrap,
                          "--target", target.bootstrap, "--name", name, "--topics", healthy)
