@@ -12,6 +12,9 @@ A profile is a named set of librdkafka properties read from `migrate.toml`:
     [clusters.source.producer]      # optional per-role overrides
     "linger.ms" = "20"
 
+    [metrics]                       # optional defaults of the metrics flags (migrate.metrics.options)
+    port = 9464
+
 A command may also name a cluster by a bare bootstrap string (`host:port[,host:port]`).
 Values of the form `${VAR}` are read from the environment.  Every secret value met while
 resolving a profile is registered with `redact_text`, so that it is scrubbed from logs,
@@ -94,6 +97,7 @@ class Config:
     path: Path
     clusters: Mapping[str, Mapping[str, object]]
     exists: bool
+    metrics: Mapping[str, object] = field(default_factory=dict)  # the [metrics] table, checked where used
 
     def profile_names(self) -> list[str]:
         return sorted(self.clusters)
@@ -124,7 +128,10 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     for name, table in clusters.items():
         if not isinstance(table, dict):
             raise ConfigError(f"config file {resolved}: clusters.{name} must be a table of librdkafka properties")
-    return Config(resolved, MappingProxyType(clusters), exists=True)
+    metrics = data.get("metrics", {})
+    if not isinstance(metrics, dict):
+        raise ConfigError(f"config file {resolved}: [metrics] must be a table (port, host, detail, pushgateway)")
+    return Config(resolved, MappingProxyType(clusters), exists=True, metrics=MappingProxyType(metrics))
 
 
 def looks_like_bootstrap(spec: str) -> bool:

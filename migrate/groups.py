@@ -216,7 +216,8 @@ def delete(profile: ClusterProfile, groups: Iterable[str]) -> list[str]:
     return deleted
 
 
-def sync_groups_once(state, mirror_name: str, source: ClusterProfile, target: ClusterProfile, group_regex):
+def sync_groups_once(state, mirror_name: str, source: ClusterProfile, target: ClusterProfile, group_regex,
+                     on_results=None):
     """One round of `migrate mirror --sync-groups`; see migrate.offset_maps.sync.sync_groups_once.
 
     Kept here because the mirror's CLI imports it from this module; the flow lives with the
@@ -224,4 +225,4 @@ def sync_groups_once(state, mirror_name: str, source: ClusterProfile, target: Cl
     """
     from migrate.offset_maps.sync import sync_groups_once as run_once
 
-    return run_once(state, mirror_name, source, target, group_regex)
+    return run_once(state, mirror_name, source, target, group_regex, on_results)

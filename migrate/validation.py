@@ -316,6 +316,12 @@ def _cursors(state: State, scope: str) -> dict[tuple[str, int], tuple[int, int]]
     return {(t, p): (s, g) for t, p, s, g in rows}
 
 
+def run_cursors(state: State, run_id: int) -> dict[tuple[str, int], tuple[int, int]]:
+    """The incremental cursors of the scope a run belongs to (where the next run starts)."""
+    row = state.db.execute("SELECT scope FROM validation_runs WHERE id = ?", [run_id]).fetchone()
+    return _cursors(state, row[0]) if row else {}
+
+
 def _save_cursors(state: State, scope: str, cursors: dict[tuple[str, int], tuple[int, int]]) -> None:
     now = _now_iso()
     with state.transaction() as db:

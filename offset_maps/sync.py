@@ -496,7 +496,7 @@ def sync_groups(route: Route, groups: Iterable[str], dry_run: bool = False, allo
 
 
 def sync_groups_once(state: State, mirror_name: str, source: ClusterProfile, target: ClusterProfile,
-                     group_regex: str | re.Pattern[str]) -> list[OffsetChange]:
+                     group_regex: str | re.Pattern[str], on_results=None) -> list[OffsetChange]:
     """One round of continuous group sync (`migrate mirror --sync-groups REGEX`).
 
     Groups on `source` whose id fully matches `group_regex` and that are inactive on `target`
@@ -510,6 +510,8 @@ def sync_groups_once(state: State, mirror_name: str, source: ClusterProfile, tar
     if not groups:
         return []
     done = sync_groups(route, groups, partial=True, skip_active=True)
+    if on_results is not None:  # metrics count the skipped groups
+        on_results(done)
     changes = []
     for result in done:
         if result.outcome == "changed":

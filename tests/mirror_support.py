@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -79,3 +80,33 @@ def mirror_process(state_path, source: ClusterProfile, target: ClusterProfile, p
          "--session-timeout-ms", "6000", "--commit-interval", "0.2", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+OVERSIZED_LIMIT = 4000
+
+
+def make_oversized_topic(source: ClusterProfile, target: ClusterProfile, topic: str,
+                         limit: int = OVERSIZED_LIMIT) -> None:
+    """A one-partition source topic of 11 records whose 6th is larger than the pre-created target
+    topic allows (noida-db applies max.message.bytes; Tansu stores it without applying it).
+
+    The big record is random bytes, so that the mirror's compression cannot shrink it under the
+    limit; the records' CreateTimes are a minute old.
+    """
+    make_topic(source, topic, 1)
+    make_topic(target, topic, 1, {"max.message.bytes": str(limit)})
+    base = int(time.time() * 1000) - 60_000
+    producer = Producer({"bootstrap.servers": source.bootstrap, "linger.ms": 5})
+    for i in range(11):
+        value = os.urandom(3 * limit) if i == 5 else f"small-{i}".encode()
+        producer.produce(topic, value, f"k{i}".encode(), partition=0, timestamp=base + i)
+    assert producer.flush(30) == 0
+
+
+def raise_max_message_bytes(profile: ClusterProfile, topic: str) -> None:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)])
+    client = kafka.admin(profile)  # kept alive until the result is in
+    client.incremental_alter_configs([resource])[resource].result(30)

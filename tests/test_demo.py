@@ -27,6 +27,9 @@ def test_demo_proves_exactly_once_across_the_cutover(tmp_path):
         assert summary["groups_translated"] == 6  # 4 seeded groups with commits + 2 live ones
         assert summary["downtime_s"] > 0
         assert summary["events_mirrored"] > summary["seeded_records"]
+        # the mirror's own /metrics, read just before the cutover stopped it: drained, exactly
+        assert summary["metrics_url"].startswith("http://127.0.0.1:")
+        assert summary["final_lag"] == 0
         history = run_cli("playbook", "history", "--format", "json", env=env, cwd=tmp_path)
         modes = sorted((r["playbook"], r["mode"], r["status"]) for r in json.loads(history.stdout))
         assert modes == [("cutover", "rehearsal", "succeeded"), ("cutover", "run", "succeeded"),

@@ -41,6 +41,9 @@ def demo(app: AppContext, rate: float, keep_clusters: bool, fmt: str) -> None:
         verdict = "PROOF HOLDS" if summary.ok else "PROOF FAILED"
         click.echo(f"\n{verdict}: {summary.proof.produced} events, lost {summary.proof.lost}, "
                    f"processed twice {summary.proof.twice}. Runs: migrate playbook history")
+        if summary.metrics_url:
+            lag = "not read" if summary.final_lag is None else f"{summary.final_lag} records"
+            click.echo(f"Mirror metrics were at {summary.metrics_url}; final exact lag {lag}.")
     if not summary.ok:
         raise DemoFailed(f"demo proof failed: lost {summary.proof.lost}, processed twice {summary.proof.twice}; "
                          f"cutover {summary.cutover}")

@@ -7,6 +7,7 @@ import click
 from migrate import kafka, shutdown
 from migrate.cli import progress
 from migrate.cli.common import AppContext, emit, format_option, is_terminal, pass_app, source_option, target_option
+from migrate.cli.metrics import mirror_serve_options, serve_metrics_options
 from migrate.errors import UsageError
 from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, registry
 from migrate.mirror_registry import choose_mirror, recorded_mirrors
@@ -44,10 +45,11 @@ from migrate.offset_maps.store import MapStore
 @click.option("--sync-groups", metavar="REGEX", help="Also sync offsets of matching inactive groups to the target.")
 @click.option("--sync-interval", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Seconds between group offset syncs.")
+@serve_metrics_options
 @click.pass_context
 def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, until_caught_up, follow,
            transactions, compression, commit_interval, session_timeout_ms, refresh_interval, worker_id, slots,
-           sync_groups, sync_interval) -> None:
+           sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
     """Copy topics from a source to a target cluster exactly once, writing exact offset maps.
 
     Example: migrate mirror --source source --target target --topics 'workflow\\..*' --until-caught-up
@@ -65,13 +67,19 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id,
         metadata_refresh_s=refresh_interval, slots=slots,
     )
+    serving = mirror_serve_options(app, metrics_port, metrics_host, metrics_detail)
+    metrics, server = _serve_metrics(spec, serving) if serving.enabled else (None, None)
     stop = shutdown.cooperate()
-    group_sync = _group_sync(app, spec) if sync_groups else None
+    group_sync = _group_sync(app, spec, metrics) if sync_groups else None
     show = progress.printer(f"migrate.mirror.{name}", is_terminal())
-    engine = Mirror(spec, app.state, stop=stop, on_progress=show, group_sync=group_sync)
+    engine = Mirror(spec, app.state, stop=stop, on_progress=show, group_sync=group_sync, metrics=metrics)
     shutdown.abandoning(engine.unfinished)
     show.start()
-    result = engine.run()
+    try:
+        result = engine.run()
+    finally:
+        if server is not None:
+            server.close()
     if is_terminal():
         click.echo("", err=True)
     click.echo(
@@ -92,11 +100,32 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         ctx.exit(1)
 
 
-def _group_sync(app: AppContext, spec: MirrorSpec):
+def _serve_metrics(spec: MirrorSpec, serving):
+    from migrate.metrics.mirror import MirrorMetrics
+    from migrate.metrics.server import new_registry, serve
+
+    registry = new_registry()
+    metrics = MirrorMetrics(registry, spec.source, serving.detail)
+    server = serve(registry, serving.host, serving.port)
+    click.echo(f"metrics: serving {server.url} (detail: {serving.detail})", err=True)
+    return metrics, server
+
+
+def _group_sync(app: AppContext, spec: MirrorSpec, metrics=None):
     from migrate.groups import sync_groups_once
 
     def run() -> None:
-        sync_groups_once(app.state, spec.name, spec.source, spec.target, spec.sync_groups)
+        if metrics is None:
+            sync_groups_once(app.state, spec.name, spec.source, spec.target, spec.sync_groups)
+            return
+        try:
+            changes = sync_groups_once(app.state, spec.name, spec.source, spec.target, spec.sync_groups,
+                                       on_results=lambda results: metrics.group_synced(
+                                           "skipped", sum(1 for r in results if r.outcome == "skipped")))
+        except Exception:
+            metrics.group_synced("failed")
+            raise
+        metrics.group_synced("committed", len(changes))
 
     return run
 

@@ -7,6 +7,7 @@ from typing import Callable
 import click
 
 from migrate.cli.common import AppContext, emit, format_option, pass_app, source_option, target_option
+from migrate.cli.metrics import batch_metrics_options, leaving_metrics
 from migrate.mirror_registry import choose_mirror, recorded_mirrors
 from migrate.offset_maps import sync as offsync
 
@@ -79,10 +80,11 @@ def translate(app: AppContext, groups: tuple[str, ...], all_groups: bool, mirror
 @click.option("--dry-run", is_flag=True, help="Show what would be committed; commit nothing.")
 @click.option("--allow-rewind", is_flag=True, help="Allow moving a receiving group's offset backwards.")
 @format_option()
+@batch_metrics_options
 @pass_app
 def sync(app: AppContext, groups: tuple[str, ...], all_groups: bool, mirror: str, reverse: bool,
          reverse_mirror: str | None, fallback: str, source: str | None, target: str | None,
-         dry_run: bool, allow_rewind: bool, fmt: str) -> None:
+         dry_run: bool, allow_rewind: bool, fmt: str, metrics_file: str | None, pushgateway: str | None) -> None:
     """Commit translated offsets into the same groups on the other cluster (inactive groups only).
 
     Never moves a group backwards unless --allow-rewind; a group that is active on the
@@ -91,9 +93,21 @@ def sync(app: AppContext, groups: tuple[str, ...], all_groups: bool, mirror: str
 
     Example: migrate offsets sync --all-groups --dry-run
     """
+    with leaving_metrics(app, metrics_file, pushgateway, "migrate_offsets_sync", "migrate_offsets_sync",
+                         {"mirror": mirror}) as batch:
+        _sync(app, batch, groups, all_groups, mirror, reverse, reverse_mirror, fallback, source, target, dry_run,
+              allow_rewind, fmt)
+
+
+def _sync(app: AppContext, batch, groups: tuple[str, ...], all_groups: bool, mirror: str, reverse: bool,
+          reverse_mirror: str | None, fallback: str, source: str | None, target: str | None,
+          dry_run: bool, allow_rewind: bool, fmt: str) -> None:
+    from migrate.metrics.batch import sync_metrics
+
     route = _route(app, mirror, source, target, reverse, reverse_mirror, fallback)
     results = offsync.sync_groups(route, offsync.select_groups(route, groups, all_groups),
                                   dry_run=dry_run, allow_rewind=allow_rewind)
+    batch.metrics = sync_metrics(results, mirror)
     if fmt == "json":
         emit(results, fmt)
     else:

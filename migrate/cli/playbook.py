@@ -12,7 +12,9 @@ import click
 from migrate import shutdown
 
 from migrate.cli.common import AppContext, emit, emit_json, format_option, pass_app
+from migrate.cli.metrics import batch_metrics_options, leaving_metrics
 from migrate.errors import CheckFailed, UsageError
+from migrate.metrics.batch import playbook_metrics
 from migrate.playbooks.loader import load_vars_file, parse_var_overrides
 from migrate.playbooks.runner import RehearsalReport, RunOptions, RunOutcome, Runner, plan_rows
 
@@ -85,18 +87,21 @@ def plan(app: AppContext, file: str, var_items: tuple[str, ...], vars_file: str 
 @var_option
 @yes_option
 @format_option()
+@batch_metrics_options
 @pass_app
 def run(app: AppContext, file: str, var_items: tuple[str, ...], vars_file: str | None, assume_yes: bool,
-        fmt: str) -> None:
+        fmt: str, metrics_file: str | None, pushgateway: str | None) -> None:
     """Run a playbook, journaling every step; Ctrl-C stops cleanly after the current step.
 
     Example: migrate playbook run cutover --vars-file cutover-vars.yaml
     """
-    runner = _runner(app, assume_yes)
-    values = variables(var_items, vars_file)
-    with _stop_on_signals(runner.options):
-        outcome = runner.run(resolve_file(file), values)
-    _finish(outcome, fmt)
+    with _playbook_metrics(app, metrics_file, pushgateway, "run") as batch:
+        runner = _runner(app, assume_yes)
+        values = variables(var_items, vars_file)
+        with _stop_on_signals(runner.options):
+            outcome = runner.run(resolve_file(file), values)
+        batch.metrics = playbook_metrics([outcome], "run")
+        _finish(outcome, fmt)
 
 
 @playbook.command()
@@ -123,22 +128,26 @@ def resume(app: AppContext, run_id: str, assume_yes: bool, fmt: str) -> None:
               help="The rollback playbook [default: rollback.yaml next to FILE, or the shipped one].")
 @click.option("--keep-shadow", is_flag=True, help="Keep the shadow topics afterwards (for inspection).")
 @format_option()
+@batch_metrics_options
 @pass_app
 def rehearse(app: AppContext, file: str, var_items: tuple[str, ...], vars_file: str | None, with_rollback: bool,
-             rollback_file: str | None, keep_shadow: bool, fmt: str) -> None:
+             rollback_file: str | None, keep_shadow: bool, fmt: str, metrics_file: str | None,
+             pushgateway: str | None) -> None:
     """Run the plan on the real clusters with shadow groups and topics; report timings and downtime.
 
     Example: migrate playbook rehearse cutover --with-rollback
     """
-    runner = _runner(app, keep_shadow=keep_shadow)
-    path = resolve_file(file)
-    rollback = None
-    if with_rollback or rollback_file:
-        rollback = resolve_file(rollback_file) if rollback_file else _sibling_rollback(path)
-    values = variables(var_items, vars_file)
-    with _stop_on_signals(runner.options):
-        report = runner.rehearse(path, values, rollback)
-    _report(report, fmt)
+    with _playbook_metrics(app, metrics_file, pushgateway, "rehearse") as batch:
+        runner = _runner(app, keep_shadow=keep_shadow)
+        path = resolve_file(file)
+        rollback = None
+        if with_rollback or rollback_file:
+            rollback = resolve_file(rollback_file) if rollback_file else _sibling_rollback(path)
+        values = variables(var_items, vars_file)
+        with _stop_on_signals(runner.options):
+            report = runner.rehearse(path, values, rollback)
+        batch.metrics = playbook_metrics(report.outcomes, "rehearse")
+        _report(report, fmt)
 
 
 @playbook.command()
@@ -186,6 +195,10 @@ def history(app: AppContext, run_id: str | None, fmt: str) -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+def _playbook_metrics(app: AppContext, metrics_file: str | None, pushgateway: str | None, mode: str):
+    return leaving_metrics(app, metrics_file, pushgateway, "migrate_playbook", "migrate_playbook", {"mode": mode})
 
 
 def _runner(app: AppContext, assume_yes: bool = False, keep_shadow: bool = False) -> Runner:

@@ -14,6 +14,7 @@ import click
 from tabulate import tabulate
 
 from migrate.cli.common import AppContext, emit, format_option, pass_app, source_option, target_option
+from migrate.cli.metrics import batch_metrics_options, leaving_metrics
 from migrate.config import redact_text
 from migrate.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, MigrateError, UsageError
 from migrate.validators.digest import make_options
@@ -102,9 +103,11 @@ def _print_table(result: ValidationResult) -> None:
 @format_option("table", "json", "junit")
 @click.option("--report", "report", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write a report: FILE.html (for people), FILE.xml (JUnit) or FILE.json.")
+@batch_metrics_options
 @click.pass_context
 def validate(ctx: click.Context, source, target, topics, since, until, incremental, sample, match, id_header,
-             mirror, ignore_timestamp, headers, window, parallel, max_examples, fmt, report) -> None:
+             mirror, ignore_timestamp, headers, window, parallel, max_examples, fmt, report, metrics_file,
+             pushgateway) -> None:
     """Check that target records match source records, content and order; exit 1 on divergence.
 
     Example: migrate validate --source source --target target --since 24h --report parity.html
@@ -112,6 +115,17 @@ def validate(ctx: click.Context, source, target, topics, since, until, increment
     if ctx.invoked_subcommand is not None:
         return
     app: AppContext = ctx.obj
+    with leaving_metrics(app, metrics_file, pushgateway, "migrate_validate", "migrate_validate",
+                         {"mirror": mirror}) as batch:
+        code = _validate(ctx, app, batch, source, target, topics, since, until, incremental, sample, match,
+                         id_header, mirror, ignore_timestamp, headers, window, parallel, max_examples, fmt, report)
+        batch.exit_code = code
+    ctx.exit(code)
+
+
+def _validate(ctx: click.Context, app: AppContext, batch, source, target, topics, since, until, incremental,
+              sample, match, id_header, mirror, ignore_timestamp, headers, window, parallel, max_examples, fmt,
+              report) -> int:
     try:
         result, runs = _run(app, source, target, topics, since, until, incremental, sample, match, id_header,
                             mirror, ignore_timestamp, headers, window, parallel, max_examples, report)
@@ -122,6 +136,10 @@ def validate(ctx: click.Context, source, target, topics, since, until, increment
     except Exception as exc:  # a bug must not look like "divergence found" (exit 1) to a nightly job
         click.echo(f"error: validation could not run: {redact_text(f'{type(exc).__name__}: {exc}')}", err=True)
         ctx.exit(EXIT_USAGE)
+    from migrate.metrics.batch import validation_metrics
+    from migrate.validation import run_cursors
+
+    batch.metrics = validation_metrics(result, run_cursors(app.state, result.run_id), mirror)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, default=str))
     elif fmt == "junit":
@@ -132,7 +150,7 @@ def validate(ctx: click.Context, source, target, topics, since, until, increment
         _print_table(result)
     if report:
         click.echo(f"report written to {report}", err=True)
-    ctx.exit(EXIT_OK if result.parity else EXIT_CHECK_FAILED)
+    return EXIT_OK if result.parity else EXIT_CHECK_FAILED
 
 
 def _run(app: AppContext, source, target, topics, since, until, incremental, sample, match, id_header, mirror,

@@ -20,6 +20,7 @@ from migrate import config as cfg
 from migrate import kafka, shutdown
 from migrate.demo.live import LiveApps, Proof
 from migrate.local.clusters import LocalClusters
+from migrate.local.platforms import free_port
 from migrate.playbooks import processes
 from migrate.playbooks.actions import ActionContext
 from migrate.playbooks.runner import RunOptions, Runner
@@ -47,6 +48,8 @@ class DemoSummary:
     produced_on_target: int
     seconds: float
     timings: dict = field(default_factory=dict)
+    metrics_url: str = ""  # the forward mirror's /metrics
+    final_lag: int | None = None  # its exact lag, scraped just before the cutover stopped it
 
     @property
     def ok(self) -> bool:
@@ -64,6 +67,8 @@ class DemoSummary:
             ("cutover", self.cutover),
             ("groups translated", f"{self.groups_translated} (offsets committed exactly on the target)"),
             ("consumer downtime window", window),
+            ("mirror metrics", f"{self.metrics_url} (exact lag before it stopped: "
+                               + (f"{self.final_lag} records)" if self.final_lag is not None else "not read)")),
             ("live events produced", f"{self.proof.produced} ({self.produced_on_target} after the cutover began)"),
         ]
         rows += [(f"processed by {g.group}", str(g.processed)) for g in self.proof.groups]
@@ -87,6 +92,9 @@ class Demo:
         self.reverse = f"demo{self.tag}-back"
         self.workdir = self.state_path.parent / "demo" / self.tag
         self.timings: dict[str, float] = {}
+        self.metrics_url = ""
+        self.final_lag: int | None = None
+        self.cutting_over = False
 
     def _timed(self, label: str, started: float) -> None:
         self.timings[label] = round(time.monotonic() - started, 2)
@@ -132,8 +140,12 @@ class Demo:
 
         t = time.monotonic()
         self.say(f"starting the mirror {self.mirror} (source -> target, background process)")
+        metrics_port = free_port()
         act.run_mirror_start(ctx, {"name": self.mirror, "source": SOURCE, "target": TARGET,
-                                   "topics": [re.escape(self.prefix) + ".*"]})
+                                   "topics": [re.escape(self.prefix) + ".*"],
+                                   "args": ["--metrics-port", str(metrics_port)]})
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        self.say(f"the mirror serves Prometheus metrics at {self.metrics_url}")
         groups = [self.prefix + g for g in LIVE_GROUPS]
         apps = LiveApps(self.workdir / "apps", source.bootstrap, target.bootstrap, topic, groups, rate=self.rate)
         try:
@@ -170,6 +182,7 @@ class Demo:
             t = time.monotonic()
             self.say("running the real cutover: the live apps move to the target through the hooks")
             before = apps.produced()
+            self.cutting_over = True
             outcome = runner.run(cutover, {k: v for k, v in variables.items() if k not in _ROLLBACK_ONLY})
             self._timed("cutover", t)
             translated = next((s.data.get("groups", 0) for s in outcome.steps if s.action == "offsets.sync"), 0)
@@ -192,6 +205,7 @@ class Demo:
             groups_translated=translated, downtime_s=outcome.downtime_s, proof=proof,
             produced_on_target=max(0, proof.produced - before),
             seconds=round(time.monotonic() - began, 1), timings=self.timings,
+            metrics_url=self.metrics_url, final_lag=self.final_lag,
         )
 
     def _context(self, deadline: float | None = 60.0) -> ActionContext:
@@ -210,12 +224,27 @@ class Demo:
         return values
 
     def _event(self, kind: str, step, info: dict) -> None:
+        if kind == "start" and self.cutting_over and step.action == "mirror.stop" \
+                and step.params.get("name") == self.mirror:
+            self._read_final_lag()
         if kind == "playbook":  # where the rehearsal moves from one playbook's steps to the next
             self.say(f"-- {info['mode']} of {info['playbook']} (run {info['run_id']})")
         elif kind == "end":
             status = info["status"]
             self.say(f"   {step.phase + ' ' if step.phase != 'main' else ''}{step.name}: {status} "
                      f"({info['duration']:.2f}s)" + (f" {info.get('error')}" if info.get("error") else ""))
+
+
+    def _read_final_lag(self) -> None:
+        """The forward mirror's exact lag from its own /metrics, the moment before the cutover stops it."""
+        from migrate.metrics.scrape import mirror_lag
+
+        try:
+            self.final_lag = mirror_lag(self.metrics_url)
+        except OSError as exc:
+            self.say(f"   could not read {self.metrics_url}: {exc}")
+            return
+        self.say(f"   mirror {self.mirror} metrics: exact lag {self.final_lag} records ({self.metrics_url})")
 
 
 _ROLLBACK_ONLY = ("stop_target_consumers", "stop_target_producers")

@@ -70,6 +70,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from migrate import kafka
 from migrate.errors import (CheckFailed, DataLossDetected, KafkaOperationError, MigrateError, PartitionDiverged,
                            UsageError)
+from migrate.metrics.hooks import NO_METRICS
 from migrate.mirror import fleet, registry
 from migrate.mirror import slots as slot_plans
 from migrate.mirror import topics as topic_plans
@@ -153,7 +154,7 @@ class Progress:
 
 class Mirror:
     def __init__(self, spec: MirrorSpec, state: State, stop: threading.Event | None = None,
-                 on_progress=None, progress_interval: float = 1.0, group_sync=None):
+                 on_progress=None, progress_interval: float = 1.0, group_sync=None, metrics=None):
         validate_spec(spec)
         self.spec = spec
         self.state = state
@@ -161,6 +162,8 @@ class Mirror:
         self.on_progress = on_progress
         self.progress_interval = progress_interval
         self.group_sync = group_sync  # callable run every sync interval (offsets sync), or None
+        # metrics: hooks at a few points, never per record (migrate.metrics.hooks); no-op when off
+        self.metrics = metrics or NO_METRICS
         self.worker = spec.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.store = MapStore(state, spec.name)
         self.slot_count = spec.slots
@@ -565,6 +568,8 @@ class Mirror:
         delay = min(BACKOFF_MAX, self.backoff.get(what, BACKOFF_START / 2) * 2)
         self.backoff[what] = delay
         self.retry_at[what] = time.monotonic() + delay
+        for key in (self._slot_keys(what) if isinstance(what, int) else [what]):
+            self.metrics.retry(key, reason)  # metrics: retries by reason
         if isinstance(what, int):
             keys = self._slot_keys(what)
             named = ", ".join(f"{t}[{p}]" for t, p in keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
@@ -637,6 +642,7 @@ class Mirror:
                 writer.pmap.advance(source_high=position)
                 records = writer.map_changes()
             self._publish(writer, records)
+            self.metrics.committed(key, writer)  # metrics: counters, commit duration, latency
             if writer.retired:
                 slot.partitions.pop(key, None)
         self.store_pending_flush()
@@ -795,6 +801,7 @@ class Mirror:
         try:
             self._heartbeat(running=True)
             beat.start()
+            self.metrics.attach(self, _LaneWatermarks(self))  # metrics: scrapes may now ask for snapshots
             if selected:
                 coordinator.subscribe([slot_plans.slots_topic_name(spec.name)], on_assign=self._on_assign,
                                       on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -805,6 +812,7 @@ class Mirror:
                 if self.callback_error is not None:
                     self._raise_callback_error()
                 self._pump()
+                self.metrics.tick()  # metrics: a snapshot for a waiting scrape, taken in this thread
                 now = time.monotonic()
                 for slot in self.slots.values():
                     if not slot.committing:
@@ -846,6 +854,7 @@ class Mirror:
                 self._heartbeat(running=False)
                 self._map_io("flush", 30)
                 self.pool.shutdown(wait=True)
+                self.metrics.detach()  # metrics: no snapshot of a closed consumer
                 coordinator.close()
                 self.consumer.close()
                 self.backfill.close()
@@ -1039,6 +1048,7 @@ class Mirror:
         if code == KafkaError._PARTITION_EOF:
             if key in self.writers:
                 self.positions[key] = max(self.positions.get(key, 0), message.offset())
+                self.metrics.reached_end(key)  # metrics: from here on the partition is following
                 if backfill and key in self.backfilling:
                     self._caught_up_in_backfill(key, message.offset())
             return
@@ -1170,8 +1180,7 @@ class Mirror:
         lag: dict[str, int] = {}
         for key, writer in self.writers.items():
             try:
-                lane = self.backfill if key in self.backfilling else self.consumer
-                _low, high = lane.get_watermark_offsets(TopicPartition(*key), cached=True)
+                _low, high = _LaneWatermarks(self).get_watermark_offsets(TopicPartition(*key), cached=True)
             except Exception:
                 continue
             if high is not None and high >= 0:
@@ -1179,6 +1188,17 @@ class Mirror:
         records = self.result.records + sum(s.count for s in self.slots.values())
         nbytes = self.result.bytes + sum(w.bytes for w in self.writers.values())
         return Progress(records, nbytes, time.monotonic() - started, lag, len(self.writers), len(self.failed))
+
+
+class _LaneWatermarks:
+    """The cached high watermark of a partition, from whichever lane reads it (for progress and metrics)."""
+
+    def __init__(self, mirror: Mirror):
+        self.mirror = mirror
+
+    def get_watermark_offsets(self, tp: TopicPartition, cached: bool = True):
+        lane = self.mirror.backfill if (tp.topic, tp.partition) in self.mirror.backfilling else self.mirror.consumer
+        return lane.get_watermark_offsets(tp, cached=cached)
 
 
 def run_mirror(spec: MirrorSpec, state: State, **kwargs) -> MirrorResult:

@@ -87,6 +87,7 @@ class SlotWriter:
         self.backfill = False  # the open transaction holds records of the backfill lane
         self.count = 0
         self.errors: list[tuple[Key, str]] = []
+        self.produce_errors: list[tuple[Key, str]] = []
         self.last_count = self.last_bytes = 0
 
     def fence(self, timeout: float = 30.0) -> None:
@@ -115,15 +116,18 @@ class SlotWriter:
             self.last_count = self.last_bytes = 0
             return {}
         written = [w for w in self.partitions.values() if w.count]
+        began = time.monotonic()
         try:
             remaining = self.producer.flush(timeout)
         except (KafkaException, SystemError) as exc:
             # SystemError: a fenced producer can fail inside a delivery callback during flush
             raise WriterFailed(f"flushing: {kafka.describe_error(exc)}") from exc
-        if remaining or self.errors:
-            failing = tuple(dict.fromkeys(key for key, _ in self.errors))
+        if remaining or self.errors or self.produce_errors:
+            # the delivery errors first: they say why (e.g. MSG_SIZE_TOO_LARGE), a produce error only that it failed
+            errors = self.errors[:3] + self.produce_errors[:1]
+            failing = tuple(dict.fromkeys(key for key, _ in self.errors + self.produce_errors))
             raise WriterFailed(f"{remaining} records undelivered; errors: "
-                               f"{'; '.join(error for _, error in self.errors[:3])}", failing)
+                               f"{'; '.join(error for _, error in errors)}", failing)
         pending = {(w.source_topic, w.partition): w.extend_map() for w in written}
         if self.transactions and self.map_topic:
             for records in pending.values():
@@ -138,8 +142,11 @@ class SlotWriter:
         self.open = False
         self.last_count = sum(w.count for w in written)
         self.last_bytes = sum(w.bytes for w in written)
+        committed_at, seconds = time.time(), time.monotonic() - began
         for writer in written:
             writer.last_count, writer.last_bytes = writer.count, writer.bytes
+            writer.last_first_timestamp, writer.committed_at = writer.first_timestamp, committed_at
+            writer.last_commit_seconds = seconds
         self._reset()
         return pending
 
@@ -156,6 +163,7 @@ class SlotWriter:
     def _reset(self) -> None:
         self.count = 0
         self.errors = []
+        self.produce_errors = []
         for writer in self.partitions.values():
             writer.reset_batch()
 
@@ -179,11 +187,16 @@ class PartitionWriter:
         self.retired = False  # stopped or given up: dropped from the slot after its next commit
         self._produce = slot.producer.produce
         self.last_count = self.last_bytes = 0
+        # Read by migrate.metrics (freshness, latency, commit duration); set once per transaction.
+        self.last_first_timestamp: int | None = None
+        self.last_commit_seconds = 0.0
+        self.committed_at = 0.0
         self.reset_batch()
 
     def reset_batch(self) -> None:
         self.count = 0
         self.bytes = 0
+        self.first_timestamp: int | None = None  # CreateTime (ms) of this transaction's first (oldest) record
         self.source_offsets: list[tuple[int, int]] = []  # closed source runs in this transaction: (start, length)
         self.run_start = 0
         self.run_next: int | None = None  # the open run: source offsets run_start .. run_next-1
@@ -209,6 +222,8 @@ class PartitionWriter:
         slot = self.slot
         if not slot.open:
             slot.begin()
+        if not self.count:
+            self.first_timestamp = message.timestamp()[1]
         offset = message.offset()
         if offset == self.run_next:
             self.run_next = offset + 1
@@ -224,7 +239,11 @@ class PartitionWriter:
             self._produce_waiting(value, message, callback)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError._UNKNOWN_PARTITION:
-                raise
+                # The transaction has already failed (the target refused a record: the producer is in
+                # an abortable state and refuses every later produce); the commit reports it and the
+                # slot is retried.  Raising here would stop the whole mirror.
+                self.slot.produce_errors.append(((self.source_topic, self.partition), kafka.describe_error(exc)))
+                return
             # A target topic widened after this producer read its metadata (the source grew):
             # read it again, once, and produce.
             try:

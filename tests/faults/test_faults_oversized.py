@@ -10,19 +10,14 @@ copy is exact.  Nothing is ever skipped.
 
 from __future__ import annotations
 
-import os
 import signal
-import time
 
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from fault_support import StreamTail, wait_for
-from migrate import kafka
 from migrate.offset_maps.store import MapStore
 from migrate.state import State
-from mirror_support import make_topic, mirror_process, read_contents
+from mirror_support import make_oversized_topic, mirror_process, raise_max_message_bytes, read_contents
 from support import run_cli, unique
 
 LIMIT = 4000
@@ -33,22 +28,11 @@ def oversized(source_cluster, cluster_pool):
     """A source topic whose 6th record is larger than the (pre-created) target topic allows."""
     target = cluster_pool("target", "noida")
     topic = unique("big")
-    make_topic(source_cluster.profile, topic, 1)
-    make_topic(target.profile, topic, 1, {"max.message.bytes": str(LIMIT)})
-    base = int(time.time() * 1000) - 60_000
-    producer = Producer({"bootstrap.servers": source_cluster.bootstrap, "linger.ms": 5})
-    for i in range(11):
-        value = os.urandom(3 * LIMIT) if i == 5 else f"small-{i}".encode()
-        producer.produce(topic, value, f"k{i}".encode(), partition=0, timestamp=base + i)
-    assert producer.flush(30) == 0
+    make_oversized_topic(source_cluster.profile, target.profile, topic, LIMIT)
     return source_cluster, target, topic
 
 
-def raise_limit(profile, topic: str) -> None:
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
-        ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)])
-    client = kafka.admin(profile)
-    client.incremental_alter_configs([resource])[resource].result(30)
+raise_limit = raise_max_message_bytes
 
 
 def mapped_to(state_path, name) -> int:
@@ -107,3 +91,38 @@ def test_until_caught_up_stops_on_a_record_the_target_refuses(oversized, tmp_pat
         pytest.fail(f"--until-caught-up did not finish: {type(exc).__name__}")
     assert result.returncode in (1, 2), result.stderr
     assert "max.message.bytes" in result.stderr or "too large" in result.stderr.lower()
+
+
+def test_records_arriving_after_a_refused_one_in_the_same_transaction_do_not_stop_the_mirror(oversized, tmp_path):
+    """Once the target refuses a record, the transactional producer refuses every later produce of
+    the transaction (`_STATE`, an abortable error); records the source keeps delivering meanwhile
+    must fail that transaction (retried), not the whole mirror.  Long transactions and a live
+    producer make sure records arrive after the refusal is known.  (Found by the metrics tests.)"""
+    from fault_support import ContinuousProducer
+
+    source, target, topic = oversized
+    state_path, name = tmp_path / "state.db", unique("m")
+    worker = mirror_process(state_path, source.profile, target.profile, topic, name, "--commit-interval", "4")
+    err = StreamTail(worker.stderr)
+    live = ContinuousProducer(source.profile, topic, batch=5, pause=0.1)
+    try:
+        wait_for(lambda: err.matching("MSG_SIZE_TOO_LARGE"), timeout=60,
+                 message="the oversized record to be refused", tail=err)
+        assert worker.poll() is None, err.text()
+        live.stop()
+        raise_limit(target.profile, topic)
+        total = 11 + live.sent
+
+        def copied() -> bool:
+            assert worker.poll() is None, f"the mirror stopped:\n{err.text()[-3000:]}"
+            return mapped_to(state_path, name) >= total
+
+        wait_for(copied, timeout=120, message="the mirror to go on once the target accepts the record", tail=err)
+    finally:
+        live.stop()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    err.join()
+    assert worker.returncode == 0, err.text()
+    assert "Traceback" not in err.text()
+    assert read_contents(target.profile, topic) == read_contents(source.profile, topic)

@@ -1,0 +1,34 @@
+"""The calls the mirror engine makes into metrics, and the do-nothing default.
+
+The engine calls these at a handful of points (see `migrate.mirror.engine`, lines marked
+`metrics:`), never per record: once at start and stop, once per loop turn (`tick`, a flag
+test unless a scrape is waiting), once per commit, retry and end-of-partition.  With metrics
+off the engine holds a `NoMetrics`, so none of this costs anything.
+"""
+
+from __future__ import annotations
+
+
+class NoMetrics:
+    """The engine's metrics when none are served."""
+
+    def attach(self, engine, consumer) -> None:
+        """The engine's loop is about to start; `consumer` is its source consumer."""
+
+    def tick(self) -> None:
+        """One turn of the engine's loop (the only place a scrape may read the engine's state)."""
+
+    def committed(self, key: tuple[str, int], writer) -> None:
+        """`writer` committed a transaction of `key`; its map has grown."""
+
+    def retry(self, key: tuple[str, int], reason: str) -> None:
+        """`key` failed and will be opened again after a backoff."""
+
+    def reached_end(self, key: tuple[str, int]) -> None:
+        """The source consumer reported end-of-partition for `key`."""
+
+    def detach(self) -> None:
+        """The engine's loop has ended."""
+
+
+NO_METRICS = NoMetrics()
