@@ -194,7 +194,7 @@ def test_a_partition_the_target_cannot_add_is_reported_with_its_lag(source_clust
     assert "Traceback" not in again.stderr
     status = run_cli("--state", str(tmp_path / "state.db"), "mirror", "status", "--format", "json")
     rows = {r["partition"]: r for r in json.loads(status.stdout)}
-    assert rows[2]["status"] == "blocked" and rows[2]["lag"] == 10
+    assert rows[2]["status"] == "blocked" and rows[2]["lag"] == 10, rows[2]
     assert rows[0]["lag"] == rows[1]["lag"] == 0
     assert read_contents(target_cluster.profile, topic) == {p: c for p, c in read_contents(
         source_cluster.profile, topic).items() if p < 2}
