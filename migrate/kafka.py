@@ -48,8 +48,20 @@ def _log_client_error(cluster: str, err: KafkaError) -> None:
         librdkafka_log.debug("client error: %s", redact_text(str(err)))
 
 
+def _client(kind, profile: ClusterProfile, config: dict):
+    try:
+        return kind(config)
+    except RuntimeError as exc:
+        # librdkafka takes OS resources per client (threads, a thread-local key); past the
+        # process limits the constructor raises this instead of a Kafka error.
+        raise KafkaOperationError(
+            f'cannot create another Kafka client for cluster "{profile.name}" ({exc}): this process hit an OS '
+            "limit on threads or thread-local storage; use fewer write slots (--slots) or workers (--parallel)"
+        ) from exc
+
+
 def admin(profile: ClusterProfile, **overrides: object) -> AdminClient:
-    return AdminClient(_base(profile, "admin", overrides))
+    return _client(AdminClient, profile, _base(profile, "admin", overrides))
 
 
 def consumer(profile: ClusterProfile, **overrides: object) -> Consumer:
@@ -65,12 +77,12 @@ def consumer(profile: ClusterProfile, **overrides: object) -> Consumer:
         # limit and retries forever, so accept the largest rather than stall.
         "receive.message.max.bytes": 2_147_483_647,
     }
-    return Consumer(_base(profile, "consumer", {**defaults, **overrides}))
+    return _client(Consumer, profile, _base(profile, "consumer", {**defaults, **overrides}))
 
 
 def producer(profile: ClusterProfile, **overrides: object) -> Producer:
     defaults = {"linger.ms": 5, "enable.idempotence": True}
-    return Producer(_base(profile, "producer", {**defaults, **overrides}))
+    return _client(Producer, profile, _base(profile, "producer", {**defaults, **overrides}))
 
 
 def describe_error(exc: BaseException) -> str:
