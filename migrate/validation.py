@@ -36,8 +36,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from migrate import kafka
 from migrate.config import ClusterProfile, redact_text
 from migrate.errors import KafkaOperationError, MigrateError, UsageError
-from migrate.mirror_registry import DEFAULT_NAME as DEFAULT_MIRROR
-from migrate.mirror_registry import choose_mirror, recorded_mirrors
+from migrate.mirror.spec import DEFAULT_NAME as DEFAULT_MIRROR
+from migrate.mirror.registry import choose_mirror, recorded_mirrors
 from migrate.offset_maps.runs import PartitionMap
 from migrate.mirror import registry
 from migrate.offset_maps.topic import map_topic_name

@@ -10,7 +10,7 @@ from migrate.cli.common import AppContext, emit, format_option, is_terminal, pas
 from migrate.cli.metrics import mirror_serve_options, serve_metrics_options
 from migrate.errors import UsageError
 from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, registry
-from migrate.mirror_registry import choose_mirror, recorded_mirrors
+from migrate.mirror.registry import choose_mirror, recorded_mirrors
 from migrate.offset_maps.store import MapStore
 
 

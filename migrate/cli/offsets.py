@@ -8,7 +8,7 @@ import click
 
 from migrate.cli.common import AppContext, emit, format_option, pass_app, source_option, target_option
 from migrate.cli.metrics import batch_metrics_options, leaving_metrics
-from migrate.mirror_registry import choose_mirror, recorded_mirrors
+from migrate.mirror.registry import choose_mirror, recorded_mirrors
 from migrate.offset_maps import sync as offsync
 
 TRANSLATE_COLUMNS = ["group", "topic", "partition", "committed", "end", "lag", "to_topic", "to_offset",

@@ -12,6 +12,10 @@ Rules:
 3. Liveness: a partition marked "mirroring" whose worker has no recent heartbeat in the
    fleet status is reported "stopped".
 4. Lag: source end minus mirrored-up-to (minus the source log start when nothing is mirrored).
+5. Which mirror a command means when none is named: the only one the state knows; with none or
+   several, one line naming those that exist, never a guess (a guess once made `validate` compare
+   topics that were never mirrored).  Rehearsal shadow mirrors (`<name>.rh-<id>`) are never chosen
+   by default; among several, the one called `default` is the one a user who never passed --name made.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import logging
 from dataclasses import dataclass
 
 from migrate.config import ClusterProfile
-from migrate.errors import ClusterUnreachable, KafkaOperationError
+from migrate.errors import ClusterUnreachable, KafkaOperationError, UsageError
 from migrate.mirror import fleet
+from migrate.mirror.spec import DEFAULT_NAME
 from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.store import MapStore
 from migrate.offset_maps.topic import load_maps
@@ -31,7 +36,7 @@ from migrate.state import State
 
 log = logging.getLogger("migrate.mirror")
 
-FAILED = ("diverged", "data-loss")
+FAILED = ("diverged", "data-loss", "blocked")
 
 
 @dataclass(frozen=True)
@@ -218,3 +223,39 @@ def adopt_definition(state: State, name: str, status: fleet.FleetStatus) -> bool
             definition.get("exclude", []), definition.get("rename", "{topic}"),
             [(s, t, n) for s, (t, n) in definition.get("mappings", {}).items()], now)
     return True
+
+
+# --- which mirror a command means ------------------------------------------------------------
+
+SHADOW_MARK = ".rh-"
+
+
+def recorded_mirrors(state: State) -> list[str]:
+    """Every mirror name the state has a record, a mapping or progress for, sorted."""
+    names: set[str] = set()
+    for sql in ("SELECT name FROM mirrors", "SELECT DISTINCT mirror FROM topic_mappings",
+                "SELECT DISTINCT mirror FROM mirror_progress"):
+        names.update(row[0] for row in state.db.execute(sql).fetchall())
+    return sorted(names)
+
+
+def known_text(names: list[str]) -> str:
+    return ", ".join(names) if names else "none"
+
+
+def choose_mirror(state: State, name: str | None) -> str:
+    """`name` when given and recorded; the only production mirror when not given; else UsageError."""
+    names = recorded_mirrors(state)
+    if name is not None:
+        if name not in names:
+            raise UsageError(f'no mirror named "{name}" in {state.path} (mirrors: {known_text(names)}); '
+                             f"run migrate mirror --name {name} first, or pass one of those")
+        return name
+    production = [n for n in names if SHADOW_MARK not in n]
+    if len(production) == 1:
+        return production[0]
+    if DEFAULT_NAME in production:
+        return DEFAULT_NAME
+    if not production:
+        raise UsageError(f"no mirror is recorded in {state.path}; run migrate mirror first, or pass --name")
+    raise UsageError(f"several mirrors are recorded ({known_text(production)}); pass --name with one of them")
