@@ -138,10 +138,12 @@ def _group_sync(app: AppContext, spec: MirrorSpec, metrics=None):
 @format_option()
 @pass_app
 def status(app: AppContext, name: str | None, source, target, fmt: str) -> None:
-    """Per partition: source end, mirrored up to, lag, state, worker and whether it is alive.
+    """Per partition: source end, mirrored up to, lag, vanished offsets, state, worker and whether it is alive.
 
     Read from the mirror's fleet status on the target, so any machine gives the same answer;
-    with an empty state, pass --target.  Example: migrate mirror status --name default --format json
+    with an empty state, pass --target.
+
+    Example: migrate mirror status --name default --format json
     """
     rows = mirror_status(app, name, source, target)
     emit(rows, fmt)
