@@ -45,7 +45,7 @@ class LiveProducer(threading.Thread):
 
     def __init__(self, bootstrap: str, topic: str, rate: float):
         super().__init__(daemon=True)
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
         self.topic, self.rate = topic, rate
         self.stop = threading.Event()
         self.sent = 0

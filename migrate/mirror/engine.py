@@ -90,8 +90,8 @@ BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
 FAILED = ("diverged", "data-loss", "blocked")
 COMMIT_THREADS = 4
 LIVE_LAG = 5_000  # a partition opened this close to its source end is read in the live lane
-BACKFILL_BATCH = 2_000  # backfill records handled per loop, after the live lane
-LIVE_COMMIT_S = 0.05  # commit cadence of a slot whose open transaction holds only live records
+BACKFILL_BATCH = 10_000  # backfill records handled per loop, after the live lane
+LIVE_COMMIT_S = 0.1  # commit cadence of a slot whose open transaction holds only live records
 HOLD_MAX = 50_000  # records held for one slot while it commits, before its partitions are paused
 
 
