@@ -152,16 +152,15 @@ def _topic(name, meta, configs, usage, parts, first_ends, last_ends, sampled, el
     complete = usage.offsets_covered == sum(first_ends[(name, p)].high - first_ends[(name, p)].low for p in parts)
     per_offset = usage.sampled / usage.offsets_covered if usage.offsets_covered else 1.0
     if complete and offsets == usage.offsets_covered:
-        records = usage.sampled
-        size_sum = round(usage.sizes.mean * usage.sampled)
+        records, size_sum = usage.sampled, usage.sampled_bytes
     else:
         records = round(offsets * per_offset)
-        size_sum = round(records * usage.sizes.mean)
+        size_sum = round(records * usage.sampled_bytes / usage.sampled) if usage.sampled else 0
     rate = bytes_rate = None
     if elapsed > 0:
         grown = sum(last_ends[(name, p)].high - first_ends[(name, p)].high for p in parts)
         rate = round(grown / elapsed, 2)
-        bytes_rate = round(rate * per_offset * usage.sizes.mean, 1)
+        bytes_rate = round(rate * per_offset * usage.sampled_bytes / usage.sampled, 1) if usage.sampled else 0.0
     replicas = {len(meta.partitions[p].replicas) for p in parts if meta.partitions[p].replicas}
     transactions = "yes" if usage.aborted else ("likely" if usage.offset_gaps else "no")
     figures = tuple(PartitionFigures(p, last_ends[(name, p)].low, last_ends[(name, p)].high, sampled.get((name, p), 0))

@@ -41,6 +41,7 @@ class Usage:
     """What the records of a topic use, from the sample (counts are of sampled records)."""
 
     sampled: int = 0  # records read (read_uncommitted)
+    sampled_bytes: int = 0  # their sizes, summed
     offsets_covered: int = 0  # offsets in the sampled windows
     null_keys: int = 0
     tombstones: int = 0

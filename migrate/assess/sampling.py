@@ -46,7 +46,8 @@ def sample_windows(low: int, high: int, limit: int) -> tuple[Window, ...]:
     if high - low <= limit:
         return ((low, high),)
     head = limit // 2
-    return ((low, low + head), (high - (limit - head), high))
+    tail = (high - (limit - head), high)
+    return ((low, low + head), tail) if head else (tail,)
 
 
 def schema_id(value: bytes | None) -> int | None:
@@ -148,7 +149,7 @@ class SampleAccumulator:
         # sampled value carries the prefix is taken to use the registry's wire format.
         ids = tuple(sorted(self.schema_ids)) if self.values and self.framed == self.values else ()
         return Usage(
-            sampled=len(self.sizes), offsets_covered=self.covered, null_keys=self.null_keys,
+            sampled=len(self.sizes), sampled_bytes=sum(self.sizes), offsets_covered=self.covered, null_keys=self.null_keys,
             tombstones=self.tombstones, with_headers=self.with_headers,
             header_names=tuple(sorted((escape_name(n), c) for n, c in self.header_names.items())),
             nul_header_names=tuple(sorted(escape_name(n) for n in self.nul_header_names)),

@@ -1,0 +1,278 @@
+"""`migrate assess` against real brokers, every figure checked with kafka-python (the independent client).
+
+Two estates: the seeded one (written with confluent-kafka) and one written here with
+kafka-python that has transactions with aborts, tombstones, headers (one with a NUL byte in
+its name), a compacted topic, 2020 timestamps under retention.ms=-1, Schema Registry framed
+values with known ids, a 900 KB record and two groups.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.structs import OffsetAndMetadata
+
+from migrate.seed import seed_estate
+from support import TestCluster, kafka_python_read, run_cli, unique
+
+TXN_CHECKS = {"transactions", "read-committed-hides-aborted", "transaction-markers-take-offsets"}
+SCHEMA_IDS = (5, 42)
+BIG = 900 * 1024
+OLD_MS = 1577836800000  # 2020-01-01T00:00:00Z
+ESTIMATE_TOLERANCE = 0.2  # bytes and records extrapolated from a partial sample, on topics of even record sizes
+
+
+# --- the kafka-python estate -------------------------------------------------------------------------
+
+
+@dataclass
+class Estate:
+    cluster: TestCluster
+    prefix: str
+
+    def topic(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+
+def _admin(cluster: TestCluster) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=15000)
+
+
+def write_kafka_python_estate(cluster: TestCluster) -> Estate:
+    estate = Estate(cluster, unique("kp") + ".")
+    t = estate.topic
+    admin = _admin(cluster)
+    try:
+        admin.create_topics([
+            NewTopic(t("txn"), 2, 1), NewTopic(t("plain"), 1, 1),
+            NewTopic(t("compacted"), 1, 1, topic_configs={"cleanup.policy": "compact"}),
+            NewTopic(t("old"), 1, 1, topic_configs={"retention.ms": "-1"}),
+            NewTopic(t("schema"), 2, 1), NewTopic(t("big"), 1, 1), NewTopic(t("nul"), 1, 1),
+        ])
+        time.sleep(0.5)  # kafka-python's producer asks metadata itself; new topics need a moment to be listed
+        producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, transactional_id=unique("kp-txn"), linger_ms=5)
+        producer.init_transactions()
+        for i in range(6):  # transactions 1 and 4 are aborted: 10 aborted records
+            producer.begin_transaction()
+            for j in range(5):
+                producer.send(t("txn"), key=f"k{i}-{j}".encode(), value=f"v{i}-{j}".encode(), partition=i % 2,
+                              headers=[("trace-id", f"{i}".encode())])
+            producer.flush(15)
+            producer.commit_transaction() if i % 3 != 1 else producer.abort_transaction()
+        producer.close(5)
+
+        plain = KafkaProducer(bootstrap_servers=cluster.bootstrap, linger_ms=5, max_request_size=2 * 1024 * 1024)
+        for i in range(30):
+            plain.send(t("plain"), key=None if i < 5 else f"p{i}".encode(), value=b"x" * 100,
+                       headers=[("trace-id", b"t")])
+        for i in range(20):
+            plain.send(t("compacted"), key=f"c{i % 10}".encode(), value=f"state-{i}".encode())
+        for i in range(3):
+            plain.send(t("compacted"), key=f"c{i}".encode(), value=None)
+        for i in range(10):
+            plain.send(t("old"), value=f"old-{i}".encode(), timestamp_ms=OLD_MS + i * 1000)
+        for i in range(12):
+            sid = SCHEMA_IDS[i % 2]
+            plain.send(t("schema"), value=b"\x00" + sid.to_bytes(4, "big") + b"avro-bytes", partition=i % 2)
+        plain.send(t("big"), value=b"b" * BIG)
+        plain.send(t("big"), value=b"small")
+        for i in range(3):
+            plain.send(t("nul"), value=b"v", headers=[("trace\x00id", b"1")])
+        plain.flush(30)
+        plain.close(5)
+
+        admin.alter_group_offsets(t("g-plain"), {TopicPartition(t("plain"), 0): OffsetAndMetadata(10, "", -1)})
+        ends = independent(cluster, t("txn"))[1]
+        admin.alter_group_offsets(t("g-txn"), {TopicPartition(t("txn"), p): OffsetAndMetadata(high, "", -1)
+                                               for p, (_, high) in ends.items()})
+    finally:
+        admin.close()
+    return estate
+
+
+def independent(cluster: TestCluster, topic: str, isolation: str = "read_uncommitted"):
+    """kafka-python's view of a topic: its records per partition and each partition's (start, end).
+
+    The end is the high watermark of a Fetch response (`highwater`), right on every platform.
+    """
+    records = kafka_python_read(cluster.profile, topic, isolation=isolation)
+    consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap, enable_auto_commit=False,
+                             auto_offset_reset="earliest", fetch_max_wait_ms=50)
+    try:
+        tps = [TopicPartition(topic, p) for p in records]
+        consumer.assign(tps)
+        starts = consumer.beginning_offsets(tps)
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + 15
+        while any(consumer.highwater(tp) is None for tp in tps) and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=200)
+        return records, {tp.partition: (starts[tp], consumer.highwater(tp)) for tp in tps}
+    finally:
+        consumer.close()
+
+
+def committed_offsets(cluster: TestCluster, group: str) -> dict[tuple[str, int], int]:
+    admin = _admin(cluster)
+    try:
+        answer = admin.list_group_offsets({group: None})[group]
+        return {(tp.topic, tp.partition): meta.offset for tp, meta in answer.items() if meta.offset >= 0}
+    finally:
+        admin.close()
+
+
+_estates: dict[tuple[str, int], Estate] = {}
+
+
+def kp_estate(cluster: TestCluster) -> Estate:
+    key = (cluster.platform, cluster.broker.pid)
+    if key not in _estates:
+        _estates[key] = write_kafka_python_estate(cluster)
+    return _estates[key]
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return {"MIGRATE_STATE": str(tmp_path / "state.db"), "MIGRATE_CONFIG": str(tmp_path / "migrate.toml")}
+
+
+def assess_json(env, *args: str, expect: int = 0) -> dict:
+    result = run_cli("assess", "--format", "json", *args, env=env)
+    assert result.returncode == expect, result.stderr
+    return json.loads(result.stdout)
+
+
+def by_name(items, key="name") -> dict:
+    return {item[key]: item for item in items}
+
+
+# --- inventory ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("platform", ["noida", "tansu"])
+def test_inventory_of_a_kafka_python_estate_equals_what_kafka_python_reads(cluster_pool, env, platform):
+    cluster = cluster_pool("source", platform)
+    estate = kp_estate(cluster)
+    report = assess_json(env, "--source", cluster.bootstrap, "--topics", re.escape(estate.prefix) + ".*",
+                         "--sample-seconds", "0")
+    topics = by_name(report["inventory"]["topics"])
+    assert set(topics) == {estate.topic(s) for s in ("txn", "plain", "compacted", "old", "schema", "big", "nul")}
+    for name, inv in topics.items():
+        records, ends = independent(cluster, name)
+        committed, _ = independent(cluster, name, "read_committed")
+        everything = [r for part in records.values() for r in part]
+        assert inv["partitions"] == len(ends)
+        assert inv["offsets"] == sum(high - low for low, high in ends.values())
+        assert inv["sample_complete"] and inv["records_estimate"] == len(everything), name
+        payload = sum(len(r.key or b"") + len(r.value or b"") + sum(len(k.encode()) + len(v or b"") for k, v in r.headers)
+                      for r in everything)
+        # librdkafka (the sample's client) cuts "trace\x00id" to "trace": 3 bytes fewer per record on that topic
+        cut = 3 * len(everything) if name == estate.topic("nul") else 0
+        assert inv["bytes_estimate"] == payload - cut, name
+        # Tansu's read_committed returns aborted records too, so there the independent reader sees 0 aborted as well
+        assert inv["usage"]["aborted"] == len(everything) - sum(len(p) for p in committed.values()), name
+        framed = {int.from_bytes(r.value[1:5], "big") for r in everything if r.value and r.value[0] == 0}
+        assert inv["usage"]["schema_ids"] == (sorted(framed) if name == estate.topic("schema") else [])
+        assert inv["usage"]["tombstones"] == sum(1 for r in everything if r.value is None)
+        assert inv["usage"]["null_keys"] == sum(1 for r in everything if r.key is None)
+        assert inv["usage"]["oldest_timestamp"] == min(r.timestamp for r in everything)
+    txn, plain = topics[estate.topic("txn")], topics[estate.topic("plain")]
+    assert txn["transactions"] == ("yes" if platform == "noida" else "likely")
+    assert platform == "tansu" or txn["usage"]["aborted"] == 10
+    assert plain["transactions"] == "no" and plain["usage"]["offset_gaps"] == 0
+    assert topics[estate.topic("schema")]["usage"]["schema_ids"] == list(SCHEMA_IDS)
+    assert topics[estate.topic("old")]["usage"]["oldest_timestamp"] == OLD_MS
+    assert topics[estate.topic("old")]["configs"]["retention.ms"] == "-1"
+    assert topics[estate.topic("compacted")]["configs"]["cleanup.policy"] == "compact"
+    big = topics[estate.topic("big")]["usage"]
+    assert big["sizes"]["max"] == BIG and big["near_max_bytes"] == 1
+    assert topics[estate.topic("nul")]["usage"]["nul_header_names"] == ["trace\\x00id"]
+
+    groups = by_name(report["inventory"]["groups"], "group")
+    assert set(groups) == {estate.topic("g-plain"), estate.topic("g-txn")}
+    for group, inv in groups.items():
+        offsets = committed_offsets(cluster, group)
+        expected_lag = sum(independent(cluster, topic)[1][p][1] - o for (topic, p), o in offsets.items())
+        assert inv["topics"][0]["lag"] == expected_lag and inv["outside"] == []
+    assert groups[estate.topic("g-plain")]["topics"][0]["lag"] == 20
+    assert groups[estate.topic("g-txn")]["topics"][0]["lag"] == 0
+
+
+def test_seeded_estate_exact_figures_and_labelled_estimates_from_a_bounded_sample(source_cluster, env):
+    prefix = unique("seed") + "."
+    seed_estate(source_cluster.profile, prefix=prefix)
+    selection = ("--source", source_cluster.bootstrap, "--topics", re.escape(prefix) + ".*", "--sample-seconds", "0")
+    full = assess_json(env, *selection)
+    bounded = assess_json(env, *selection, "--sample-records", "20")
+    for name, inv in by_name(full["inventory"]["topics"]).items():
+        records, ends = independent(source_cluster, name)
+        count = sum(len(p) for p in records.values())
+        assert (inv["partitions"], inv["offsets"], inv["records_estimate"]) == (
+            len(ends), sum(h - lo for lo, h in ends.values()), count), name
+        part = by_name(bounded["inventory"]["topics"])[name]
+        assert part["offsets"] == inv["offsets"]  # exact whatever the sample
+        assert all(p["sampled"] <= 20 for p in part["partition_figures"]), name  # the sample bound holds
+        assert part["usage"]["sampled"] <= 20 * part["partitions"]
+        if part["usage"]["sampled"] < count:
+            assert not part["sample_complete"]
+        if name.endswith(("workflow.events", "audit.log", "agent.decisions")):  # even record sizes, no gaps
+            assert abs(part["bytes_estimate"] - inv["bytes_estimate"]) <= ESTIMATE_TOLERANCE * inv["bytes_estimate"]
+            assert part["records_estimate"] == count  # no gaps: one record per offset
+    groups = by_name(full["inventory"]["groups"], "group")
+    assert set(groups) == {prefix + g for g in ("orchestrator", "decision-auditor", "tool-runner", "billing-projector")}
+    for group, inv in groups.items():
+        offsets = committed_offsets(source_cluster, group)
+        ends = {}
+        for topic in {t for t, _ in offsets}:
+            ends.update({(topic, p): high for p, (_, high) in independent(source_cluster, topic)[1].items()})
+        assert sum(t["lag"] for t in inv["topics"]) == sum(ends[k] - o for k, o in offsets.items()), group
+    assert groups[prefix + "decision-auditor"]["topics"][0]["lag"] > 0
+
+    table = run_cli("assess", *selection, "--sample-records", "20", env=env)
+    assert table.returncode == 0, table.stderr
+    assert re.search(rf"{re.escape(prefix)}workflow\.events\s+6\s+\d+\s+~\d", table.stdout)  # estimates marked ~
+    assert "readiness not assessed" in table.stdout
+
+
+def test_write_rate_is_measured_from_partition_ends(source_cluster, env):
+    topic = unique("rate")
+    admin = _admin(source_cluster)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=source_cluster.bootstrap, linger_ms=5)
+    producer.send(topic, b"first").get(15)
+    stop = threading.Event()
+    sent = []
+
+    def write():
+        while not stop.is_set():
+            producer.send(topic, b"y" * 50)
+            sent.append(1)
+            time.sleep(0.01)
+        producer.flush(15)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        report = assess_json(env, "--source", source_cluster.bootstrap, "--topics", re.escape(topic),
+                             "--sample-seconds", "3")
+    finally:
+        stop.set()
+        writer.join()
+        producer.close(5)
+    inv = report["inventory"]["topics"][0]
+    # at most what was written while it measured (3 s or a little more), and clearly more than nothing
+    assert 5 <= inv["records_per_s"] <= len(sent) / 3
+    assert inv["bytes_per_s_estimate"] > 0
+    assert report["plan"]["write_bytes_per_s"] == inv["bytes_per_s_estimate"]
