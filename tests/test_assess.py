@@ -276,3 +276,186 @@ def test_write_rate_is_measured_from_partition_ends(source_cluster, env):
     assert 5 <= inv["records_per_s"] <= len(sent) / 3
     assert inv["bytes_per_s_estimate"] > 0
     assert report["plan"]["write_bytes_per_s"] == inv["bytes_per_s_estimate"]
+
+
+# --- readiness -----------------------------------------------------------------------------------------
+
+
+def findings_of(report: dict, subject: str) -> list[dict]:
+    return [f for f in report["readiness"]["findings"] if f["subject"] == subject]
+
+
+def test_readiness_noida_to_tansu_flags_transactional_topics_from_a_stored_probe_run(cluster_pool, env):
+    source, target = cluster_pool("source", "noida"), cluster_pool("target", "tansu")
+    estate = kp_estate(source)
+    probe = run_cli("probe", "--cluster", target.bootstrap, "--only", ",".join(sorted(TXN_CHECKS)), env=env)
+    assert probe.returncode == 1, probe.stderr  # Tansu's read_committed shows aborted records
+    report = assess_json(env, "--source", source.bootstrap, "--target", target.bootstrap, "--sample-seconds", "0",
+                         "--topics", re.escape(estate.topic("txn")), "--topics", re.escape(estate.topic("plain")))
+    assert report["readiness"]["probe"]["how"] == "stored run"
+    txn = {f["check"]: f for f in findings_of(report, estate.topic("txn"))}
+    assert txn["read-committed-hides-aborted"]["level"] == "risk"
+    assert "observed c1, c2, a1, a2, c3" in txn["read-committed-hides-aborted"]["evidence"]
+    assert "the mirror still copies exactly" in txn["read-committed-hides-aborted"]["remedy"]
+    assert txn["transactions"]["level"] == "ok"
+    plain = findings_of(report, estate.topic("plain"))
+    assert plain and not [f for f in plain if f["check"] in TXN_CHECKS]  # it uses no transactions
+    # checks the stored run lacks are said to be so, not passed
+    assert {f["level"] for f in plain if f["check"] == "produce-fetch-fidelity"} == {"not probed"}
+
+
+def test_readiness_tansu_to_noida_flags_no_transaction_behaviour_with_a_probe_run_now(cluster_pool, env):
+    source, target = cluster_pool("source", "tansu"), cluster_pool("target", "noida")
+    estate = kp_estate(source)
+    report = assess_json(env, "--source", source.bootstrap, "--target", target.bootstrap, "--sample-seconds", "0",
+                         "--probe", "--topics", re.escape(estate.topic("txn")), "--topics",
+                         re.escape(estate.topic("plain")))
+    assert report["readiness"]["probe"]["how"] == "probed now"
+    txn = [f for f in findings_of(report, estate.topic("txn")) if f["check"] in TXN_CHECKS]
+    assert {f["check"] for f in txn} == TXN_CHECKS  # Tansu's markers leave gaps: the topic is seen as transactional
+    assert {f["level"] for f in txn} == {"ok"}
+    assert [f["level"] for f in report["readiness"]["findings"] if f["level"] != "ok"] == []
+    assert report["plan"]["throughput_source"].startswith("measured: the target's produce throughput in probe run")
+
+
+def test_blockers_name_the_nul_header_topic_and_make_the_exit_code_1(cluster_pool, env):
+    source, target = cluster_pool("source", "noida"), cluster_pool("target", "tansu")
+    estate = kp_estate(source)
+    result = run_cli("assess", "--source", source.bootstrap, "--target", target.bootstrap, "--sample-seconds", "0",
+                     "--topics", re.escape(estate.prefix) + "(nul|big|schema)", env=env)
+    assert result.returncode == 1, result.stderr
+    assert re.search(rf"BLOCKER topic {re.escape(estate.topic('nul'))}: header names with NUL bytes\. "
+                     r"Evidence: header names trace\\x00id", result.stdout)
+    assert re.search(rf"RISK topic {re.escape(estate.topic('schema'))}: Schema Registry framed values\. "
+                     r"Evidence: .*schema ids 5, 42", result.stdout)
+    assert re.search(rf"topic\s+{re.escape(estate.topic('big'))}\s+not probed", result.stdout)
+
+
+# --- read-only ------------------------------------------------------------------------------------------
+
+
+def snapshot(cluster: TestCluster) -> dict:
+    """Every topic with its partitions' ends, every group with its committed offsets (kafka-python)."""
+    admin = _admin(cluster)
+    try:
+        topics = sorted(admin.list_topics())
+        groups = sorted(g["group_id"] for g in admin.list_groups())
+    finally:
+        admin.close()
+    ends = {name: independent(cluster, name)[1] for name in topics if not name.startswith("__")}
+    return {"topics": topics, "ends": ends, "groups": {g: committed_offsets(cluster, g) for g in groups}}
+
+
+def test_assess_changes_nothing_on_either_cluster(cluster_pool, env):
+    source, target = cluster_pool("source", "noida"), cluster_pool("target", "tansu")
+    estate = kp_estate(source)
+    before = snapshot(source), snapshot(target)
+    result = run_cli("assess", "--source", source.bootstrap, "--target", target.bootstrap, "--sample-seconds", "1",
+                     "--topics", re.escape(estate.prefix) + ".*", env=env)
+    assert result.returncode in (0, 1), result.stderr
+    assert "TOPICS" in result.stdout
+    assert (snapshot(source), snapshot(target)) == before
+
+
+# --- bad input ------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_bad_input_is_one_line_and_exit_2(source_cluster, env, tmp_path):
+    out = tmp_path / "report.html"
+    not_toml = tmp_path / "costs.toml"
+    not_toml.write_text("storage_gb_month = = 1\n")
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("storage_gb_month = 1\ntransfer_gb = 1\nworker_hour = 1\negress_gb = 2\n")
+    cases = [
+        (["--source", f"127.0.0.1:{_free_port()}"], r'^error: cannot reach cluster "source" at 127\.0\.0\.1:\d+ '),
+        (["--source", source_cluster.bootstrap, "--target", f"127.0.0.1:{_free_port()}"],
+         r'^error: cannot reach cluster "target"'),
+        (["--source", source_cluster.bootstrap, "--costs", str(not_toml)],
+         rf"^error: costs file {re.escape(str(not_toml))} is not valid TOML"),
+        (["--source", source_cluster.bootstrap, "--costs", str(unknown)],
+         r"^error: costs file .* has unknown keys: egress_gb; known: currency, storage_gb_month"),
+        (["--source", source_cluster.bootstrap, "--topics", "no-such-topic-.*"],
+         r"""^error: no topic on cluster "source" matches --topics 'no-such-topic-\.\*'"""),
+        (["--source", source_cluster.bootstrap, "--topics", "(unclosed"],
+         r"^error: --topics '\(unclosed' is not a valid regular expression"),
+        (["--source", source_cluster.bootstrap, "--probe"], r"^error: --probe needs --target"),
+    ]
+    for args, message in cases:
+        result = run_cli("assess", *args, "--format", "html", "--output", str(out), env=env, timeout=60)
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert re.search(message, result.stderr), result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""
+        assert not out.exists()  # nothing half-written
+
+
+# --- outputs ----------------------------------------------------------------------------------------------
+
+
+def test_vars_file_names_cutover_variables_and_selects_exactly_the_assessed_topics(cluster_pool, env, tmp_path):
+    from importlib import resources
+
+    source = cluster_pool("source", "noida")
+    estate = kp_estate(source)
+    path = tmp_path / "vars.yaml"
+    report = assess_json(env, "--source", source.bootstrap, "--sample-seconds", "0", "--topics",
+                         re.escape(estate.prefix) + "(txn|plain)", "--vars-file", str(path))
+    values = yaml.safe_load(path.read_text())
+    declared = yaml.safe_load((resources.files("migrate.playbooks") / "cutover.yaml").read_text())["vars"]
+    assert set(values) <= set(declared)
+    assert values == report["plan"]["vars"]
+    pattern = re.compile(values["topics"])
+    assert [t for t in snapshot(source)["topics"] if pattern.fullmatch(t)] == sorted(
+        [estate.topic("plain"), estate.topic("txn")])
+    assert sorted(values["groups"].split(",")) == [estate.topic("g-plain"), estate.topic("g-txn")]
+    assert values["max_lag"] == 1000
+
+
+CHROMIUM = shutil.which("chromium")
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / f"chromium-profile-{unique('p')}"
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync", "--no-first-run",
+                           f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian package chromium (tests/system-packages.txt) not installed")
+def test_html_report_renders_in_a_headless_browser_readiness_first(cluster_pool, env, tmp_path):
+    source, target = cluster_pool("source", "noida"), cluster_pool("target", "tansu")
+    estate = kp_estate(source)
+    page = tmp_path / "assessment.html"
+    costs = tmp_path / "costs.toml"
+    costs.write_text('currency = "EUR"\nstorage_gb_month = 0.1\ntransfer_gb = 0.05\nworker_hour = 0.2\n')
+    result = run_cli("assess", "--source", source.bootstrap, "--target", target.bootstrap, "--sample-seconds", "1",
+                     "--topics", re.escape(estate.prefix) + ".*", "--throughput", "20", "--costs", str(costs),
+                     "--format", "html", "--output", str(page), env=env)
+    assert result.returncode == 1, result.stderr  # the NUL header names are a blocker
+    assert f"report written to {page}" in result.stderr
+    html_text = page.read_text()
+    assert not re.search(r"(src|href)\s*=|<script|@import|url\(", html_text)  # nothing to fetch: self-contained
+
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count("<svg") == 4  # bytes, write rate, lag, record sizes
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style.*?</style>", "", dom.stdout, flags=re.S)))
+    assert "Estate assessment 1 BLOCKERS" in text
+    order = [text.index(h) for h in (" Readiness ", " Topics ", " Consumer groups ", " Charts ", " Plan ")]
+    assert order == sorted(order)  # the readiness table comes first
+    assert "The target was not probed: pass --probe, or run migrate probe on it first." in text
+    assert re.search(rf"topic {re.escape(estate.topic('nul'))} blocker .*?; header names with NUL bytes \[blocker\]",
+                     text)
+    assert re.search(rf"topic {re.escape(estate.topic('txn'))} not probed transactions \(10 aborted records", text)
+    assert "Lag per group (records)" in text and f"{estate.topic('g-plain')}: 20 records" in text
+    assert "Record-size distribution" in text and "overlap cost per month" in text and "EUR" in text
+
+    shot = tmp_path / "assessment.png"
+    taken = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri())
+    assert taken.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
