@@ -134,3 +134,18 @@ def headline(assessment: Assessment) -> str:
              else "probe: target not probed (pass --probe, or run migrate probe)")
     return (text + f"; readiness for {r.target}: {counts['blocker']} blockers, {counts['risk']} risks, "
             f"{counts['not probed']} not probed ({probe})")
+
+
+def brief(inventory) -> list[str]:
+    """A few lines about an estate (what `migrate demo` prints before it mirrors)."""
+    topics = inventory.topics
+    lines = [f"{len(topics)} topics, {sum(t.partitions for t in topics)} partitions, "
+             f"~{sum(t.records_estimate for t in topics):,} records, ~{human_bytes(sum(t.bytes_estimate for t in topics))}"]
+    for label, chosen in (("transactional", [t.name for t in topics if t.transactions != "no"]),
+                          ("compacted", [t.name for t in topics if t.compacted]),
+                          ("large records (>= 100 KB)", [t.name for t in topics if t.usage.sizes.max >= 100_000])):
+        if chosen:
+            lines.append(f"{label}: {', '.join(chosen)}")
+    if inventory.groups:
+        lines.append("groups: " + ", ".join(f"{g.group} (lag {g.lag})" for g in inventory.groups))
+    return lines

@@ -121,6 +121,7 @@ class Demo:
         kafka.create_topic(source, topic, LIVE_PARTITIONS)
         kafka.wait_for_topic(source, topic, LIVE_PARTITIONS)
         self._timed("seed", t)
+        self._assess(source)
 
         ctx = self._context()
         from migrate.playbooks import cluster_actions as act
@@ -188,6 +189,17 @@ class Demo:
             produced_on_target=max(0, proof.produced - before),
             seconds=round(time.monotonic() - began, 1), timings=self.timings,
         )
+
+    def _assess(self, source) -> None:
+        from migrate.assess.inventory import take_inventory
+        from migrate.assess.summary import brief
+
+        t = time.monotonic()
+        inventory = take_inventory(source, [re.escape(self.prefix) + ".*"], sample_seconds=0)
+        self.say("assessment of the estate (read-only; migrate assess --target ... adds readiness and a plan):")
+        for line in brief(inventory):
+            self.say(f"   {line}")
+        self._timed("assess", t)
 
     def _context(self, deadline: float | None = 60.0) -> ActionContext:
         return ActionContext(run_id=f"demo-{self.tag}", playbook="demo", step_name="demo", state=self.state,
