@@ -140,9 +140,9 @@ def take_inventory(profile: ClusterProfile, include: Iterable[str] = (), exclude
     say("reading consumer groups and their committed offsets")
     found_groups = _groups(profile, set(names), last_ends)
     notes = []
-    if any(t.usage.sampled < t.records_estimate for t in topics):
-        notes.append(f"records and bytes of partitions larger than {sample_limit} records are extrapolated from "
-                     "the sample (head and tail): estimates")
+    if not all(t.sample_complete for t in topics):
+        notes.append(f"records and bytes marked ~ are extrapolated from the sample (partitions over {sample_limit} "
+                     "records are read at head and tail; partitions written to while sampled grew since)")
     return Inventory(profile.name, profile.bootstrap, _now(), sample_seconds, sample_limit, tuple(topics),
                      tuple(found_groups), round(time.monotonic() - began, 2), tuple(notes))
 

@@ -12,7 +12,8 @@ records, plus two narrower passes where one view is not enough:
 - read_committed over the partitions whose sample has offset gaps, to count aborted records
   (a partition without gaps has no transaction markers, so nothing in it was aborted);
 - kafka-python over the partitions whose sample carries headers, for the header names:
-  librdkafka cuts a header name at its first NUL byte, so only the other client sees them whole.
+  librdkafka cuts a header name at its first NUL byte, so only the other client sees them whole
+  (the first HEADER_SAMPLE records of the head window and the last of the tail window).
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ LOG_APPEND_TIME = 2  # confluent-kafka's TIMESTAMP_LOG_APPEND_TIME
 SCHEMA_MAGIC = 0
 
 Window = tuple[int, int]  # [start, end) offsets
+# Windows hold records that exist: a fetch left waiting at a partition's end when the reader moves on
+# would hold up the next window for fetch.wait.max.ms (500 ms by default, measured on Tansu).
+_BOUNDED_READ = {"enable.partition.eof": True, "fetch.wait.max.ms": 10}
+HEADER_SAMPLE = 100  # records per window whose header names kafka-python reads
+
+
+def header_windows(windows: tuple[Window, ...]) -> list[Window]:
+    """The first records of a head window and the last of a tail window (kafka-python is the slower reader)."""
+    if len(windows) == 1:
+        start, end = windows[0]
+        return [(start, min(end, start + HEADER_SAMPLE))]
+    (head_start, head_end), (tail_start, tail_end) = windows
+    return [(head_start, min(head_end, head_start + HEADER_SAMPLE)), (max(tail_start, tail_end - HEADER_SAMPLE), tail_end)]
 
 
 def sample_windows(low: int, high: int, limit: int) -> tuple[Window, ...]:
@@ -171,11 +185,12 @@ class PartitionWindows:
 
 def read_uncommitted(profile: ClusterProfile, plan: list[PartitionWindows]) -> Iterator[tuple[PartitionWindows, Window, list[Record]]]:
     """Every window's records as any reader sees them (aborted ones included), through migrate.kafka."""
-    client = kafka.consumer(profile, **{"enable.partition.eof": True, "isolation.level": "read_uncommitted"})
+    client = kafka.consumer(profile, **_BOUNDED_READ, **{"isolation.level": "read_uncommitted"})
     try:
         for item in plan:
             for window in item.windows:
-                messages = kafka.iter_partition(client, profile, item.topic, item.partition, *window)
+                messages = kafka.iter_partition(client, profile, item.topic, item.partition, *window,
+                                                batch=window[1] - window[0])
                 yield item, window, [from_message(m) for m in messages]
     finally:
         client.close()
@@ -190,7 +205,7 @@ def aborted_offsets(profile: ClusterProfile, plan: list[PartitionWindows],
     if not plan:
         return {}
     stable = kafka.partition_ends(profile, [(p.topic, p.partition) for p in plan], isolation="read_committed")
-    client = kafka.consumer(profile, **{"enable.partition.eof": True, "isolation.level": "read_committed"})
+    client = kafka.consumer(profile, **_BOUNDED_READ, **{"isolation.level": "read_committed"})
     out: dict[tuple[str, int], int] = {}
     try:
         for item in plan:
@@ -200,7 +215,7 @@ def aborted_offsets(profile: ClusterProfile, plan: list[PartitionWindows],
             clipped = [(start, min(end, lso)) for start, end in item.windows if start < lso]
             for start, end in clipped:
                 seen.update(m.offset() for m in kafka.iter_partition(client, profile, item.topic, item.partition,
-                                                                     start, end))
+                                                                     start, end, batch=end - start))
             inside = [o for o in uncommitted.get(key, ()) if any(s <= o < e for s, e in clipped)]
             out[key] = sum(1 for o in inside if o not in seen)
     finally:
@@ -222,27 +237,25 @@ def header_names_kafka_python(profile: ClusterProfile, plan: list[PartitionWindo
     if not plan:
         return names
     consumer = KafkaConsumer(**settings(profile), group_id=None, enable_auto_commit=False,
-                             isolation_level="read_uncommitted", fetch_max_wait_ms=50,
+                             isolation_level="read_uncommitted", fetch_max_wait_ms=10,
                              max_partition_fetch_bytes=1 << 20)
     try:
         for item in plan:
             tp = TopicPartition(item.topic, item.partition)
             consumer.assign([tp])
-            for start, end in item.windows:
+            for start, end in header_windows(item.windows):
                 consumer.seek(tp, start)
                 last_progress, position = time.monotonic(), start
                 while position < end:
-                    batch = consumer.poll(timeout_ms=200, max_records=1000).get(tp, [])
+                    batch = consumer.poll(timeout_ms=100, max_records=end - start).get(tp, [])
+                    names.setdefault(item.topic, set()).update(
+                        name for r in batch if r.offset < end for name, _ in r.headers or ())
                     if consumer.position(tp) > position:
                         last_progress, position = time.monotonic(), consumer.position(tp)
                     elif time.monotonic() - last_progress > timeout:
                         log.warning("kafka-python made no progress reading %s[%d] at %d; header names of the "
-                                    "rest of the window not checked", item.topic, item.partition,
-                                    consumer.position(tp))
+                                    "rest of its sample not checked", item.topic, item.partition, position)
                         break
-                    for record in batch:
-                        if record.offset < end:
-                            names.setdefault(item.topic, set()).update(name for name, _ in record.headers or ())
     finally:
         consumer.close()
     return names
