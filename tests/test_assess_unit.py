@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from migrate.assess.model import Inventory, TopicInventory, Usage
-from migrate.assess.plan import load_costs, make_plan, playbook_vars, write_vars_file
+from migrate.assess.plan import load_costs, make_plan, playbook_vars, vars_yaml
 from migrate.assess.sampling import SampleAccumulator, sample_windows, schema_id
 from migrate.errors import ConfigError
 from migrate.records import Record
@@ -132,16 +132,21 @@ def _cutover_vars() -> set[str]:
     return set(yaml.safe_load(text)["vars"])
 
 
-def test_vars_file_loads_and_names_only_variables_the_cutover_declares(tmp_path):
+def test_vars_file_loads_and_names_only_variables_the_cutover_declares():
     from migrate.assess.model import GroupInventory, GroupTopic
 
     inventory = _inventory(_topic("orders.eu", 1, 1, 900.0), _topic("orders.us", 1, 1, 100.0),
                            groups=[GroupInventory("billing", "EMPTY", 0, (GroupTopic("orders.eu", 3, 5, 0),), ())])
-    path = tmp_path / "vars.yaml"
-    write_vars_file(path, playbook_vars(inventory, "src", "tgt"))
-    values = yaml.safe_load(path.read_text())
+    values = yaml.safe_load(vars_yaml(playbook_vars(inventory, "src", "tgt"), "vars.yaml"))
     assert set(values) <= _cutover_vars()
     assert values == {"source": "src", "target": "tgt", "topics": r"orders\.eu|orders\.us", "groups": "billing",
                       "max_lag": 5000}  # 1000 records/s for about 5 s
     pattern = re.compile(values["topics"])
     assert pattern.fullmatch("orders.eu") and not pattern.fullmatch("ordersXeu")
+
+
+def test_assess_help_has_an_example():
+    from support import run_cli
+
+    result = run_cli("assess", "--help")
+    assert result.returncode == 0 and "Example: migrate assess --source" in result.stdout

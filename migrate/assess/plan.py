@@ -151,15 +151,8 @@ def playbook_vars(inventory: Inventory, source: str, target: str | None) -> dict
     return out
 
 
-def write_vars_file(path: str | Path, values: dict[str, object]) -> None:
-    """The vars as a flat YAML mapping, written whole or not at all."""
-    path = Path(path)
-    text = ("# playbook variables from `migrate assess`; use with: "
-            "migrate playbook rehearse cutover --vars-file " + path.name + "\n"
+def vars_yaml(values: dict[str, object], filename: str) -> str:
+    """The vars as a flat YAML mapping, with a comment saying how to use the file."""
+    return ("# playbook variables from `migrate assess`; use with: "
+            f"migrate playbook rehearse cutover --vars-file {filename}\n"
             + yaml.safe_dump(values, sort_keys=False, default_flow_style=False))
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot write vars file {path}: {exc.strerror or exc}") from exc

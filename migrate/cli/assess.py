@@ -24,13 +24,12 @@ def _duration(ctx, param, value: str | None) -> float | None:
 
 
 def _write(path: str, text: str) -> None:
-    target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
+    from migrate.cli.validate import write_atomically
+
     try:
-        tmp.write_text(text)
-        tmp.replace(target)
+        write_atomically(Path(path), text)
     except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def render_table(assessment) -> str:
@@ -92,7 +91,7 @@ def assess(ctx: click.Context, app: AppContext, source: str | None, target: str 
     Example: migrate assess --source source --target target --topics 'orders\\..*' --format html --output a.html
     """
     from migrate.assess.assessment import AssessOptions, run_assessment
-    from migrate.assess.plan import load_costs, write_vars_file
+    from migrate.assess.plan import load_costs, vars_yaml
     from migrate.assess.report_html import render_html
 
     costs = load_costs(costs_file) if costs_file else None
@@ -115,7 +114,7 @@ def assess(ctx: click.Context, app: AppContext, source: str | None, target: str 
     else:
         text = render_table(assessment) + "\n"
     if vars_file:
-        write_vars_file(vars_file, assessment.plan.vars)
+        _write(vars_file, vars_yaml(assessment.plan.vars, Path(vars_file).name))
     if output:
         _write(output, text)
         from migrate.assess.summary import headline
