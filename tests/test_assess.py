@@ -206,6 +206,8 @@ def test_inventory_of_a_kafka_python_estate_equals_what_kafka_python_reads(clust
         expected_lag = sum(independent(cluster, topic)[1][p][1] - o for (topic, p), o in offsets.items())
         assert inv["topics"][0]["lag"] == expected_lag and inv["outside"] == []
     assert groups[estate.topic("g-plain")]["topics"][0]["lag"] == 20
+    plain_records = independent(cluster, estate.topic("plain"))[0][0]
+    assert groups[estate.topic("g-plain")]["topics"][0]["oldest_unread_timestamp"] == plain_records[10].timestamp
     assert groups[estate.topic("g-txn")]["topics"][0]["lag"] == 0
 
 
@@ -329,6 +331,52 @@ def test_blockers_name_the_nul_header_topic_and_make_the_exit_code_1(cluster_poo
     assert re.search(rf"RISK topic {re.escape(estate.topic('schema'))}: Schema Registry framed values\. "
                      r"Evidence: .*schema ids 5, 42", result.stdout)
     assert re.search(rf"topic\s+{re.escape(estate.topic('big'))}\s+not probed", result.stdout)
+
+
+def test_topics_and_groups_already_on_the_target_are_name_clashes(cluster_pool, env):
+    source, target = cluster_pool("source", "noida"), cluster_pool("target", "tansu")
+    topic, group = unique("clash"), unique("clash-group")
+    for cluster, partitions in ((source, 3), (target, 1)):
+        admin = _admin(cluster)
+        try:
+            admin.create_topics([NewTopic(topic, partitions, 1)])
+            time.sleep(0.5)
+            producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, linger_ms=5)
+            producer.send(topic, b"x", partition=0).get(15)
+            producer.close(5)
+            admin.alter_group_offsets(group, {TopicPartition(topic, 0): OffsetAndMetadata(1, "", -1)})
+        finally:
+            admin.close()
+    report = assess_json(env, "--source", source.bootstrap, "--target", target.bootstrap, "--sample-seconds", "0",
+                         "--topics", re.escape(topic), expect=1)
+    clash = {f["kind"]: f for f in report["readiness"]["findings"] if f["behaviour"] == "name clash on the target"}
+    assert clash["topic"]["level"] == "blocker"
+    assert clash["topic"]["evidence"] == f"the target already has {topic} with 1 partitions (source: 3)"
+    assert clash["group"]["level"] == "risk" and clash["group"]["subject"] == group
+
+
+def test_a_group_whose_unread_records_near_the_retention_is_flagged(cluster_pool, env):
+    source, target = cluster_pool("source", "noida"), cluster_pool("target", "tansu")
+    topic, group = unique("expiring"), unique("slow-group")
+    day = 86_400_000
+    admin = _admin(source)
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"retention.ms": str(10 * day)})])
+        time.sleep(0.5)
+        producer = KafkaProducer(bootstrap_servers=source.bootstrap, linger_ms=5)
+        six_days_ago = int(time.time() * 1000) - 6 * day
+        for i in range(5):
+            producer.send(topic, f"r{i}".encode(), timestamp_ms=six_days_ago + i).get(15)
+        producer.close(5)
+        admin.alter_group_offsets(group, {TopicPartition(topic, 0): OffsetAndMetadata(1, "", -1)})
+    finally:
+        admin.close()
+    report = assess_json(env, "--source", source.bootstrap, "--target", target.bootstrap, "--sample-seconds", "0",
+                         "--topics", re.escape(topic))
+    risk = [f for f in findings_of(report, group) if f["behaviour"] == "lag within retention"]
+    assert len(risk) == 1 and risk[0]["level"] == "risk"
+    assert re.fullmatch(rf"on {re.escape(topic)} its oldest unread record is 14[34]\.\d h old; retention\.ms is "
+                        r"240\.0 h \(4 records unread\)", risk[0]["evidence"])
 
 
 # --- read-only ------------------------------------------------------------------------------------------

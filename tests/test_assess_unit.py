@@ -150,3 +150,19 @@ def test_assess_help_has_an_example():
 
     result = run_cli("assess", "--help")
     assert result.returncode == 0 and "Example: migrate assess --source" in result.stdout
+
+
+def test_a_group_whose_unread_records_near_the_retention_is_a_risk():
+    from migrate.assess.model import GroupInventory, GroupTopic
+    from migrate.assess.readiness import retention_findings
+
+    day = 86_400_000
+    topics = {"t": _topic("t", 1, 1, 1.0, retention_ms=str(10 * day)), "forever": _topic("forever", 1, 1, 1.0)}
+    now = 100 * day
+    old = GroupInventory("g", "EMPTY", 0, (GroupTopic("t", 3, 40, 0, now - 6 * day),
+                                           GroupTopic("forever", 3, 40, 0, now - 600 * day)), ())
+    found = list(retention_findings(old, topics, now))
+    assert [(f.level, f.subject) for f in found] == [("risk", "g")]  # kept forever: no risk however old
+    assert found[0].evidence == "on t its oldest unread record is 144.0 h old; retention.ms is 240.0 h (40 records unread)"
+    young = GroupInventory("g", "EMPTY", 0, (GroupTopic("t", 3, 40, 0, now - 4 * day),), ())
+    assert list(retention_findings(young, topics, now)) == []

@@ -174,7 +174,8 @@ def _groups(profile: ClusterProfile, selected: set[str], ends) -> list[GroupInve
     """Groups the cluster lists, with their lag on the selection's topics.
 
     ListGroups may omit an active group on some platforms (see migrate.groups); those are not
-    in the inventory, and the readiness notes say so.
+    in the inventory.  For each partition a group lags on, one record is read: the oldest it has
+    yet to read, whose age readiness compares with the topic's retention.
     """
     names = group_admin.list_groups(profile)
     if not names:
@@ -182,6 +183,7 @@ def _groups(profile: ClusterProfile, selected: set[str], ends) -> list[GroupInve
     described = group_admin.describe(profile, names)
     committed = group_admin.committed(profile, names)
     out = []
+    lagging: set[tuple[str, int, int]] = set()  # (topic, partition, committed offset) with records after it
     for group in names:
         offsets = committed.get(group, {})
         per_topic: dict[str, list[tuple[int, int]]] = {}
@@ -189,16 +191,22 @@ def _groups(profile: ClusterProfile, selected: set[str], ends) -> list[GroupInve
         for (topic, partition), offset in offsets.items():
             if topic in selected and (topic, partition) in ends:
                 per_topic.setdefault(topic, []).append((partition, offset))
+                if ends[(topic, partition)].low <= offset < ends[(topic, partition)].high:
+                    lagging.add((topic, partition, offset))
             else:
                 outside.add(topic)
-        if not per_topic:
-            continue  # a group of another estate (or of the tool itself)
-        topics = tuple(GroupTopic(
-            topic, len(items),
-            sum(max(0, ends[(topic, p)].high - o) for p, o in items),
-            sum(1 for p, o in items if o < ends[(topic, p)].low))
-            for topic, items in sorted(per_topic.items()))
-        info = described.get(group)
-        out.append(GroupInventory(group, info.state if info else "UNKNOWN", info.members if info else None,
-                                  topics, tuple(sorted(outside))))
-    return out
+        if per_topic:  # else a group of another estate (or of the tool itself)
+            info = described.get(group)
+            out.append((group, info, per_topic, outside))
+    unread = sampling.timestamps_at(profile, sorted(lagging))
+    groups = []
+    for group, info, per_topic, outside in out:
+        topics = []
+        for topic, items in sorted(per_topic.items()):
+            stamps = [unread[(topic, p, o)] for p, o in items if (topic, p, o) in unread]
+            topics.append(GroupTopic(
+                topic, len(items), sum(max(0, ends[(topic, p)].high - o) for p, o in items),
+                sum(1 for p, o in items if o < ends[(topic, p)].low), min(stamps) if stamps else None))
+        groups.append(GroupInventory(group, info.state if info else "UNKNOWN", info.members if info else None,
+                                     tuple(topics), tuple(sorted(outside))))
+    return groups

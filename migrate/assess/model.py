@@ -102,6 +102,7 @@ class GroupTopic:
     partitions: int  # partitions with a committed offset
     lag: int  # high watermark - committed offset, summed
     behind_log_start: int  # partitions whose committed offset the log no longer holds
+    oldest_unread_timestamp: int | None = None  # of the records the group has not read yet (None: none, or unknown)
 
 
 @dataclass(frozen=True)

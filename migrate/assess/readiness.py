@@ -13,6 +13,7 @@ come from the caller (a run it asked for, or the latest stored run).
 from __future__ import annotations
 
 import re
+import time
 from typing import Iterable
 
 from migrate import groups as group_admin
@@ -23,6 +24,7 @@ from migrate.config import ClusterProfile
 from migrate.probe.model import PASS, ProbeReport
 
 CODECS = ("gzip", "snappy", "lz4", "zstd")
+RETENTION_RISK = 0.5  # unread records older than this share of the retention leave little time to move
 _LARGEST = re.compile(r"largest accepted (\d+) B")
 
 
@@ -75,8 +77,11 @@ def assess_readiness(inventory: Inventory, target: ClusterProfile, target_name: 
     findings: list[Finding] = []
     for topic in inventory.topics:
         findings.extend(topic_findings(topic, judge, report))
+    topics = {t.name: t for t in inventory.topics}
+    now_ms = int(time.time() * 1000)
     for group in inventory.groups:
         findings.extend(group_findings(group, judge))
+        findings.extend(retention_findings(group, topics, now_ms))
     findings.extend(clashes(inventory, target))
     return Readiness(target_name, probe, tuple(findings))
 
@@ -188,6 +193,26 @@ def group_findings(group, judge: _Judge) -> Iterable[Finding]:
                       f"also committed on {', '.join(group.outside)}",
                       "the cutover moves the group but does not translate its offsets on those topics: add them "
                       "to --topics or move them first")
+
+
+def retention_findings(group, topics: dict[str, TopicInventory], now_ms: int,
+                       fraction: float = RETENTION_RISK) -> Iterable[Finding]:
+    """A group whose oldest unread record is past `fraction` of its topic's retention may lose it."""
+    for lagging in group.topics:
+        topic = topics.get(lagging.topic)
+        if topic is None or topic.compacted or topic.retention_ms is None or lagging.oldest_unread_timestamp is None:
+            continue
+        age_ms = now_ms - lagging.oldest_unread_timestamp
+        if age_ms >= topic.retention_ms * fraction:
+            yield Finding("group", group.group, RISK, "lag within retention", "-",
+                          f"on {topic.name} its oldest unread record is {_hours(age_ms)} old; retention.ms is "
+                          f"{_hours(topic.retention_ms)} ({lagging.lag} records unread)",
+                          "the mirror must copy those records, and the group read them, before the source deletes "
+                          "them: let the group catch up before the move")
+
+
+def _hours(ms: int) -> str:
+    return f"{ms / 3_600_000:.1f} h"
 
 
 def clashes(inventory: Inventory, target: ClusterProfile) -> list[Finding]:

@@ -196,6 +196,24 @@ def read_uncommitted(profile: ClusterProfile, plan: list[PartitionWindows]) -> I
         client.close()
 
 
+def timestamps_at(profile: ClusterProfile, positions: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], int]:
+    """The timestamp of the record at each (topic, partition, offset): one record read per position.
+
+    A position on a transaction marker has no record and is left out.
+    """
+    if not positions:
+        return {}
+    client = kafka.consumer(profile, **_BOUNDED_READ, **{"isolation.level": "read_uncommitted"})
+    out: dict[tuple[str, int, int], int] = {}
+    try:
+        for topic, partition, offset in positions:
+            for message in kafka.iter_partition(client, profile, topic, partition, offset, offset + 1, batch=1):
+                out[(topic, partition, offset)] = message.timestamp()[1]
+    finally:
+        client.close()
+    return out
+
+
 def aborted_offsets(profile: ClusterProfile, plan: list[PartitionWindows],
                     uncommitted: dict[tuple[str, int], array]) -> dict[tuple[str, int], int]:
     """Per partition, the sampled offsets a read_committed reader does not get (aborted records).
