@@ -24,8 +24,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.structs import OffsetAndMetadata
 
+from migrate import kafka
 from migrate.seed import seed_estate
-from support import TestCluster, kafka_python_read, run_cli, unique
+from support import TestCluster, kafka_python_read, run_cli, unique, wait_until
 
 TXN_CHECKS = {"transactions", "read-committed-hides-aborted", "transaction-markers-take-offsets"}
 SCHEMA_IDS = (5, 42)
@@ -50,18 +51,25 @@ def _admin(cluster: TestCluster) -> KafkaAdminClient:
     return KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=15000)
 
 
+def create_topics(cluster: TestCluster, *topics: NewTopic) -> None:
+    admin = _admin(cluster)
+    try:
+        admin.create_topics(list(topics))
+    finally:
+        admin.close()
+    names = {t.name for t in topics}
+    wait_until(lambda: names <= set(kafka.list_topics(cluster.profile)), message=f"{names} listed")
+
+
 def write_kafka_python_estate(cluster: TestCluster) -> Estate:
     estate = Estate(cluster, unique("kp") + ".")
     t = estate.topic
+    create_topics(cluster, NewTopic(t("txn"), 2, 1), NewTopic(t("plain"), 1, 1),
+                  NewTopic(t("compacted"), 1, 1, topic_configs={"cleanup.policy": "compact"}),
+                  NewTopic(t("old"), 1, 1, topic_configs={"retention.ms": "-1"}),
+                  NewTopic(t("schema"), 2, 1), NewTopic(t("big"), 1, 1), NewTopic(t("nul"), 1, 1))
     admin = _admin(cluster)
     try:
-        admin.create_topics([
-            NewTopic(t("txn"), 2, 1), NewTopic(t("plain"), 1, 1),
-            NewTopic(t("compacted"), 1, 1, topic_configs={"cleanup.policy": "compact"}),
-            NewTopic(t("old"), 1, 1, topic_configs={"retention.ms": "-1"}),
-            NewTopic(t("schema"), 2, 1), NewTopic(t("big"), 1, 1), NewTopic(t("nul"), 1, 1),
-        ])
-        time.sleep(0.5)  # kafka-python's producer asks metadata itself; new topics need a moment to be listed
         producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, transactional_id=unique("kp-txn"), linger_ms=5)
         producer.init_transactions()
         for i in range(6):  # transactions 1 and 4 are aborted: 10 aborted records
@@ -249,9 +257,7 @@ def test_seeded_estate_exact_figures_and_labelled_estimates_from_a_bounded_sampl
 
 def test_write_rate_is_measured_from_partition_ends(source_cluster, env):
     topic = unique("rate")
-    admin = _admin(source_cluster)
-    admin.create_topics([NewTopic(topic, 1, 1)])
-    admin.close()
+    create_topics(source_cluster, NewTopic(topic, 1, 1))
     producer = KafkaProducer(bootstrap_servers=source_cluster.bootstrap, linger_ms=5)
     producer.send(topic, b"first").get(15)
     stop = threading.Event()
@@ -337,10 +343,9 @@ def test_topics_and_groups_already_on_the_target_are_name_clashes(cluster_pool, 
     source, target = cluster_pool("source", "noida"), cluster_pool("target", "tansu")
     topic, group = unique("clash"), unique("clash-group")
     for cluster, partitions in ((source, 3), (target, 1)):
+        create_topics(cluster, NewTopic(topic, partitions, 1))
         admin = _admin(cluster)
         try:
-            admin.create_topics([NewTopic(topic, partitions, 1)])
-            time.sleep(0.5)
             producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, linger_ms=5)
             producer.send(topic, b"x", partition=0).get(15)
             producer.close(5)
@@ -359,10 +364,9 @@ def test_a_group_whose_unread_records_near_the_retention_is_flagged(cluster_pool
     source, target = cluster_pool("source", "noida"), cluster_pool("target", "tansu")
     topic, group = unique("expiring"), unique("slow-group")
     day = 86_400_000
+    create_topics(source, NewTopic(topic, 1, 1, topic_configs={"retention.ms": str(10 * day)}))
     admin = _admin(source)
     try:
-        admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"retention.ms": str(10 * day)})])
-        time.sleep(0.5)
         producer = KafkaProducer(bootstrap_servers=source.bootstrap, linger_ms=5)
         six_days_ago = int(time.time() * 1000) - 6 * day
         for i in range(5):
