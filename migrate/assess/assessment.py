@@ -35,7 +35,7 @@ class AssessOptions:
     costs: Costs | None = field(default=None)
 
 
-def run_assessment(state: State, source: ClusterProfile, source_name: str, target: ClusterProfile | None,
+def run_assessment(state: State | None, source: ClusterProfile, source_name: str, target: ClusterProfile | None,
                    target_name: str | None, options: AssessOptions,
                    progress: Callable[[str], None] | None = None) -> Assessment:
     say = progress or (lambda _line: None)
@@ -56,7 +56,22 @@ def run_assessment(state: State, source: ClusterProfile, source_name: str, targe
     the_plan = planning.make_plan(inventory, source_name, target_name, throughput, source_of, options.copy_window_s,
                                   options.headroom, options.overlap_days, options.costs)
     return Assessment(source_name, target_name, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                      inventory, found_readiness, the_plan)
+                      inventory, found_readiness, the_plan, tuple(_source_notes(state, source, source_name)))
+
+
+def _source_notes(state: State | None, source: ClusterProfile, name: str) -> list[str]:
+    """What the source's stored probe results say about the inventory's own figures."""
+    from migrate.probe.store import load_latest
+
+    report = load_latest(state, name, source.bootstrap) if state is not None else None
+    if report is None:
+        return []
+    failed = [r for r in report.named("read-committed-hides-aborted") if not r.ok]
+    if not failed:
+        return []
+    return [f"the source shows aborted records to read_committed readers (probe run {report.run_id} at "
+            f"{report.ran_at}): aborted records cannot be counted there, so transactional topics are recognised by "
+            "their offset gaps only (transactions: likely)"]
 
 
 def _probe_report(state: State, target: ClusterProfile, name: str, inventory, options: AssessOptions, say):

@@ -214,4 +214,5 @@ class Assessment:
     inventory: Inventory
     readiness: Readiness | None
     plan: Plan
+    notes: tuple[str, ...] = ()
     schema: str = "migrate.assess/1"

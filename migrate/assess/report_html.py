@@ -100,7 +100,7 @@ def render_html(assessment: Assessment, title: str = "Estate assessment") -> str
          bar_chart(list(zip(SIZE_BUCKET_LABELS, buckets)), "records", "record sizes", "#6a1b9a")),
     ]
     chart_html = "".join(f'<h3>{_e(name)}</h3><div class="chart">{svg}</div>' for name, svg in charts)
-    notes = "".join(f"<li>{_e(n)}</li>" for n in (*inv.notes, *assessment.plan.notes))
+    notes = "".join(f"<li>{_e(n)}</li>" for n in (*inv.notes, *assessment.notes, *assessment.plan.notes))
     verdict = ""
     if assessment.readiness is not None:
         blockers = len(assessment.readiness.blockers)

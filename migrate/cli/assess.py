@@ -48,7 +48,7 @@ def render_table(assessment) -> str:
     parts += ["TOPICS (~ estimate from the sample)", table(summary.topic_rows(assessment)), "",
               "GROUPS", table(summary.group_rows(assessment)), "",
               "PLAN", table(summary.plan_rows(assessment)), "",
-              *assessment.inventory.notes, *assessment.plan.notes, summary.headline(assessment)]
+              *assessment.inventory.notes, *assessment.notes, *assessment.plan.notes, summary.headline(assessment)]
     return "\n".join(parts)
 
 
@@ -105,7 +105,7 @@ def assess(ctx: click.Context, app: AppContext, source: str | None, target: str 
     def progress(line: str) -> None:
         click.echo(f"assess: {line}", err=True)
 
-    assessment = run_assessment(app.state if target_profile is not None else None, source_profile, source,
+    assessment = run_assessment(app.state, source_profile, source,
                                 target_profile, target, options, progress)
     if fmt == "json":
         text = json.dumps(_plain(assessment), indent=2, default=str) + "\n"
