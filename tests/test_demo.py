@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -16,6 +17,11 @@ def test_demo_proves_exactly_once_across_the_cutover(tmp_path):
         result = run_cli("demo", "--rate", "30", "--format", "json", env=env, cwd=tmp_path, timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         summary = json.loads(result.stdout)
+        # before mirroring, a short assessment of the seeded estate (and the empty live topic)
+        assessment = result.stderr[result.stderr.index("assessment of the estate"):result.stderr.index("starting the mirror")]
+        assert re.search(r"8 topics, 24 partitions, ~\d", assessment)
+        assert re.search(r"transactional: demo\w+\.tool\.results, demo\w+\.workflow\.state\n", assessment)
+        assert re.search(r"decision-auditor \(lag [1-9]\d*\)", assessment)
         proof = summary["proof"]
         assert proof["produced"] > 0
         for group in proof["groups"]:

@@ -44,6 +44,7 @@ def _register() -> None:
         ("migrate.cli.playbook", "playbook"),
         ("migrate.cli.probe", "probe"),
         ("migrate.cli.demo", "demo"),
+        ("migrate.cli.assess", "assess"),
     ):
         try:
             module = __import__(module_name, fromlist=[command_name])

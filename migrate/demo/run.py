@@ -134,6 +134,7 @@ class Demo:
         kafka.create_topic(source, topic, LIVE_PARTITIONS)
         kafka.wait_for_topic(source, topic, LIVE_PARTITIONS)
         self._timed("seed", t)
+        self._assess(source)
 
         ctx = self._context()
         from migrate.playbooks import cluster_actions as act
@@ -207,6 +208,17 @@ class Demo:
             seconds=round(time.monotonic() - began, 1), timings=self.timings,
             metrics_url=self.metrics_url, final_lag=self.final_lag,
         )
+
+    def _assess(self, source) -> None:
+        from migrate.assess.inventory import take_inventory
+        from migrate.assess.summary import brief
+
+        t = time.monotonic()
+        inventory = take_inventory(source, [re.escape(self.prefix) + ".*"], sample_seconds=0)
+        self.say("assessment of the estate (read-only; migrate assess --target ... adds readiness and a plan):")
+        for line in brief(inventory):
+            self.say(f"   {line}")
+        self._timed("assess", t)
 
     def _context(self, deadline: float | None = 60.0) -> ActionContext:
         return ActionContext(run_id=f"demo-{self.tag}", playbook="demo", step_name="demo", state=self.state,
