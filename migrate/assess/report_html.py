@@ -106,7 +106,7 @@ def render_html(assessment: Assessment, title: str = "Estate assessment") -> str
         blockers = len(assessment.readiness.blockers)
         risks = sum(1 for f in assessment.readiness.findings if f.level == RISK)
         verdict = (f'<span class="verdict bad">{blockers} BLOCKERS</span>' if blockers
-                   else f'<span class="verdict ok">NO BLOCKERS</span>') + f" <span class=\"meta\">{risks} risks</span>"
+                   else '<span class="verdict ok">NO BLOCKERS</span>') + f" <span class=\"meta\">{risks} risks</span>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}{_MORE_CSS}</style></head>
