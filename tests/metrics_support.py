@@ -137,7 +137,7 @@ class Service:
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(workdir / f"{binary}.log", "w")
         self.process = subprocess.Popen([path, *args], stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir,
-                                        start_new_session=True, preexec_fn=platforms._die_with_parent)
+                                        start_new_session=True, preexec_fn=platforms.kill_with_parent)
         wait_until(lambda: self._ready(ready_path), timeout=60, message=f"{binary} to be ready")
 
     def _ready(self, path: str) -> bool:

@@ -134,12 +134,13 @@ def test_a_playbook_run_leaves_step_durations_and_its_downtime_window(tmp_path):
 
 
 def test_offsets_sync_leaves_groups_by_outcome(source_cluster, target_cluster, env, mirrored, tmp_path):
+    # A named group that does not exist is an error (exit 2): the run still leaves its outcome behind.
     out = tmp_path / "sync.prom"
     result = run_cli("offsets", "sync", "--name", "clean", "--group", "nobody-committed", "--source",
                      source_cluster.bootstrap, "--target", target_cluster.bootstrap, "--metrics-file", str(out),
                      env=env)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "nobody-committed not found" in result.stderr
     m = parse(out)
-    assert m.value("migrate_offsets_sync_success", mirror="clean") == 1
-    assert {s.labels["outcome"]: s.value for s in m.samples("migrate_offsets_sync_groups")} == {
-        "changed": 0, "would-change": 0, "unchanged": 1, "refused": 0, "skipped": 0}
+    assert m.value("migrate_offsets_sync_success", mirror="clean") == 0
+    assert m.value("migrate_offsets_sync_exit_code", mirror="clean") == 2

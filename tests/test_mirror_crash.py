@@ -34,6 +34,9 @@ def test_sigkill_at_random_points_twenty_times_loses_and_duplicates_nothing(sour
     state_path = tmp_path / "state.db"
     make_topic(source_cluster.profile, topic, 3)
     rng = random.Random(20261127)
+    # A mirror name of its own: noida-db never expires a killed member, not even a static one, so the
+    # group this test leaves behind would stall any later mirror of the same name on this broker.
+    name = unique("crash")
     kills = 0
     for round_number in range(20):
         produce_workload(source_cluster.profile, topic, rng.randrange(500, 4000), seed=round_number,
@@ -41,19 +44,19 @@ def test_sigkill_at_random_points_twenty_times_loses_and_duplicates_nothing(sour
                          aborted=(0,) if round_number % 8 == 0 else (), txn_id=f"{topic}-tx")
         # A stable worker id (static membership): noida-db never expires a SIGKILLed dynamic
         # member, so a restarted dynamic member would wait minutes for its partitions there.
-        worker = mirror_process(state_path, source_cluster.profile, target_cluster.profile, topic, "default",
+        worker = mirror_process(state_path, source_cluster.profile, target_cluster.profile, topic, name,
                                 "--worker-id", "crash-worker")
         time.sleep(rng.uniform(0.3, 3.0))
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         assert worker.returncode == -signal.SIGKILL, worker.stderr.read()
         kills += 1
-    result = mirror_once(state_path, source_cluster.profile, target_cluster.profile, [topic],
+    result = mirror_once(state_path, source_cluster.profile, target_cluster.profile, [topic], name=name,
                          worker_id="crash-worker")
 
     assert kills == 20
     assert result.ok and result.caught_up
-    assert_exact_copy_with_complete_map(source_cluster, target_cluster, topic, state_path)
+    assert_exact_copy_with_complete_map(source_cluster, target_cluster, topic, state_path, name)
 
 
 def test_two_workers_share_partitions_and_the_survivor_takes_over(cluster_pool, tmp_path):

@@ -956,8 +956,11 @@ class Mirror:
             self.backfilling.update((tp.topic, tp.partition) for tp in behind)
 
     def _unassign(self, tps: list[TopicPartition]) -> None:
+        # Only what a lane holds: a partition whose fetch went out of range was unassigned already.
+        held = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         behind = [tp for tp in tps if (tp.topic, tp.partition) in self.backfilling]
-        live = [tp for tp in tps if (tp.topic, tp.partition) not in self.backfilling]
+        live = [tp for tp in tps if (tp.topic, tp.partition) not in self.backfilling
+                and (tp.topic, tp.partition) in held]
         if behind:
             self.backfill.incremental_unassign(behind)
             self.backfilling.difference_update((tp.topic, tp.partition) for tp in behind)

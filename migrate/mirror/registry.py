@@ -181,7 +181,12 @@ def progress(state: State | None, name: str, status: fleet.FleetStatus | None = 
     rows: dict[tuple[str, int], dict] = {}
     for row in (local_progress(state, name) if state is not None else []):
         rows[(row["topic"], row["partition"])] = dict(row)
+    # The mirror is what its definition maps: fleet rows of topics it no longer maps (an earlier
+    # mirror of the same name writing to the same target) are not part of it.
+    mapped = set(topics(state, name)) if state is not None else set()
     for key, row in (status.partitions.items() if status is not None else ()):
+        if mapped and key[0] not in mapped:
+            continue
         local = rows.get(key)
         if local is None or (row.get("updated_at") or "") > (local.get("updated_at") or ""):
             rows[key] = {"topic": key[0], "partition": key[1], **row}
