@@ -7,7 +7,7 @@ For each partition count P it fills P partitions (topics of at most 5 partitions
 topic) with the same total records on fresh brokers, then, each in a child process sampled
 from /proc every 0.1 s:
 - raw: the simplest confluent-kafka consume -> produce loop (no transactions, no maps), one
-  consumer and one producer over all partitions (only at the smallest P: the baseline);
+  consumer and one producer over all partitions: what the platforms give at that size;
 - mirror: `Mirror(...).run()` with --until-caught-up, default settings (8 write slots).
 It prints records/s, the ratio to the smallest P of the same invocation, peak threads, peak
 RSS, peak open file descriptors, the start-up time (to the first partition copying) and CPU
@@ -190,10 +190,9 @@ def main() -> None:
             kafka.wait_for_topics(profile("source", source), topics, timeout=120)
             fill(source, topics, args.records, args.size)
             common = {"source": source, "target": target, "topics": topics, "records": args.records}
-            if size == sizes[0]:
-                kafka.create_topics(profile("target", target), {"raw." + t: (n, {}) for t, n in topics.items()})
-                raw = run_child({**common, "kind": "raw"})
-                rows.append(["raw pipe", size, raw])
+            kafka.create_topics(profile("target", target), {"raw." + t: (n, {}) for t, n in topics.items()})
+            kafka.wait_for_topics(profile("target", target), {"raw." + t: n for t, n in topics.items()}, timeout=120)
+            rows.append(["raw pipe", size, run_child({**common, "kind": "raw"})])
             mirror = run_child({**common, "kind": "mirror", "state": str(base / f"state-{size}.db")})
             rows.append(["mirror", size, mirror])
             first_rate = first_rate or mirror["records"] / mirror["seconds"]
@@ -205,10 +204,12 @@ def main() -> None:
     from tabulate import tabulate
 
     table = []
+    raw_first = next(f for label, _s, f in rows if label == "raw pipe")
     for label, size, f in rows:
         rate = f["records"] / f["seconds"]
+        base = first_rate if label == "mirror" else raw_first["records"] / raw_first["seconds"]
         table.append([label, size, f"{f['records']:,}", f"{rate:,.0f}",
-                      f"{rate / first_rate:.2f}" if label == "mirror" else "", f["threads"], f["rss"], f["fds"],
+                      f"{rate / base:.2f}", f["threads"], f["rss"], f["fds"],
                       f"{f['startup']:.1f}", f"{f['cpu'] / f['records'] * 1e6:.1f}"])
     print(f"{args.source} -> {args.target}, {args.records:,} records of {args.size} B, {os.cpu_count()} cores")
     print(tabulate(table, headers=["job", "partitions", "records", "records/s", f"vs {sizes[0]} partitions",

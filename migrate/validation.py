@@ -458,14 +458,19 @@ def _validate_map(spec: ValidateSpec, state: State, tally: Tally, scope: str) ->
         jobs.append(_MapJob(part, s_lo, src_end.high, t_lo, t_hi))
     jobs.sort(key=lambda j: j.source_hi - j.source_lo, reverse=True)  # biggest first: workers finish together
     workers = max(1, min(spec.parallel, len(jobs)))
-    volume = sum(max(0, j.source_hi - j.source_lo) for j in jobs)
-    if workers > 1 and volume >= spec.processes_from:
-        outcomes = _run_in_processes(spec, jobs, workers)
-    else:
-        outcomes = []
-        for batch in _prefetch_batches(jobs):
-            _prefetch(spec, batch)
-            outcomes += _run_in_threads(spec, batch, max(1, min(spec.parallel, len(batch))))
+    # Small partitions are read in bulk, in threads (reading dominates); big ones per partition,
+    # in worker processes once there is enough to hash that every core helps.
+    small = [j for j in jobs if _small(j)]
+    big = [j for j in jobs if not _small(j)]
+    outcomes = []
+    big_volume = sum(max(0, j.source_hi - j.source_lo) for j in big)
+    if big and workers > 1 and big_volume >= spec.processes_from:
+        outcomes += _run_in_processes(spec, big, min(workers, len(big)))
+    elif big:
+        outcomes += _run_in_threads(spec, big, min(workers, len(big)))
+    for batch in _prefetch_batches(small):
+        _prefetch(spec, batch)
+        outcomes += _run_in_threads(spec, batch, max(1, min(spec.parallel, len(batch))))
     stats = {"partitions": 0, "windows": 0, "windows_differing": 0}
     new_cursors: dict[tuple[str, int], tuple[int, int]] = {}
     for own, own_stats, own_cursors in outcomes:
@@ -488,14 +493,15 @@ class _MapJob:
     prefetched: tuple[list, list] | None = None  # (source, target) messages read in bulk
 
 
+def _small(job: _MapJob) -> bool:
+    return max(job.source_hi - job.source_lo, job.target_hi - job.target_lo) <= PREFETCH_MAX
+
+
 def _prefetch_batches(jobs: list[_MapJob]) -> Iterator[list[_MapJob]]:
-    """Small jobs in groups of at most PREFETCH_TOTAL records; each big job alone (read per partition)."""
+    """Small jobs in groups of at most PREFETCH_TOTAL records held at once."""
     group, held = [], 0
     for job in jobs:
         size = max(0, job.source_hi - job.source_lo) + max(0, job.target_hi - job.target_lo)
-        if max(job.source_hi - job.source_lo, job.target_hi - job.target_lo) > PREFETCH_MAX:
-            yield [job]
-            continue
         if group and held + size > PREFETCH_TOTAL:
             yield group
             group, held = [], 0
@@ -505,8 +511,7 @@ def _prefetch_batches(jobs: list[_MapJob]) -> Iterator[list[_MapJob]]:
         yield group
 
 
-def _prefetch(spec: ValidateSpec, jobs: list[_MapJob]) -> None:
-    small = [j for j in jobs if max(j.source_hi - j.source_lo, j.target_hi - j.target_lo) <= PREFETCH_MAX]
+def _prefetch(spec: ValidateSpec, small: list[_MapJob]) -> None:
     if len(small) < 2:
         return
     source = kafka.read_ranges(spec.source, {(j.part.topic, j.part.partition): (j.source_lo, j.source_hi)

@@ -21,7 +21,7 @@ from confluent_kafka import Producer
 
 from migrate import kafka
 from migrate.mirror import fleet
-from mirror_support import make_topic, read_contents
+from mirror_support import make_topic, mirror_once, read_contents
 from support import kafka_python_read, run_cli, unique, wait_until
 
 
@@ -246,3 +246,20 @@ def test_rebalances_while_the_source_is_transaction_heavy_stay_exact(cluster_poo
         stop(first)
         if second is not None:
             stop(second)
+
+
+def test_status_of_a_mirror_whose_worker_exited_says_stopped(source_cluster, target_cluster, tmp_path):
+    topic, name = unique("exited"), unique("ex")
+    make_topic(source_cluster.profile, topic, 2)
+    producer = Producer({"bootstrap.servers": source_cluster.bootstrap, "linger.ms": 5})
+    for i in range(40):
+        producer.produce(topic, f"v{i}".encode(), b"k", partition=i % 2)
+    assert producer.flush(30) == 0
+    assert mirror_once(tmp_path / "state.db", source_cluster.profile, target_cluster.profile, [topic], name=name).ok
+
+    result = run_cli("--state", str(tmp_path / "state.db"), "mirror", "status", "--name", name, "--format", "json")
+
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["partition"], r["lag"], r["status"], r["worker_alive"]) for r in rows] == [
+        (0, 0, "stopped", False), (1, 0, "stopped", False)]

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 import os
+import socket
 from dataclasses import dataclass, field
 
 from migrate import kafka
