@@ -102,15 +102,15 @@ def test_three_workers_share_a_mirror_through_kill_join_and_leave_while_traffic_
     workers = {n: start_worker(tmp_path / n, source, target, pattern, name, "--slots", "12")
                for n in ("a", "b", "c")}
     try:
-        wait_until(lambda: len([s for s in slots_held(target, name).values() if s]) == 3, timeout=120,
+        wait_until(lambda: len([s for s in slots_held(target, name).values() if s]) == 3, timeout=300,
                    interval=0.5, message="three workers holding slots")
         assert stop(workers["a"], signal.SIGKILL) == -signal.SIGKILL
         workers["d"] = start_worker(tmp_path / "d", source, target, pattern, name, "--slots", "12")
-        wait_until(lambda: len(slots_held(target, name).get(worker_id(workers["d"]), ())) > 0, timeout=120,
+        wait_until(lambda: len(slots_held(target, name).get(worker_id(workers["d"]), ())) > 0, timeout=300,
                    interval=0.5, message="the new worker to take slots")
         assert stop(workers["b"]) == 0, (tmp_path / "b" / "worker.log").read_text()[-3000:]
         wait_until(lambda: sorted(s for held in slots_held(target, name).values() for s in held) == list(range(12)),
-                   timeout=120, interval=0.5, message="the two remaining workers to hold every slot")
+                   timeout=300, interval=0.5, message="the two remaining workers to hold every slot")
         traffic.stop()
         assert traffic.count > 0
 
@@ -164,17 +164,17 @@ def test_a_paused_worker_that_lost_its_slots_writes_nothing_when_it_resumes(clus
         time.sleep(1.0)  # let its last commit land: nothing of it is in flight when it is paused
         zombie.send_signal(signal.SIGSTOP)
         survivor = start_worker(tmp_path / "s", source, target, topic, name, "--slots", "4")
-        wait_until(lambda: len(slots_held(target, name).get(worker_id(survivor), ())) == 4, timeout=120,
+        wait_until(lambda: len(slots_held(target, name).get(worker_id(survivor), ())) == 4, timeout=300,
                    interval=0.5, message="the second worker to take every slot from the paused one")
         produce(400, "after")
         # The paused worker's consumer fetches these too when it wakes: the test is whether it can write them.
         wait_until(lambda: sum(len(r) for r in read_contents(target.profile, topic).values()) == 800,
-                   timeout=120, interval=0.5, message="the survivor to mirror the new records")
+                   timeout=300, interval=0.5, message="the survivor to mirror the new records")
         zombie.send_signal(signal.SIGCONT)
         time.sleep(8)  # the zombie runs, notices it lost its slots, is refused by the target
         produce(80, "later")
         wait_until(lambda: sum(len(r) for r in read_contents(target.profile, topic).values()) == 880,
-                   timeout=120, interval=0.5, message="the survivor to mirror the later records")
+                   timeout=300, interval=0.5, message="the survivor to mirror the later records")
     finally:
         stop(zombie, signal.SIGCONT)
         stop(zombie)
