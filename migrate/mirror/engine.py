@@ -955,12 +955,17 @@ class Mirror:
             self.backfill.incremental_assign(behind)
             self.backfilling.update((tp.topic, tp.partition) for tp in behind)
 
+    def _by_lane(self, tps: list[TopicPartition]) -> tuple[list[TopicPartition], list[TopicPartition]]:
+        """(backfill lane, live lane) partitions of `tps`."""
+        behind = [tp for tp in tps if (tp.topic, tp.partition) in self.backfilling]
+        live = [tp for tp in tps if (tp.topic, tp.partition) not in self.backfilling]
+        return behind, live
+
     def _unassign(self, tps: list[TopicPartition]) -> None:
+        behind, live = self._by_lane(tps)
         # Only what a lane holds: a partition whose fetch went out of range was unassigned already.
         held = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-        behind = [tp for tp in tps if (tp.topic, tp.partition) in self.backfilling]
-        live = [tp for tp in tps if (tp.topic, tp.partition) not in self.backfilling
-                and (tp.topic, tp.partition) in held]
+        live = [tp for tp in live if (tp.topic, tp.partition) in held]
         if behind:
             self.backfill.incremental_unassign(behind)
             self.backfilling.difference_update((tp.topic, tp.partition) for tp in behind)
@@ -968,8 +973,7 @@ class Mirror:
             self.consumer.incremental_unassign(live)
 
     def _lane_call(self, what: str, tps: list[TopicPartition]) -> None:
-        behind = [tp for tp in tps if (tp.topic, tp.partition) in self.backfilling]
-        live = [tp for tp in tps if (tp.topic, tp.partition) not in self.backfilling]
+        behind, live = self._by_lane(tps)
         if behind:
             getattr(self.backfill, what)(behind)
         if live:
