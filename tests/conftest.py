@@ -9,11 +9,26 @@ and on same-platform pairs.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from support import TestCluster, start_test_cluster
 
 PAIRS = [("noida", "tansu"), ("tansu", "noida"), ("noida", "noida"), ("tansu", "tansu")]
+
+
+@pytest.fixture(autouse=True)
+def cli_logging_undone():
+    """The CLI sets up the "migrate" logger for its process (its own handler, no propagation).
+    Tests that run it in-process would leave that behind for the next test in the same worker,
+    whose caplog then sees nothing; put the logger back as the library leaves it."""
+    yield
+    logger = logging.getLogger("migrate")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
 
 
 @pytest.fixture(scope="session")
