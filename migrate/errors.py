@@ -4,7 +4,9 @@
     ├── UsageError                the user asked for something that cannot be done (exit 2)
     │   ├── ConfigError           config file, profile or flag is wrong
     │   ├── PlaybookError         a playbook file is invalid (names file, line, step)
-    │   └── MirrorLoop            a mirror would copy records back to their source
+    │   ├── MirrorLoop            a mirror would copy records back to their source
+    │   ├── GroupActive           a group whose offsets were to be written has live members
+    │   └── SyncRefused           an offsets sync refused groups (nothing committed for them)
     ├── EnvironmentProblem        the world is not as needed (exit 2)
     │   ├── ClusterUnreachable    a cluster did not answer in time
     │   ├── KafkaOperationError   a Kafka call failed (translated once, in migrate.kafka)
@@ -45,6 +47,25 @@ class PlaybookError(UsageError):
 
 class MirrorLoop(UsageError):
     """A mirror in the opposite direction runs over the same topics: starting would loop."""
+
+
+class GroupActive(UsageError):
+    """A group has live members on the cluster where offsets were to be written."""
+
+    def __init__(self, group: str, cluster: str, members: int | None):
+        self.group = group
+        self.cluster = cluster
+        self.members = members
+        count = (f"{members} active member{'s' if members != 1 else ''}" if members
+                 else "active members (member count not reported by this platform)")
+        super().__init__(
+            f'group "{group}" has {count} on cluster "{cluster}"; stop its consumers and retry '
+            "(nothing committed)"
+        )
+
+
+class SyncRefused(UsageError):
+    """One or more groups were refused (active, rewind, untranslatable); nothing was committed for them."""
 
 
 class EnvironmentProblem(MigrateError):

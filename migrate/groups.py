@@ -23,7 +23,7 @@ from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, Ka
 
 from migrate import kafka
 from migrate.config import ClusterProfile
-from migrate.errors import KafkaOperationError, UsageError
+from migrate.errors import KafkaOperationError
 
 log = logging.getLogger("migrate.groups")
 
@@ -32,21 +32,6 @@ TIMEOUT = 30.0
 _BATCH = 200  # admin requests in flight at once
 
 Offsets = dict[tuple[str, int], int]
-
-
-class GroupActive(UsageError):
-    """A group has live members on the cluster where offsets were to be written."""
-
-    def __init__(self, group: str, cluster: str, members: int | None):
-        self.group = group
-        self.cluster = cluster
-        self.members = members
-        count = (f"{members} active member{'s' if members != 1 else ''}" if members
-                 else "active members (member count not reported by this platform)")
-        super().__init__(
-            f'group "{group}" has {count} on cluster "{cluster}"; stop its consumers and retry '
-            "(nothing committed)"
-        )
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 from migrate import groups as kgroups
 from migrate import kafka
 from migrate.config import ClusterProfile
-from migrate.errors import UsageError
+from migrate.errors import GroupActive, UsageError
 from migrate.mirror import registry
 from migrate.offset_maps import timestamps
 from migrate.offset_maps.runs import PartitionMap
@@ -41,10 +41,6 @@ from migrate.state import State
 log = logging.getLogger("migrate.offsets")
 
 FALLBACKS = ("none", "timestamp")
-
-
-class SyncRefused(UsageError):
-    """One or more groups were refused (active, rewind, untranslatable); nothing was committed for them."""
 
 
 # --- mirrors and their maps ---------------------------------------------------------------------
@@ -471,7 +467,7 @@ def sync_groups(route: Route, groups: Iterable[str], dry_run: bool = False, allo
         refused = [c for c in changes if c.action in (UNTRANSLATABLE, REFUSED_REWIND)]
         moving = [c for c in changes if c.action in (COMMIT, REWIND)]
         if info.get(group) is not None and info[group].active:
-            err = kgroups.GroupActive(group, route.receiving.name, info[group].members)
+            err = GroupActive(group, route.receiving.name, info[group].members)
             results[group] = GroupSync(group, "skipped" if skip_active else "refused", str(err), tuple(changes))
         elif refused and not partial:
             results[group] = GroupSync(group, "refused", f'group "{group}": {_refusal(refused)} (nothing committed)',
@@ -488,7 +484,7 @@ def sync_groups(route: Route, groups: Iterable[str], dry_run: bool = False, allo
         outcome = kgroups.commit(route.receiving, to_commit)
         for group, problem in outcome.items():
             if problem == "active":  # became active between the check and the commit
-                err = kgroups.GroupActive(group, route.receiving.name, None)
+                err = GroupActive(group, route.receiving.name, None)
                 results[group] = GroupSync(group, "skipped" if skip_active else "refused", str(err),
                                            results[group].changes)
     return [replace(results[g], changes=results[g].changes + outside[g]) if translated.get(g) else results[g]

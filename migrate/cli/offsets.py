@@ -8,6 +8,7 @@ import click
 
 from migrate.cli.common import AppContext, emit, format_option, pass_app, source_option, target_option
 from migrate.cli.metrics import batch_metrics_options, leaving_metrics
+from migrate.errors import SyncRefused
 from migrate.mirror.registry import choose_mirror, recorded_mirrors
 from migrate.offset_maps import sync as offsync
 
@@ -118,6 +119,6 @@ def _sync(app: AppContext, batch, groups: tuple[str, ...], all_groups: bool, mir
         click.echo(offsync.summary(results, route.receiving.name))
     refused = [r for r in results if r.outcome == "refused"]
     if refused:
-        raise offsync.SyncRefused(
+        raise SyncRefused(
             f"{len(refused)} of {len(results)} group{'s' if len(results) != 1 else ''} refused: "
             + " | ".join(r.reason for r in refused))
