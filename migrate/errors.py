@@ -14,13 +14,17 @@
     │   └── StateError            the state database is corrupt, foreign or too new
     └── CheckFailed               a check ran and found a problem (exit 1)
         ├── PartitionDiverged     a mirrored target partition does not match its source
-        └── DataLossDetected      a cluster lost data it had acknowledged
+        ├── DataLossDetected      a cluster lost data it had acknowledged
+        ├── PlaybookFailed        a playbook run ended without success (the journal says where)
+        └── StepFailed            a playbook step did not achieve what it should (the runner journals it)
 
 Every message names what is wrong and what to do next.  Messages never carry secrets:
 cluster settings are redacted before they reach an exception (see migrate.config).
 """
 
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -119,3 +123,20 @@ class DataLossDetected(CheckFailed):
         self.topic = topic
         self.partition = partition
         super().__init__(message)
+
+
+class PlaybookFailed(CheckFailed):
+    """The run ended without success; the journal says where."""
+
+
+class StepFailed(CheckFailed):
+    """A step ran and did not achieve what it should; the message says what was seen.
+
+    Raised by playbook actions only; the runner catches it, journals `output` and `data`
+    with the step, and goes on by the step's failure policy.
+    """
+
+    def __init__(self, message: str, output: str = "", data: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.output = output
+        self.data = dict(data or {})

@@ -8,7 +8,7 @@ rewrite (see `shadow.py`), so the same plan runs against the real clusters on sh
 groups, topics and mirrors.
 
 Every action must be idempotent: a resumed run repeats the step that did not finish.
-An action reports failure by raising `StepFailed`; anything else it raises is a bug or an
+An action reports failure by raising `migrate.errors.StepFailed`; anything else it raises is a bug or an
 environment problem and fails the step the same way, with its message.
 """
 
@@ -20,15 +20,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 TYPES = ("str", "int", "float", "bool", "list", "names", "map", "any")
-
-
-class StepFailed(Exception):
-    """A step ran and did not achieve what it should; the message says what was seen."""
-
-    def __init__(self, message: str, output: str = "", data: Mapping[str, Any] | None = None):
-        super().__init__(message)
-        self.output = output
-        self.data = dict(data or {})
 
 
 @dataclass(frozen=True)

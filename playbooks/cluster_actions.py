@@ -15,9 +15,10 @@ import subprocess
 import time
 
 from migrate import kafka
+from migrate.errors import StepFailed
 from migrate.mirror import fleet, registry
 from migrate.playbooks import processes
-from migrate.playbooks.actions import ActionContext, Param, StepFailed, StepResult, action
+from migrate.playbooks.actions import ActionContext, Param, StepResult, action
 from migrate.playbooks.local_actions import tail
 
 POLL = 0.2

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from migrate import shutdown
 from migrate.config import redact_text
-from migrate.playbooks.actions import ActionContext, Param, StepFailed, StepResult, action
+from migrate.errors import StepFailed
+from migrate.playbooks.actions import ActionContext, Param, StepResult, action
 
 OUTPUT_TAIL = 4000
 

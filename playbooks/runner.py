@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from migrate.config import Config, redact_text
-from migrate.errors import MigrateError, PlaybookError, UsageError
+from migrate.errors import MigrateError, PlaybookError, StepFailed, UsageError
 from migrate.playbooks import processes
-from migrate.playbooks.actions import ActionContext, StepFailed, StepResult, registry
+from migrate.playbooks.actions import ActionContext, StepResult, registry
 from migrate.playbooks.journal import FINISHED_OK, Journal, StepRow, new_run_id, parse_iso
 from migrate.playbooks.loader import MissingVariables, load_playbook, missing_message
 from migrate.playbooks.model import Playbook, Step

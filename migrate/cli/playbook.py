@@ -13,7 +13,7 @@ from migrate import shutdown
 
 from migrate.cli.common import AppContext, emit, emit_json, format_option, pass_app
 from migrate.cli.metrics import batch_metrics_options, leaving_metrics
-from migrate.errors import CheckFailed, UsageError
+from migrate.errors import PlaybookFailed, UsageError
 from migrate.metrics.batch import playbook_metrics
 from migrate.playbooks.loader import load_vars_file, parse_var_overrides
 from migrate.playbooks.runner import RehearsalReport, RunOptions, RunOutcome, Runner, plan_rows
@@ -37,10 +37,6 @@ def variables(var_items: tuple[str, ...], vars_file: str | None) -> dict:
     values.update(parse_var_overrides(var_items))
     return values
 yes_option = click.option("--yes", "assume_yes", is_flag=True, help="Approve every approval gate.")
-
-
-class PlaybookFailed(CheckFailed):
-    """The run ended without success; the journal says where."""
 
 
 def resolve_file(name: str) -> Path:
