@@ -18,6 +18,10 @@
         ├── PlaybookFailed        a playbook run ended without success (the journal says where)
         └── StepFailed            a playbook step did not achieve what it should (the runner journals it)
 
+    ValueError
+    └── MapOrderError             an offset pair would break a partition map's order (a bug, so
+                                  not a MigrateError: no handler takes it for a known problem)
+
 Every message names what is wrong and what to do next.  Messages never carry secrets:
 cluster settings are redacted before they reach an exception (see migrate.config).
 """
@@ -140,3 +144,12 @@ class StepFailed(CheckFailed):
         super().__init__(message)
         self.output = output
         self.data = dict(data or {})
+
+
+class MapOrderError(ValueError):
+    """An offset pair would break the map's ordering invariants.
+
+    Deliberately not a MigrateError: reconciliation finds the outside causes (another writer,
+    a recreated target) first, so reaching this is a bug, and the handlers of MigrateError (the
+    CLI edge, the playbook runner) must not report it as a known problem.
+    """

@@ -23,6 +23,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
+from migrate.errors import MapOrderError
+
 
 @dataclass(frozen=True, slots=True)
 class Run:
@@ -43,10 +45,6 @@ def _max(a: int | None, b: int | None) -> int | None:
     if a is None:
         return b
     return a if b is None else max(a, b)
-
-
-class MapOrderError(ValueError):
-    """An offset pair would break the map's ordering invariants."""
 
 
 class PartitionMap:
