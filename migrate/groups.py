@@ -153,7 +153,7 @@ def commit(profile: ClusterProfile, plans: Mapping[str, Mapping[tuple[str, int],
             try:
                 result = future.result(TIMEOUT)
             except KafkaException as exc:
-                err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                err = kafka.error_of(exc)
                 if err is not None and err.code() in (KafkaError.UNKNOWN_MEMBER_ID, KafkaError.REBALANCE_IN_PROGRESS):
                     out[group] = "active"
                     continue
@@ -190,7 +190,7 @@ def delete(profile: ClusterProfile, groups: Iterable[str]) -> list[str]:
         try:
             future.result(TIMEOUT)
         except KafkaException as exc:
-            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            err = kafka.error_of(exc)
             if err is not None and err.code() == KafkaError.GROUP_ID_NOT_FOUND:
                 continue
             raise kafka.fail(profile, f'deleting group "{group}"', exc) from exc

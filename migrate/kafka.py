@@ -85,10 +85,17 @@ def producer(profile: ClusterProfile, **overrides: object) -> Producer:
     return _client(Producer, profile, _base(profile, "producer", {**defaults, **overrides}))
 
 
+def error_of(exc: BaseException) -> KafkaError | None:
+    """The KafkaError a client exception carries (code, name, fatal flag), or None."""
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0]
+    return None
+
+
 def describe_error(exc: BaseException) -> str:
     """A short, secret-free description of a Kafka exception."""
-    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
-        err = exc.args[0]
+    err = error_of(exc)
+    if err is not None:
         return redact_text(f"{err.name()}: {err.str()}")
     return redact_text(str(exc))
 

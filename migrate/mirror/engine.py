@@ -563,7 +563,8 @@ class Mirror:
         restarted empty, Tansu deviation 10).  What it still held were map and status records, which
         only ever lag the truth (reconciliation extends the maps), so a new producer takes over;
         the partitions themselves find the target's loss when they are reconciled."""
-        if not (exc.args and isinstance(exc.args[0], KafkaError) and exc.args[0].fatal()):
+        err = kafka.error_of(exc)
+        if err is None or not err.fatal():
             raise exc
         log.warning('the map producer on cluster "%s" failed for good (%s); starting a new one',
                     self.spec.target.name, kafka.describe_error(exc))

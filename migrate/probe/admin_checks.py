@@ -16,7 +16,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
                                    ResourceType)
 
 from migrate import kafka
-from migrate.probe.context import ProbeContext, Rec, Stopwatch, classify, kafka_error, produce, read, result, short, verdict
+from migrate.probe.context import ProbeContext, Rec, Stopwatch, classify, produce, read, result, short, verdict
 from migrate.probe.model import CONFLUENT, PASS, CheckResult
 
 # Topic configs a mirror copies to the target (the usual MirrorMaker 2 allow-list shape):
@@ -140,7 +140,7 @@ def topic_validation(ctx: ProbeContext) -> list[CheckResult]:
             created = topic in kafka.list_topics(ctx.profile)
             answers.append((label, "created" if created else "accepted, not created"))
         except Exception as exc:
-            err = kafka_error(exc)
+            err = kafka.error_of(exc)
             answers.append((label, f"refused ({err.name() if err else type(exc).__name__})"))
     ok = answers[0][1].startswith("refused") and answers[1][1].startswith("refused") and answers[2][1] != "created"
     return [verdict("create-topic-validation", CONFLUENT, ok,
@@ -265,7 +265,7 @@ def acl_api(ctx: ProbeContext) -> list[CheckResult]:
 
 
 def _security_answer(exc: BaseException) -> tuple[str, str]:
-    err = kafka_error(exc)
+    err = kafka.error_of(exc)
     if err is not None and err.name() in ("SECURITY_DISABLED", "CLUSTER_AUTHORIZATION_FAILED"):
         return PASS, f"present ({err.name()})"
     return classify(exc)

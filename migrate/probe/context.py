@@ -101,15 +101,9 @@ _UNSUPPORTED_CODES = {
 }
 
 
-def kafka_error(exc: BaseException) -> KafkaError | None:
-    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
-        return exc.args[0]
-    return None
-
-
 def classify(exc: BaseException) -> tuple[str, str]:
     """(status, evidence) for an exception raised by a request a check made."""
-    err = kafka_error(exc)
+    err = kafka.error_of(exc)
     text = kafka.describe_error(exc)
     if err is not None and err.code() in _UNSUPPORTED_CODES:
         if err.code() == KafkaError._TRANSPORT:
