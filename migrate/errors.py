@@ -10,6 +10,7 @@
     ├── EnvironmentProblem        the world is not as needed (exit 2)
     │   ├── ClusterUnreachable    a cluster did not answer in time
     │   ├── KafkaOperationError   a Kafka call failed (translated once, in migrate.kafka)
+    │   ├── WriterFailed          a mirror slot's transactional writer cannot go on (the mirror retries it)
     │   ├── LocalClusterError     an embedded local broker could not start or stop
     │   └── StateError            the state database is corrupt, foreign or too new
     └── CheckFailed               a check ran and found a problem (exit 1)
@@ -94,6 +95,35 @@ class ClusterUnreachable(EnvironmentProblem):
 
 class KafkaOperationError(EnvironmentProblem):
     """A Kafka request failed; the message says which request and which cluster."""
+
+
+# librdkafka error names that mean the target refused a record itself (too large, invalid):
+# retrying cannot help until the target is reconfigured
+REFUSED_ERRORS = ("MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "MESSAGE_TOO_LARGE", "INVALID_RECORD")
+
+
+class WriterFailed(EnvironmentProblem):
+    """A slot's writer cannot go on; the engine reconciles the slot's partitions again.
+
+    Raised by migrate.mirror.writer and handled inside the mirror engine (it aborts the slot
+    and retries it later); it does not reach the CLI edge.
+
+    `partitions`: the partitions a delivery error was reported for (may be empty when the
+    error came from the transaction as a whole).
+    `error_names`: the librdkafka error names (`KafkaError.name()`, e.g. MSG_SIZE_TOO_LARGE)
+    of the Kafka errors the message reports; empty when no Kafka error was involved.
+    """
+
+    def __init__(self, message: str, partitions: tuple[tuple[str, int], ...] = (),
+                 error_names: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.partitions = partitions
+        self.error_names = error_names
+
+    @property
+    def refused(self) -> bool:
+        """True when the target refused a record itself (retrying cannot help until it is reconfigured)."""
+        return any(name in REFUSED_ERRORS for name in self.error_names)
 
 
 class LocalClusterError(EnvironmentProblem):

@@ -53,6 +53,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from migrate.config import ClusterProfile
+from migrate.errors import REFUSED_ERRORS
 from migrate.metrics.hooks import NoMetrics
 from migrate.metrics.peek import Peeker
 
@@ -66,10 +67,8 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 def retry_reason(text: str) -> str:
     """A few stable reason names for the retries counter (the log line has the details)."""
-    from migrate.mirror.writer import REFUSED
-
     lowered = text.lower()
-    if any(code.lower() in lowered for code in REFUSED):
+    if any(code.lower() in lowered for code in REFUSED_ERRORS):
         return "record-refused"
     if "not prepared" in lowered:
         return "topic-not-ready"

@@ -69,7 +69,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from migrate import kafka
 from migrate.errors import (CheckFailed, DataLossDetected, KafkaOperationError, MigrateError, PartitionDiverged,
-                           UsageError)
+                           UsageError, WriterFailed)
 from migrate.metrics.hooks import NO_METRICS
 from migrate.mirror import fleet, registry
 from migrate.mirror import slots as slot_plans
@@ -77,7 +77,7 @@ from migrate.mirror import topics as topic_plans
 from migrate.mirror.loops import check_no_loop
 from migrate.mirror.reconcile import Prefetched, raw_reader, reconcile, safe_read_start, skip_vanished
 from migrate.mirror.spec import MirrorSpec, validate_spec
-from migrate.mirror.writer import PartitionWriter, SlotWriter, WriterFailed
+from migrate.mirror.writer import PartitionWriter, SlotWriter
 from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.store import MapStore
 from migrate.offset_maps.topic import MapTopicReader, ensure_map_topic

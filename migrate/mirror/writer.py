@@ -31,6 +31,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from migrate import kafka
 from migrate.config import ClusterProfile
+from migrate.errors import WriterFailed
 from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.topic import map_records
 
@@ -38,25 +39,6 @@ log = logging.getLogger("migrate.mirror")
 
 SAMPLE = 1024
 Key = tuple[str, int]
-
-REFUSED = ("MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "MESSAGE_TOO_LARGE", "INVALID_RECORD")
-
-
-class WriterFailed(Exception):
-    """A slot's writer cannot go on; the engine reconciles the slot's partitions again.
-
-    `partitions`: the partitions a delivery error was reported for (may be empty when the
-    error came from the transaction as a whole).
-    """
-
-    def __init__(self, message: str, partitions: tuple[Key, ...] = ()):
-        super().__init__(message)
-        self.partitions = partitions
-
-    @property
-    def refused(self) -> bool:
-        """True when the target refused a record itself (retrying cannot help until it is reconfigured)."""
-        return any(code in str(self) for code in REFUSED)
 
 
 def slot_transactional_id(mirror: str, slot: int) -> str:
@@ -86,8 +68,9 @@ class SlotWriter:
         self.started_at = 0.0
         self.backfill = False  # the open transaction holds records of the backfill lane
         self.count = 0
-        self.errors: list[tuple[Key, str]] = []
-        self.produce_errors: list[tuple[Key, str]] = []
+        # (partition, librdkafka error name, text) of delivery and produce errors in the open transaction
+        self.errors: list[tuple[Key, str, str]] = []
+        self.produce_errors: list[tuple[Key, str, str]] = []
         self.last_count = self.last_bytes = 0
 
     def fence(self, timeout: float = 30.0) -> None:
@@ -95,7 +78,7 @@ class SlotWriter:
             self.producer.init_transactions(timeout)
         except KafkaException as exc:
             raise WriterFailed(f"initialising the transactional producer of slot {self.slot}: "
-                               f"{kafka.describe_error(exc)}") from exc
+                               f"{kafka.describe_error(exc)}", error_names=_names(exc)) from exc
 
     def add(self, source_topic: str, target_topic: str, partition: int, pmap: PartitionMap) -> PartitionWriter:
         writer = PartitionWriter(self, source_topic, target_topic, partition, pmap)
@@ -121,13 +104,14 @@ class SlotWriter:
             remaining = self.producer.flush(timeout)
         except (KafkaException, SystemError) as exc:
             # SystemError: a fenced producer can fail inside a delivery callback during flush
-            raise WriterFailed(f"flushing: {kafka.describe_error(exc)}") from exc
+            raise WriterFailed(f"flushing: {kafka.describe_error(exc)}", error_names=_names(exc)) from exc
         if remaining or self.errors or self.produce_errors:
             # the delivery errors first: they say why (e.g. MSG_SIZE_TOO_LARGE), a produce error only that it failed
             errors = self.errors[:3] + self.produce_errors[:1]
-            failing = tuple(dict.fromkeys(key for key, _ in self.errors + self.produce_errors))
+            failing = tuple(dict.fromkeys(key for key, _, _ in self.errors + self.produce_errors))
             raise WriterFailed(f"{remaining} records undelivered; errors: "
-                               f"{'; '.join(error for _, error in errors)}", failing)
+                               f"{'; '.join(text for _, _, text in errors)}", failing,
+                               tuple(dict.fromkeys(name for _, name, _ in errors)))
         pending = {(w.source_topic, w.partition): w.extend_map() for w in written}
         if self.transactions and self.map_topic:
             for records in pending.values():
@@ -138,7 +122,7 @@ class SlotWriter:
             self.producer.commit_transaction(timeout)
         except (KafkaException, SystemError) as exc:
             raise WriterFailed(f"committing the transaction of slot {self.slot}: "
-                               f"{kafka.describe_error(exc)}") from exc
+                               f"{kafka.describe_error(exc)}", error_names=_names(exc)) from exc
         self.open = False
         self.last_count = sum(w.count for w in written)
         self.last_bytes = sum(w.bytes for w in written)
@@ -212,7 +196,7 @@ class PartitionWriter:
 
         def callback(err, msg) -> None:
             if err is not None:
-                self.slot.errors.append((key, str(err)))
+                self.slot.errors.append((key, err.name(), str(err)))
             else:
                 self.samples[index] = msg.offset()
         return callback
@@ -242,7 +226,8 @@ class PartitionWriter:
                 # The transaction has already failed (the target refused a record: the producer is in
                 # an abortable state and refuses every later produce); the commit reports it and the
                 # slot is retried.  Raising here would stop the whole mirror.
-                self.slot.produce_errors.append(((self.source_topic, self.partition), kafka.describe_error(exc)))
+                self.slot.produce_errors.append(((self.source_topic, self.partition), exc.args[0].name(),
+                                                 kafka.describe_error(exc)))
                 return
             # A target topic widened after this producer read its metadata (the source grew):
             # read it again, once, and produce.
@@ -252,7 +237,7 @@ class PartitionWriter:
                               timestamp=message.timestamp()[1], headers=message.headers())
             except KafkaException as again:
                 raise WriterFailed(f"producing to {self.target_topic}[{self.partition}]: "
-                                   f"{kafka.describe_error(again)}") from again
+                                   f"{kafka.describe_error(again)}", error_names=_names(again)) from again
         self.count = index + 1
         slot.count += 1
         if value:
@@ -300,3 +285,9 @@ class PartitionWriter:
     def map_changes(self) -> list[tuple[bytes, bytes]]:
         """Map-topic records for what changed in the map since it was last saved."""
         return map_records(self.source_topic, self.partition, self.pmap, self.target_topic)
+
+
+def _names(exc: BaseException) -> tuple[str, ...]:
+    """The librdkafka error name an exception carries, for WriterFailed.error_names."""
+    err = kafka.error_of(exc)
+    return (err.name(),) if err is not None else ()
