@@ -66,6 +66,16 @@ class ActionContext:
             return default
         return max(0.0, self.deadline - time.monotonic())
 
+    def wait_until(self, condition: Callable[[], Any], interval: float,
+                   on_timeout: Callable[[], BaseException]) -> Any:
+        """`condition()`'s first truthy value, polled every `interval` seconds; at the step's
+        deadline, or once the run cancels its waits (a stop, at half its grace), raises
+        `on_timeout()` (see `migrate.waiting.wait_until`)."""
+        from migrate.waiting import wait_until
+
+        timeout = None if self.deadline is None else self.remaining(0.0)
+        return wait_until(condition, timeout, interval, on_timeout, cancel=self.cancel)
+
     def cluster(self, spec: str):
         from migrate.config import resolve_cluster
 

@@ -178,7 +178,9 @@ def run_mirror_start(ctx: ActionContext, params: dict) -> StepResult:
     log_path = ctx.state_path.parent / "mirrors" / f"{name}.log"
     proc = processes.start(ctx.state, key, ctx.migrate_command(*args), log_path, ctx.run_id)
     # A mirror that cannot start (bad topics, unreachable cluster) exits at once: wait for
-    # its first progress row or an early exit, whichever comes first.
+    # its first progress row or an early exit, whichever comes first.  Not ctx.wait_until:
+    # this wait looks at the clock before the mirror, so a step cancelled or out of time
+    # stops the mirror without looking at it once more.
     while not _deadline_passed(ctx):
         if processes.exited(proc):
             raise StepFailed(f"mirror {name} exited at start: {_last_line(processes.log_tail(proc))}",
@@ -248,14 +250,16 @@ def run_mirror_stop(ctx: ActionContext, params: dict) -> StepResult:
     if record is not None and record.source:
         group = f"migrate.mirror.{name}"
         source = ctx.cluster(record.source)
-        while True:
+        info = None
+
+        def inactive() -> bool:
+            nonlocal info
             info = kgroups.describe(source, [group]).get(group)
-            if info is None or not info.active:
-                break
-            if _deadline_passed(ctx):
-                raise StepFailed(f"mirror {name} still has active workers (group {group} is {info.state} on "
-                                 f"{source.name}); stop them, then resume")
-            time.sleep(POLL)
+            return info is None or not info.active
+
+        ctx.wait_until(inactive, POLL, lambda: StepFailed(
+            f"mirror {name} still has active workers (group {group} is {info.state} on "
+            f"{source.name}); stop them, then resume"))
     return StepResult(f"mirror {name} {'stopped' if stopped else 'was not running'}; no worker left")
 
 
@@ -299,7 +303,9 @@ def run_mirror_wait(ctx: ActionContext, params: dict) -> StepResult:
     lag, per, problems = 0, {}, []
     record = registry.get(ctx.state, name)
     reader = fleet.StatusReader(ctx.cluster(record.target), name) if record is not None and record.target else None
-    while True:
+
+    def caught_up() -> StepResult | None:
+        nonlocal since, lag, per, problems
         proc = processes.find(ctx.state, _mirror_key(name))
         recorded = ctx.state.db.execute("SELECT 1 FROM playbook_processes WHERE key = ?",
                                         [_mirror_key(name)]).fetchone()
@@ -315,11 +321,14 @@ def run_mirror_wait(ctx: ActionContext, params: dict) -> StepResult:
                 return StepResult(f"mirror {name} caught up: lag {lag}", {"lag": lag})
         else:
             since = None
-        if _deadline_passed(ctx):
-            worst = sorted(per.items(), key=lambda kv: -kv[1])[:3]
-            raise StepFailed(f"mirror {name} lag {lag} > {max_lag} at the step's timeout "
-                             f"(worst: {', '.join(f'{k} {v}' for k, v in worst)})", data={"lag": lag})
-        time.sleep(POLL)
+        return None
+
+    def behind() -> StepFailed:
+        worst = sorted(per.items(), key=lambda kv: -kv[1])[:3]
+        return StepFailed(f"mirror {name} lag {lag} > {max_lag} at the step's timeout "
+                          f"(worst: {', '.join(f'{k} {v}' for k, v in worst)})", data={"lag": lag})
+
+    return ctx.wait_until(caught_up, POLL, behind)
 
 
 # --- groups --------------------------------------------------------------------------------------
@@ -336,16 +345,19 @@ def run_groups_wait(ctx: ActionContext, params: dict) -> StepResult:
     from migrate import groups as kgroups
 
     profile = ctx.cluster(params["cluster"])
-    while True:
+    active: dict = {}
+
+    def inactive() -> StepResult | None:
+        nonlocal active
         info = kgroups.describe(profile, params["groups"])
         active = {g: i.state for g, i in info.items() if i.active}
         if not active:
             states = ", ".join(f"{g}={info[g].state}" for g in params["groups"] if g in info)
             return StepResult(f"inactive on {profile.name}: {states}")
-        if _deadline_passed(ctx):
-            raise StepFailed(f"groups still active on {profile.name}: "
-                             + ", ".join(f"{g} ({s})" for g, s in sorted(active.items())))
-        time.sleep(POLL * 2)
+        return None
+
+    return ctx.wait_until(inactive, POLL * 2, lambda: StepFailed(
+        f"groups still active on {profile.name}: " + ", ".join(f"{g} ({s})" for g, s in sorted(active.items()))))
 
 
 # --- parity --------------------------------------------------------------------------------------
@@ -467,9 +479,16 @@ def _sync_into_shadow(ctx: ActionContext, route, groups: list[str], suffix: str)
     from migrate import groups as kgroups
 
     snapshot = kgroups.committed(route.sending, groups)
-    while True:
-        plans: dict[str, dict[tuple[str, int], int]] = {}
-        bad = []
+    plans: dict[str, dict[tuple[str, int], int]] = {}
+    bad: list[str] = []
+    looked = False
+
+    def translatable() -> bool:
+        nonlocal route, plans, bad, looked
+        if looked:
+            route = _reload_route(ctx, route)
+        looked = True
+        plans, bad = {}, []
         for group, offsets in snapshot.items():
             for (topic, partition), committed in sorted(offsets.items()):
                 if not route.covers(topic):
@@ -480,12 +499,9 @@ def _sync_into_shadow(ctx: ActionContext, route, groups: list[str], suffix: str)
                     bad.append(f"{group} {topic}[{partition}]@{committed} {tr.status}")
                 else:
                     plans.setdefault(group + suffix, {})[(routed.to_topic, partition)] = tr.offset
-        if not bad:
-            break
-        if _deadline_passed(ctx):
-            raise StepFailed("not exactly translatable: " + "; ".join(bad[:5]))
-        time.sleep(POLL * 2)
-        route = _reload_route(ctx, route)
+        return not bad
+
+    ctx.wait_until(translatable, POLL * 2, lambda: StepFailed("not exactly translatable: " + "; ".join(bad[:5])))
     outcome = kgroups.commit(route.receiving, plans)
     active = [g for g, why in outcome.items() if why]
     if active:

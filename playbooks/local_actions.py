@@ -134,10 +134,7 @@ def run_approve(ctx: ActionContext, params: dict) -> StepResult:
             return StepResult(f"approved at the terminal ({message})")
         raise StepFailed(f"not approved at the terminal ({message})")
     ctx.log(f"waiting for approval: create {path} to approve ({message})")
-    while not path.exists():
-        if ctx.cancel.is_set():
-            raise StepFailed("cancelled while waiting for approval")
-        if ctx.deadline is not None and time.monotonic() > ctx.deadline:
-            raise StepFailed(f"no approval within the step's timeout (create {path} to approve)")
-        time.sleep(0.2)
+    ctx.wait_until(path.exists, 0.2, lambda: StepFailed(
+        "cancelled while waiting for approval" if ctx.cancel.is_set()
+        else f"no approval within the step's timeout (create {path} to approve)"))
     return StepResult(f"approved by file {path} ({message})")

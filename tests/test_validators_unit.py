@@ -403,7 +403,8 @@ def test_a_record_moved_far_shows_as_mutated_where_it_left_and_landed_and_reorde
 
 def test_sampling_is_deterministic_and_near_the_rate():
     from migrate.config import ClusterProfile
-    from migrate.validation import ValidateSpec, _include, _key_include
+    from migrate.validation import ValidateSpec
+    from migrate.validation.filters import _include, _key_include
 
     profile = ClusterProfile("x", {"bootstrap.servers": "127.0.0.1:1"})
     spec = ValidateSpec(profile, profile, "a", "b", sample=0.25, since_ms=100)

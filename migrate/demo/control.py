@@ -15,6 +15,8 @@ import os
 import time
 from pathlib import Path
 
+from migrate.waiting import wait_until
+
 ROLES = ("producers", "consumers")
 PLACES = ("source", "target", "stopped")
 
@@ -69,12 +71,17 @@ def statuses(control: Path, role: str) -> dict[str, dict]:
 
 def wait_done(control: Path, role: str, seq: int, cluster: str, timeout: float) -> list[str]:
     """Wait until every app of the role reports the wish `seq` done; returns the app names."""
-    deadline = time.monotonic() + timeout
-    while True:
+    apps: dict = {}
+
+    def done() -> list[str] | None:
+        nonlocal apps
         apps = statuses(control, role)
         if apps and all(a.get("seq", 0) >= seq and a.get("cluster") == cluster for a in apps.values()):
             return sorted(apps)
-        if time.monotonic() > deadline:
-            pending = {name: a.get("cluster") for name, a in apps.items() if a.get("seq", 0) < seq}
-            raise TimeoutError(f"{role} did not reach {cluster} within {timeout:.0f}s (pending: {pending or 'no apps'})")
-        time.sleep(0.05)
+        return None
+
+    def pending() -> TimeoutError:
+        late = {name: a.get("cluster") for name, a in apps.items() if a.get("seq", 0) < seq}
+        return TimeoutError(f"{role} did not reach {cluster} within {timeout:.0f}s (pending: {late or 'no apps'})")
+
+    return wait_until(done, timeout, 0.05, pending)

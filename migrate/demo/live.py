@@ -20,6 +20,7 @@ from pathlib import Path
 
 from migrate import shutdown
 from migrate.demo import control
+from migrate.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -91,13 +92,15 @@ class LiveApps:
         for group in self.groups:
             self._start(f"{self.name}-consumer-{group}", "consumer", self.processed_file(group), "--group", group)
         self._start(f"{self.name}-producer", "producer", self.produced_file, "--rate", str(self.rate))
-        deadline = time.monotonic() + timeout
-        while len(control.statuses(self.control, "consumers")) < len(self.groups) or \
-                not control.statuses(self.control, "producers"):
+
+        def started() -> bool:
+            if len(control.statuses(self.control, "consumers")) >= len(self.groups) and \
+                    control.statuses(self.control, "producers"):
+                return True
             self._check_alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError("the live apps did not start")
-            time.sleep(0.05)
+            return False
+
+        wait_until(started, timeout, 0.05, "the live apps did not start")
 
     def _check_alive(self) -> None:
         for app, proc in self.procs.items():
@@ -129,13 +132,15 @@ class LiveApps:
         return len(_ids(self.processed_file(group)))
 
     def wait_processed(self, count: int, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not all(self.processed(g) >= count for g in self.groups):
+        def all_processed() -> bool:
+            if all(self.processed(g) >= count for g in self.groups):
+                return True
             self._check_alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"groups did not process {count} events in {timeout:.0f}s: "
-                                   + ", ".join(f"{g}={self.processed(g)}" for g in self.groups))
-            time.sleep(0.05)
+            return False
+
+        wait_until(all_processed, timeout, 0.05, lambda: TimeoutError(
+            f"groups did not process {count} events in {timeout:.0f}s: "
+            + ", ".join(f"{g}={self.processed(g)}" for g in self.groups)))
 
     def stop_producers(self) -> None:
         proc = self.procs.get(f"{self.name}-producer")
