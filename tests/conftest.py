@@ -5,17 +5,53 @@ platform serves the whole session.  `source_cluster` and `target_cluster` defaul
 migration this product exists for (noida-db, the faithful Kafka, to Tansu, the
 Kafka-compatible platform with deviations); `cluster_pair` runs a test in both directions
 and on same-platform pairs.
+
+Two tiers: `pytest -m "not slow"` runs the tests that stay in this process (no broker, no
+child process such as the `migrate` CLI) in seconds; everything else is marked `slow` here,
+from the fixtures a test asks for, or by hand where a test starts a process itself.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
 
 import pytest
 
 from support import TestCluster, start_test_cluster
 
 PAIRS = [("noida", "tansu"), ("tansu", "noida"), ("noida", "noida"), ("tansu", "tansu")]
+
+# Every fixture that starts brokers.  A test's fixturenames is the whole closure of what it
+# asks for, so a test that reaches one of these through its own fixtures (an `estate` built
+# on `source_cluster`) is caught too.  proxied_tansu lives in tests/faults/conftest.py.
+BROKER_FIXTURES = frozenset({
+    "cluster_pool", "source_cluster", "target_cluster", "cluster_pair", "any_cluster", "private_cluster",
+    "proxied_tansu",
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if BROKER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+class _NoProcessInFastTests(subprocess.Popen):
+    # Refused in __new__, before an instance exists (a half-built Popen complains when collected).
+    def __new__(cls, args, *rest, **kwargs):
+        pytest.fail(f"this test is not marked slow but starts a process ({args!r}): a test that starts "
+                    "brokers or runs the CLI in a child process takes @pytest.mark.slow", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def fast_tests_start_no_process(request, monkeypatch):
+    """The fast tier's promise, kept by construction: a test not marked slow that starts a child
+    process (a broker, `python -m migrate`, a fixture reached through request.getfixturevalue,
+    which the collection hook cannot see) fails at once, saying it needs the marker."""
+    if request.node.get_closest_marker("slow") is None:
+        monkeypatch.setattr(subprocess, "Popen", _NoProcessInFastTests)
+    yield
 
 
 @pytest.fixture(autouse=True)

@@ -145,6 +145,7 @@ def test_vars_file_loads_and_names_only_variables_the_cutover_declares():
     assert pattern.fullmatch("orders.eu") and not pattern.fullmatch("ordersXeu")
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_assess_help_has_an_example():
     from support import run_cli
 

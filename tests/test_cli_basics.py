@@ -38,18 +38,21 @@ def closed_port() -> int:
     return port
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_version():
     result = run_cli("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == "migrate, version 0.1.0"
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_malformed_toml_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "migrate.toml").write_text('[clusters.source]\n"bootstrap.servers" = \n')
     result = cli(tmp_path, "local", "seed", "--cluster", "source")
     assert_one_line_error(result, "migrate.toml is not valid TOML", "fix the file")
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_unknown_profile_lists_known_ones(tmp_path):
     (tmp_path / "migrate.toml").write_text('[clusters.alpha]\n"bootstrap.servers" = "h:1"\n'
                                            '[clusters.beta]\n"bootstrap.servers" = "h:2"\n')
@@ -57,6 +60,7 @@ def test_unknown_profile_lists_known_ones(tmp_path):
     assert_one_line_error(result, 'unknown cluster profile "gamma"', "known profiles: alpha, beta")
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_missing_environment_variable_is_named(tmp_path):
     (tmp_path / "migrate.toml").write_text('[clusters.source]\n"bootstrap.servers" = "${CLI_TEST_UNSET_HOST}:1"\n')
     result = cli(tmp_path, "local", "seed", "--cluster", "source")
@@ -73,6 +77,7 @@ def test_check_reachable_on_a_closed_port_raises_the_documented_message():
     assert caught.value.exit_code == 2
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_an_unreachable_cluster_via_the_cli(tmp_path):
     port = closed_port()
     result = cli(tmp_path, "local", "seed", "--cluster", f"127.0.0.1:{port}")
@@ -95,6 +100,7 @@ def _sasl_profile(tmp_path, bootstrap: str) -> None:
 """)
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_the_password_never_shows_for_an_unreachable_cluster(tmp_path):
     _sasl_profile(tmp_path, f"127.0.0.1:{closed_port()}")
     result = cli(tmp_path, "-vv", "local", "seed", "--cluster", "secure", env={"CLI_TEST_PASSWORD": PASSWORD})

@@ -109,6 +109,7 @@ def reverse_estate(tmp_path, cluster_pool):
     made.close()
 
 
+@pytest.mark.slow  # brokers, through request.getfixturevalue
 @pytest.mark.parametrize("direction", ["noida-to-tansu", "tansu-to-noida"])
 def test_cutover_with_live_apps_processes_every_event_exactly_once(request, direction):
     estate = request.getfixturevalue("estate" if direction == "noida-to-tansu" else "reverse_estate")

@@ -44,6 +44,7 @@ def test_demo_proves_exactly_once_across_the_cutover(tmp_path):
         run_cli("local", "down", "--wipe", env=env, cwd=tmp_path)
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_playbook_and_demo_commands_have_help_with_an_example():
     for args in (["demo"], ["playbook"], ["playbook", "plan"], ["playbook", "run"], ["playbook", "resume"],
                  ["playbook", "rehearse"], ["playbook", "history"]):

@@ -56,6 +56,7 @@ def local(tmp_path):
     runner.cleanup()
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_up_status_down(local):
     started = local.json("local", "up")
     assert {n: r["platform"] for n, r in started.items()} == {"source": "noida", "target": "tansu"}
@@ -79,6 +80,7 @@ def test_up_status_down(local):
     assert {n: r["running"] for n, r in status.items()} == {"source": False, "target": False}
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_noida_keeps_data_across_down_and_up_and_wipe_removes_it(local):
     first = local.json("local", "up", "source=noida")["source"]
     profile = local.profile("source")
@@ -106,6 +108,7 @@ def test_noida_keeps_data_across_down_and_up_and_wipe_removes_it(local):
     assert topic not in kafka.list_topics(local.profile("source"))
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_down_never_stops_a_process_that_is_not_our_broker(local):
     local("local", "status")  # creates the state
     stranger = subprocess.Popen(["sleep", "60"])
@@ -123,6 +126,7 @@ def test_down_never_stops_a_process_that_is_not_our_broker(local):
         stranger.wait()
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_down_of_an_unknown_name_is_one_line(local):
     local("local", "status")
     result = local("local", "down", "nope", ok=False)
@@ -130,6 +134,7 @@ def test_down_of_an_unknown_name_is_one_line(local):
     assert result.stderr == "error: no local cluster named nope; see: migrate local status\n"
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_up_refuses_to_change_a_clusters_platform(local):
     local("local", "up", "source=tansu")
     result = local("local", "up", "source=noida", ok=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import textwrap
 
+import pytest
 from metrics_support import Scrape
 from prometheus_client.parser import text_string_to_metric_families
 from support import run_cli
@@ -67,6 +68,7 @@ def test_a_pushgateway_that_does_not_answer_is_a_warning_and_changes_nothing(sou
     assert "Traceback" not in pushed.stderr
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_an_unwritable_metrics_file_is_one_line_and_exit_2_before_anything_runs(tmp_path):
     state = tmp_path / "state.db"
     for path, expected in [
@@ -87,6 +89,7 @@ def test_an_unwritable_metrics_file_is_one_line_and_exit_2_before_anything_runs(
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_a_bad_pushgateway_url_is_one_line(tmp_path):
     result = run_cli("--state", str(tmp_path / "s.db"), "validate", "--source", "127.0.0.1:1", "--target",
                      "127.0.0.1:2", "--pushgateway", "pushgateway:9091")
@@ -94,6 +97,7 @@ def test_a_bad_pushgateway_url_is_one_line(tmp_path):
     assert result.stderr.strip() == "error: --pushgateway pushgateway:9091: give a URL like http://pushgateway:9091"
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_a_playbook_run_leaves_step_durations_and_its_downtime_window(tmp_path):
     (tmp_path / "p.yaml").write_text(textwrap.dedent("""
         name: tiny

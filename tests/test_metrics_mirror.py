@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import time
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from metrics_support import MetricsMirror, counts, raise_limit, stuck_topic  # noqa: F401 (a fixture)
@@ -108,6 +109,7 @@ def test_freshness_grows_while_a_partition_is_stuck_and_returns_to_zero(stuck_to
     assert counts(source.profile, topic) == counts(target.profile, topic) == {0: 11}
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_a_metrics_port_in_use_is_one_line_and_exit_2(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -122,6 +124,7 @@ def test_a_metrics_port_in_use_is_one_line_and_exit_2(tmp_path):
     assert "--metrics-port" in lines[0]
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_bad_metrics_settings_in_the_config_file_are_one_line(tmp_path):
     config = tmp_path / "migrate.toml"
     config.write_text('[metrics]\nport = "nine"\n')

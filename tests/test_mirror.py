@@ -119,6 +119,7 @@ def test_cli_mirror_reports_unreachable_target_in_one_line(source_cluster, tmp_p
     ]
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_cli_mirror_rejects_a_bad_regex(tmp_path):
     done = run_cli("--state", str(tmp_path / "s.db"), "mirror", "--source", "127.0.0.1:9", "--target",
                    "127.0.0.1:10", "--topics", "wf(", "--until-caught-up")

@@ -168,6 +168,7 @@ def _hook_vars(tmp: Path) -> list[str]:
     return out
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 @pytest.mark.parametrize("command", ["plan", "run", "rehearse"])
 def test_a_bad_regex_or_an_empty_required_variable_stops_before_anything_runs(tmp_path, command):
     env = {"MIGRATE_STATE": str(tmp_path / "state.db"), "MIGRATE_CONFIG": str(tmp_path / "migrate.toml")}
@@ -190,6 +191,7 @@ def test_a_bad_regex_or_an_empty_required_variable_stops_before_anything_runs(tm
 # --- 4. an unreachable cluster fails at once in offsets too --------------------------------------------
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 @pytest.mark.parametrize("command", ["translate", "sync"])
 def test_offsets_say_cannot_reach_cluster(tmp_path, command):
     out = run_cli("offsets", command, "--source", "127.0.0.1:1", "--target", "127.0.0.1:1", "--group", "g",
@@ -201,6 +203,7 @@ def test_offsets_say_cannot_reach_cluster(tmp_path, command):
 # --- 5. one set of variables, all missing ones at once, --vars-file ----------------------------------
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_all_missing_variables_of_both_playbooks_are_reported_at_once(tmp_path):
     env = {"MIGRATE_STATE": str(tmp_path / "state.db"), "MIGRATE_CONFIG": str(tmp_path / "migrate.toml")}
     out = run_cli("playbook", "rehearse", "cutover", "--with-rollback", "--var", "groups=billing", env=env)
@@ -233,6 +236,7 @@ def _vars_toml() -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 @pytest.mark.parametrize("name, text", [("vars.yaml", VARS_YAML), ("vars.toml", _vars_toml())])
 def test_one_vars_file_serves_plan_of_both_playbooks(tmp_path, name, text):
     env = {"MIGRATE_STATE": str(tmp_path / "state.db"), "MIGRATE_CONFIG": str(tmp_path / "migrate.toml")}
@@ -249,6 +253,7 @@ def test_one_vars_file_serves_plan_of_both_playbooks(tmp_path, name, text):
     assert plans["rollback"]["stop target consumers"]["command"] == "echo stop target consumers"
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_a_vars_file_with_a_typo_or_a_nested_value_is_refused(tmp_path):
     env = {"MIGRATE_STATE": str(tmp_path / "state.db"), "MIGRATE_CONFIG": str(tmp_path / "migrate.toml")}
     (tmp_path / "typo.yaml").write_text(VARS_YAML + "gropus: billing\n")
@@ -315,6 +320,7 @@ def test_progress_without_a_terminal_is_info_not_warning(caplog):
 # --- 8. tables fit the terminal; JSON keeps the full text ---------------------------------------------
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_plan_and_probe_tables_fit_80_columns(tmp_path):
     env = {"MIGRATE_STATE": str(tmp_path / "state.db"), "MIGRATE_CONFIG": str(tmp_path / "migrate.toml"),
            "COLUMNS": "80"}
@@ -340,6 +346,7 @@ steps:
 """
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_rehearsal_result_keeps_the_verdict_and_heads_each_playbook(tmp_path):
     env = {"MIGRATE_STATE": str(tmp_path / "state.db"), "MIGRATE_CONFIG": str(tmp_path / "migrate.toml"),
            "COLUMNS": "80"}
@@ -492,6 +499,7 @@ def test_mirror_status_without_name_uses_the_only_mirror(setup, mirrored):
     assert {(r["topic"], r["partition"], r["lag"]) for r in json.loads(out.stdout)} == {(a, 0, 0), (a, 1, 0)}
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_kafka_python_deprecation_warnings_are_filtered_by_the_test_configuration(tmp_path):
     probe = tmp_path / "test_kafka_python_schemas.py"
     probe.write_text("from kafka.protocol.schemas.load_json import load_json\n\n\n"

@@ -17,6 +17,7 @@ from migrate.cli import main
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # a Python child process
 @pytest.mark.parametrize("where", ["outside", "repo-root"])
 def test_our_folders_are_imported_under_migrate_wherever_python_starts(tmp_path, where):
     """Installed, and from the repository root (as `python -m pytest` and type checkers see it)."""
@@ -34,6 +35,7 @@ def test_our_folders_are_imported_under_migrate_wherever_python_starts(tmp_path,
     assert Path(found["playbooks"]).resolve() == REPO / "playbooks" / "__init__.py"
 
 
+@pytest.mark.slow  # a pytest child process
 def test_python_dash_m_pytest_collects_from_the_repository_root():
     result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                              "tests/test_validators_unit.py", "tests/test_offset_translate.py"],
@@ -43,6 +45,7 @@ def test_python_dash_m_pytest_collects_from_the_repository_root():
     assert "tests collected" in summary and "error" not in summary, summary
 
 
+@pytest.mark.slow  # the installed console script
 def test_the_console_script_reports_the_version(tmp_path):
     script = shutil.which("migrate") or str(Path(sys.executable).parent / "migrate")
     result = subprocess.run([script, "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60)

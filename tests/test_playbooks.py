@@ -88,6 +88,7 @@ INVALID = {
 }
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 @pytest.mark.parametrize("kind", sorted(INVALID))
 def test_invalid_playbook_names_file_line_and_step_and_runs_nothing(tmp_path, kind):
     text, locator, message = INVALID[kind]
@@ -103,6 +104,7 @@ def test_invalid_playbook_names_file_line_and_step_and_runs_nothing(tmp_path, ki
     assert plan.returncode == 2 and f"bad.yaml:{line}: " in plan.stderr
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_unknown_var_override_is_refused(tmp_path):
     write(tmp_path, "p.yaml", "name: x\nvars: {who: a}\nsteps:" + MARKER_STEP)
     result = cli(tmp_path, "playbook", "run", "p.yaml", "--var", "hwo=b")
@@ -114,6 +116,7 @@ def test_unknown_var_override_is_refused(tmp_path):
 # --- plan -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_plan_resolves_vars_overrides_and_profiles_with_secrets_redacted(tmp_path):
     (tmp_path / "migrate.toml").write_text(
         '[clusters.prod]\n"bootstrap.servers" = "kafka-1:9093"\n"sasl.password" = "${PB_SECRET}"\n')
@@ -151,6 +154,7 @@ def test_plan_resolves_vars_overrides_and_profiles_with_secrets_redacted(tmp_pat
     assert "hunter2" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_shipped_playbooks_plan_with_their_variables(tmp_path):
     result = cli(tmp_path, "playbook", "plan", "cutover")
     assert result.returncode == 2
@@ -182,6 +186,7 @@ def test_shipped_playbooks_plan_with_their_variables(tmp_path):
 # --- running: journal, policies, retries, timeouts ------------------------------------------------
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_run_journals_each_step_and_history_shows_it(tmp_path):
     write(tmp_path, "p.yaml", """
         name: journaled
@@ -208,6 +213,7 @@ def test_run_journals_each_step_and_history_shows_it(tmp_path):
     assert "say" in steps.stdout and "nap" in steps.stdout and "slept 0.05s" in steps.stdout
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_failure_policies_abort_continue_rollback(tmp_path):
     write(tmp_path, "p.yaml", """
         name: policies
@@ -246,6 +252,7 @@ def test_failure_policies_abort_continue_rollback(tmp_path):
     assert resumed.returncode == 2 and "already ended (rolled-back)" in resumed.stderr
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_retries_and_timeouts(tmp_path):
     write(tmp_path, "p.yaml", """
         name: flaky
@@ -267,6 +274,7 @@ def test_retries_and_timeouts(tmp_path):
     assert steps[1]["status"] == "failed" and "did not finish within 0s" in steps[1]["error"]
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_approve_gate_by_yes_and_by_file(tmp_path):
     write(tmp_path, "p.yaml", """
         name: gated
@@ -332,6 +340,7 @@ def _start_run(tmp_path: Path, file: str) -> subprocess.Popen:
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_sigkill_mid_run_then_resume_completes_from_the_unfinished_step(tmp_path):
     write(tmp_path, "p.yaml", RESUMABLE)
     proc = _start_run(tmp_path, "p.yaml")
@@ -356,6 +365,7 @@ def test_sigkill_mid_run_then_resume_completes_from_the_unfinished_step(tmp_path
     assert (tmp_path / "three.done").exists()
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_ctrl_c_stops_after_the_current_step_and_resume_continues(tmp_path):
     write(tmp_path, "p.yaml", RESUMABLE)
     proc = _start_run(tmp_path, "p.yaml")
@@ -437,6 +447,7 @@ def test_rehearsal_rewrites_production_names_to_shadows(tmp_path):
     assert by_name["lag ok"]["groups"]["groups"] == ["billing.rehearsal"]
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_rehearsal_tells_hooks_and_auto_approves_and_reports(tmp_path):
     write(tmp_path, "p.yaml", """
         name: hooks
@@ -474,6 +485,7 @@ def test_rehearsal_tells_hooks_and_auto_approves_and_reports(tmp_path):
     assert table.returncode == 0 and "rehearsal PASSED: consumer downtime window" in table.stdout
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_resume_resolves_profile_secrets_again_and_refuses_a_changed_file(tmp_path):
     (tmp_path / "migrate.toml").write_text(
         '[clusters.prod]\n"bootstrap.servers" = "kafka-1:9093"\n"sasl.password" = "${PB_SECRET}"\n')
@@ -516,6 +528,7 @@ def test_resume_resolves_profile_secrets_again_and_refuses_a_changed_file(tmp_pa
     assert b"s3cr3t" not in state_bytes
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_a_run_killed_during_its_rollback_resumes_the_rollback(tmp_path):
     write(tmp_path, "p.yaml", """
         name: falls back
@@ -555,6 +568,7 @@ def test_a_run_killed_during_its_rollback_resumes_the_rollback(tmp_path):
     assert (tmp_path / "trail").read_text() == "undone\n" and not (tmp_path / "never").exists()
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 @pytest.mark.parametrize("answer,code", [("y", 0), ("n", 1)])
 def test_approve_gate_prompts_on_a_terminal(tmp_path, answer, code):
     import pty

@@ -244,6 +244,7 @@ def isolated(monkeypatch):
     return run
 
 
+@pytest.mark.slow  # the probe's isolated child process
 def test_isolated_crash_and_hang_become_findings(isolated):
     crashed = isolated(_aborting_check)
     assert [(r.name, r.status) for r in crashed] == [("isolated-check", "fail")]
@@ -280,6 +281,7 @@ def test_stored_picture_is_the_latest_result_of_each_check(tmp_path):
     assert by_bootstrap is not None and len(by_bootstrap.results) == len(picture.results)
 
 
+@pytest.mark.slow  # brokers, through request.getfixturevalue
 @pytest.mark.parametrize("which", ["noida", "tansu"])
 def test_probe_shows_header_names_with_a_nul_byte_kept_by_the_platform_and_cut_by_librdkafka(which, request):
     _, report = request.getfixturevalue(which)

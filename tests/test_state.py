@@ -87,6 +87,7 @@ BAD_FILES = {
 }
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 @pytest.mark.parametrize("kind", sorted(BAD_FILES))
 def test_a_file_that_is_not_ours_is_refused_and_left_untouched(tmp_path, kind):
     make, message = BAD_FILES[kind]

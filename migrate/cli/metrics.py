@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 import click
 
 from migrate.cli.common import AppContext
 from migrate.errors import EXIT_USAGE, MigrateError, UsageError
 from migrate.metrics.options import DETAILS, BatchOptions, ServeOptions, batch_options, serve_options
+
+if TYPE_CHECKING:  # leaving_metrics imports it where used
+    from migrate.metrics.batch import BatchMetrics
 
 
 def serve_metrics_options(f: Callable) -> Callable:
@@ -49,7 +52,7 @@ def mirror_serve_options(app: AppContext, port: int | None, host: str | None, de
 class BatchRun:
     """Filled by the command with its metrics once it has a result."""
 
-    metrics: object | None = None
+    metrics: BatchMetrics | None = None
     grouping: dict = field(default_factory=dict)
     exit_code: int = 0  # the exit code the command will end with when it returns normally
 

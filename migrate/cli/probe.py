@@ -79,7 +79,7 @@ def diff(ctx: click.Context, app: AppContext, source: str | None, target: str | 
             raise UsageError(f'no stored probe results for {role} "{spec}"; run: migrate probe --cluster {spec}')
         reports.append(report)
     gaps = probe_diff(*reports)
-    figures = figure_comparison(*reports)
+    figures = figure_comparison(reports[0], reports[1])
     if fmt == "json":
         emit_json({"source": reports[0].cluster, "target": reports[1].cluster, "gaps": gaps, "figures": figures})
     else:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, start_http_server
 
@@ -22,8 +24,8 @@ def new_registry() -> CollectorRegistry:
 class MetricsServer:
     host: str
     port: int  # the bound port (a request for port 0 gets a free one)
-    _server: object
-    _thread: object
+    _server: WSGIServer
+    _thread: threading.Thread
 
     @property
     def url(self) -> str:

@@ -50,7 +50,7 @@ def slot_of(topic: str, partition: int, slots: int) -> int:
 
 def slot_partitions(counts: dict[str, int], slot: int, slots: int) -> list[tuple[str, int]]:
     """Every source partition of the given topics (topic -> partition count) that belongs to `slot`."""
-    out = []
+    out: list[tuple[str, int]] = []
     for topic, count in counts.items():
         first = (slot - zlib.crc32(topic.encode())) % slots
         out.extend((topic, p) for p in range(first, count, slots))

@@ -77,6 +77,7 @@ def test_corpus_has_enough_cases():
     assert len(CASES) >= 15
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 @pytest.mark.parametrize("case_path", CASES, ids=[p.stem for p in CASES])
 def test_bad_input(case_path: Path, tmp_path: Path):
     case = load_case(case_path)

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 
+import pytest
 from confluent_kafka import Producer
 
 from fault_support import StreamTail, wait_for
@@ -94,6 +95,7 @@ PLAYBOOK = "name: killable\nsteps:\n" + "".join(textwrap.dedent(f"""\
     """) for i in range(1, STEPS + 1))
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_playbook_killed_at_random_points_resumes_to_completion(tmp_path):
     (tmp_path / "p.yaml").write_text(PLAYBOOK)
     state = str(tmp_path / "state.db")

@@ -207,6 +207,7 @@ steps:
 """
 
 
+@pytest.mark.slow  # the migrate CLI in a child process
 def test_a_playbook_with_a_stuck_step_stops_within_the_grace_and_leaves_no_child(tmp_path):
     book = tmp_path / "hangs.yaml"
     book.write_text(HANGING_PLAYBOOK.replace("TRAIL", str(tmp_path / "trail")).replace("HOOKPID",

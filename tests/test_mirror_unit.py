@@ -1,0 +1,181 @@
+"""The mirror engine's decisions on plain data: backoff, lanes, read starts, slots.
+
+A Mirror is built against clusters nobody listens on and never runs: each test calls one
+decision and looks at what it chose.  The lanes are fakes that record what was assigned.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from migrate.config import ClusterProfile
+from migrate.errors import DataLossDetected
+from migrate.kafka import PartitionEnds
+from migrate.mirror import engine
+from migrate.mirror.engine import Mirror
+from migrate.mirror import reconcile
+from migrate.mirror.reconcile import safe_read_start
+from migrate.mirror.slots import slot_of, slot_partitions
+from migrate.mirror.spec import MirrorSpec
+from migrate.offset_maps.runs import PartitionMap, Run
+from migrate.state import State
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    spec = MirrorSpec(name="m", source=ClusterProfile(name="source", settings={"bootstrap.servers": "127.0.0.1:1"}),
+                      target=ClusterProfile(name="target", settings={"bootstrap.servers": "127.0.0.1:2"}),
+                      topics=("t",))
+    with State(tmp_path / "state.db") as state:
+        yield Mirror(spec, state)
+
+
+class Lane:
+    """A consumer standing in for a lane: remembers what it was given."""
+
+    def __init__(self):
+        self.assigned: list[tuple[str, int, int]] = []
+
+    def incremental_assign(self, tps):
+        self.assigned.extend((tp.topic, tp.partition, tp.offset) for tp in tps)
+
+
+class Message:
+    def __init__(self, offset: int):
+        self._offset = offset
+
+    def offset(self) -> int:
+        return self._offset
+
+
+# --- backoff ---------------------------------------------------------------------------------
+
+
+def test_a_failing_partition_waits_twice_as_long_each_time_up_to_the_cap(mirror):
+    key = ("t", 0)
+    delays = []
+    for _ in range(8):
+        before = time.monotonic()
+        mirror._retry_later(key, "target write failed")
+        delays.append(mirror.backoff[key])
+        assert before + delays[-1] <= mirror.retry_at[key] <= time.monotonic() + delays[-1]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert engine.BACKOFF_START == delays[0] and engine.BACKOFF_MAX == delays[-1]
+
+
+def test_each_partition_and_slot_has_its_own_backoff(mirror):
+    mirror.counts = {"t": 4}
+    for _ in range(3):
+        mirror._retry_later(("t", 0), "x")
+    mirror._retry_later(("t", 1), "x")
+    mirror._retry_later(2, "slot fenced")  # a slot number: the whole slot is retried
+    assert mirror.backoff == {("t", 0): 4.0, ("t", 1): 1.0, 2: 1.0}
+    assert set(mirror.retry_at) == {("t", 0), ("t", 1), 2}
+
+
+# --- lanes -----------------------------------------------------------------------------------
+
+
+def test_a_partition_further_behind_than_live_lag_starts_in_the_backfill_lane(mirror):
+    mirror.consumer, mirror.backfill = Lane(), Lane()
+    end = 100_000
+    starts = [TopicPartition("t", 0, end - engine.LIVE_LAG),  # exactly LIVE_LAG behind: live
+              TopicPartition("t", 1, end - engine.LIVE_LAG - 1),  # one more: backfill
+              TopicPartition("t", 2, 0),
+              TopicPartition("t", 3, 0)]  # end unknown: live (nothing says it is far behind)
+    ends = {("source", ("t", p)): PartitionEnds(0, end) for p in range(3)}
+    mirror._assign(starts, ends)
+    assert mirror.consumer.assigned == [("t", 0, end - engine.LIVE_LAG), ("t", 3, 0)]
+    assert mirror.backfill.assigned == [("t", 1, end - engine.LIVE_LAG - 1), ("t", 2, 0)]
+    assert mirror.backfilling == {("t", 1), ("t", 2)}
+    behind, live = mirror._by_lane([TopicPartition("t", p) for p in range(4)])
+    assert [tp.partition for tp in behind] == [1, 2] and [tp.partition for tp in live] == [0, 3]
+
+
+# --- where a partition's source is read from --------------------------------------------------
+
+
+def test_a_contiguous_map_is_read_right_after_its_end_and_nothing_is_skipped(mirror):
+    pmap = PartitionMap([Run(0, 0, 100)])
+    mirror.skip_below[("t", 0)] = 50  # left over from an earlier opening
+    tp = mirror._read_from(("t", 0), pmap)
+    assert (tp.topic, tp.partition, tp.offset) == ("t", 0, 100)
+    assert ("t", 0) not in mirror.skip_below
+
+
+def test_a_map_with_a_gap_is_read_again_from_the_gap_and_the_reread_records_are_dropped(mirror):
+    # 100..104 held an aborted transaction: its abort marker must be seen again in order
+    pmap = PartitionMap([Run(0, 0, 100), Run(105, 100, 95)])
+    tp = mirror._read_from(("t", 0), pmap)
+    assert tp.offset == 100 and mirror.skip_below[("t", 0)] == 200
+    assert mirror._reread(("t", 0), Message(150)) is True  # below the resume point: dropped
+    assert mirror._reread(("t", 0), Message(200)) is False  # the first new record: written
+    assert ("t", 0) not in mirror.skip_below  # and the partition reads normally from then on
+
+
+def test_the_reread_never_starts_below_the_source_log_start(mirror):
+    pmap = PartitionMap([Run(0, 0, 100), Run(105, 100, 95)])
+    mirror.log_starts[("t", 0)] = 103  # retention removed the start of the gap
+    assert mirror._read_from(("t", 0), pmap).offset == 103
+    mirror.log_starts[("t", 0)] = 500  # everything mirrored is gone from the source
+    assert mirror._read_from(("t", 0), pmap).offset == 200 and ("t", 0) not in mirror.skip_below
+
+
+def test_a_map_that_began_after_a_gap_at_its_low_end_rereads_from_its_low_end():
+    # mirroring began at 10; 10..11 were markers, the first record mirrored is 12
+    pmap = PartitionMap([Run(12, 0, 8)], source_low=10, source_high=20, target_high=8)
+    assert safe_read_start(pmap, 20) == 10
+    assert safe_read_start(pmap, 10) == 10  # resuming at the low end: nothing below it to re-read
+    empty = PartitionMap()
+    assert safe_read_start(empty, 0) == 0 and safe_read_start(empty, 7, log_start=3) == 7
+
+
+# --- what reconciliation refuses before reading anything ---------------------------------------
+
+SOURCE, TARGET = ClusterProfile(name="source", settings={}), ClusterProfile(name="target", settings={})
+
+
+@pytest.mark.parametrize("low, high, fine", [
+    (0, 100, True),  # holds exactly what the map says
+    (0, 130, True),  # and more (a fenced writer's tail, for reconciliation to adopt)
+    (100, 130, True),  # retention removed mirrored records: the map still describes what is left
+    (0, 99, False),  # ends before the last mapped record: restarted empty or lost data
+    (101, 130, False),  # records the map says it holds are gone below the log start
+])
+def test_a_target_that_lost_mapped_records_stops_the_partition(low, high, fine):
+    pmap, ends = PartitionMap([Run(0, 0, 100)]), PartitionEnds(low, high)
+    if fine:
+        reconcile._check_target(pmap, TARGET, "t", 0, ends, "t[0]")
+        return
+    with pytest.raises(DataLossDetected) as raised:
+        reconcile._check_target(pmap, TARGET, "t", 0, ends, "t[0]")
+    assert raised.value.cluster == "target" and (raised.value.topic, raised.value.partition) == ("t", 0)
+
+
+def test_a_source_that_went_backwards_stops_the_partition():
+    pmap = PartitionMap([Run(0, 0, 100)], source_high=105)
+    reconcile._check_source(pmap, SOURCE, "t", 0, PartitionEnds(0, 105), "t[0]")
+    with pytest.raises(DataLossDetected, match="went backwards.*ends at 104 but 105"):
+        reconcile._check_source(pmap, SOURCE, "t", 0, PartitionEnds(0, 104), "t[0]")
+    reconcile._check_source(PartitionMap(), SOURCE, "t", 0, PartitionEnds(0, 0), "t[0]")  # nothing mirrored yet
+
+
+# --- slots -----------------------------------------------------------------------------------
+
+
+def test_slot_of_is_pinned_so_that_workers_of_different_versions_agree():
+    # Changing the function moves partitions between slots: two versions in one fleet would both
+    # write a partition under different transactional.ids, and neither would fence the other.
+    assert [slot_of("orders", p, 8) for p in range(10)] == [6, 7, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert slot_of("payments", 0, 256) == 50 and slot_of("wf.1", 299, 16) == 8
+
+
+def test_slot_partitions_lists_exactly_the_partitions_slot_of_puts_in_the_slot():
+    counts = {"orders": 10, "payments": 3, "empty": 0}
+    assert slot_partitions(counts, 3, 8) == [("orders", 5), ("payments", 1)]
+    assert slot_partitions(counts, 0, 1) == [("orders", p) for p in range(10)] + [("payments", p) for p in range(3)]
+    for slot in range(8):
+        assert all(slot_of(t, p, 8) == slot for t, p in slot_partitions(counts, slot, 8))
