@@ -305,22 +305,25 @@ class Mirror:
         return writer
 
     def _take_over(self) -> None:
-        """Slots the group handed over, taken in the loop, a step per call: first every new slot is
-        fenced (in parallel), then one fenced slot's partitions are opened per call.
+        """Slots the group handed over, taken in the loop: every new slot is fenced (in parallel),
+        then the fenced slots' partitions are opened a slot at a time, serving the group between two.
 
         Not in the rebalance callback: a member is only ready for the group's next rebalance once
         its callback returned, and opening a slot reconciles every partition of it (seconds per
         partition on a loaded target).  Done there, one slow member holds every rebalance of the
         fleet back until it returns: the likely cause of a CI run (2 cores, full suite) where two
-        workers held no slot for 300 s after a third left.  Here the loop serves the group
-        between two slots."""
+        workers held no slot for 300 s after a third left.  A slot revoked meanwhile is dropped
+        from the queue (_close_slot).  Nothing else runs until the queue is done, so metrics and
+        the copy see the worker's partitions open together, as before."""
         if self.to_fence:
             slots, self.to_fence = self.to_fence, []
             self._fence_slots(slots)
-        elif self.unopened:
+        while self.unopened and not self.stop.is_set() and self.callback_error is None:
             slot = self.unopened.pop(0)
             if slot in self.slots:
                 self._open_all(self._slot_keys(slot))
+            if self.unopened:
+                self._poll_coordinator(self.coordinator)
 
     def _fence_slots(self, slots: list[int]) -> None:
         """Fence the slots' writers in parallel; their partitions are opened later (_take_over)."""
