@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], timeout: float | None, interval: float,
+def wait_until(condition: Callable[[], T | None], timeout: float | None, interval: float,
                on_timeout: str | Callable[[], BaseException], *,
                cancel: threading.Event | None = None) -> T:
     """The first truthy value `condition()` returns, looking every `interval` seconds.
