@@ -437,7 +437,11 @@ class Mirror:
                 continue
             if not pmap.empty:
                 run = pmap.runs[-1]
-                if run.source_end - 1 >= src_end.low and run.target_end - 1 >= tgt_end.low:
+                # Only pairs both clusters still hold: a range past a partition's end is never read
+                # to its end (read_ranges waited 60 s per slot for a target restarted empty), and
+                # reconciliation reports such a partition from its ends alone, reading nothing.
+                if (tgt_end.low <= run.target_end - 1 < tgt_end.high
+                        and src_end.low <= run.source_end - 1 < src_end.high):
                     last_source[(topic, partition)] = (run.source_end - 1, run.source_end)
                     last_target[target_key] = (run.target_end - 1, run.target_end)
             tails[target_key] = (max(pmap.target_high or 0, tgt_end.low), tgt_end.high)
