@@ -32,6 +32,7 @@ from migrate import groups as kgroups
 from migrate import kafka
 from migrate.local import platforms
 from migrate.config import ClusterProfile
+from migrate.offset_maps import route as offroute
 from migrate.offset_maps import sync as offsync
 from migrate.offset_maps.runs import PartitionMap, Run
 from migrate.offset_maps.store import MapStore
@@ -145,7 +146,7 @@ def bench_sync(groups: int, partitions: int, source_platform: str, target_platfo
         assert set(kgroups.commit(src, plans).values()) == {None}
         seed_s = time.perf_counter() - started
 
-        route = offsync.build_route(state, "bench", src, tgt)
+        route = offroute.build_route(state, "bench", src, tgt)
         started = time.perf_counter()
         rows = offsync.translate_groups(route, offsync.select_groups(route, all_groups=True))
         translate_s = time.perf_counter() - started

@@ -19,7 +19,7 @@ Forward rules (a source group's offset C -> target offset), over a map with `sou
 4. not-yet      C > `source_high` (or nothing of the partition is mirrored yet): not
                 translatable yet; `behind` says how many source offsets the mirror still has
                 to cover.  Never guessed.  (The map alone cannot tell that [source_high, C)
-                holds only transaction markers; `sync.Route` checks the source log for that
+                holds only transaction markers; `route.Route` checks the source log for that
                 and, when so, answers rule 2 at the end: exact.)
 5. before-start C < `source_low`, older than the earliest mapped offset (records that were never
                 mirrored: retention, or mirroring began later): reported, no offset.  A

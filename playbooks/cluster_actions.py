@@ -3,9 +3,10 @@
 Each action calls the piece of the tool that owns the work: the mirror runs as a child
 `migrate mirror --follow` (so it outlives this process and a resumed run finds it), lag is
 read as `migrate mirror status` reads it (state + partition ends from Fetch), group states
-come from `migrate.groups`, offsets from `migrate.offset_maps.sync`, parity from
-`migrate validate` (exit 0 parity, 1 divergence, 2 could not run).  Every action is
-idempotent; waits poll until their condition holds or the step's deadline passes.
+come from `migrate.groups`, offsets from `migrate.offset_maps.sync` (routes from
+`migrate.offset_maps.route`), parity from `migrate validate` (exit 0 parity, 1 divergence,
+2 could not run).  Every action is idempotent; waits poll until their condition holds or the
+step's deadline passes.
 """
 
 from __future__ import annotations
@@ -435,12 +436,13 @@ def _shadow_offsets(params: dict, shadow) -> dict:
     default_timeout=300.0, shadow=_shadow_offsets,
 )
 def run_offsets_sync(ctx: ActionContext, params: dict) -> StepResult:
+    from migrate.offset_maps import route as offroute
     from migrate.offset_maps import sync as offsync
 
     reverse = params["direction"] == "reverse"
-    route = offsync.route_for(ctx.state, params["mirror"], lambda spec, role: ctx.cluster(spec) if spec else
-                              _recorded(ctx, params["mirror"], role), params.get("source"), params.get("target"),
-                              reverse, params.get("reverse_mirror"), "none")
+    route = offroute.route_for(ctx.state, params["mirror"], lambda spec, role: ctx.cluster(spec) if spec else
+                               _recorded(ctx, params["mirror"], role), params.get("source"), params.get("target"),
+                               reverse, params.get("reverse_mirror"), "none")
     suffix = params.get("target_group_suffix") or ""
     if suffix:
         return _sync_into_shadow(ctx, route, params["groups"], suffix)
@@ -456,10 +458,10 @@ def run_offsets_sync(ctx: ActionContext, params: dict) -> StepResult:
 
 def _reload_route(ctx: ActionContext, route):
     """The same route with the maps as they are now (the mirror keeps extending them)."""
-    from migrate.offset_maps import sync as offsync
+    from migrate.offset_maps import route as offroute
 
-    return offsync.route_for(ctx.state, route.forward.name, lambda spec, role: ctx.cluster(spec) if spec else
-                             _recorded(ctx, route.forward.name, role), None, None, False, None, "none")
+    return offroute.route_for(ctx.state, route.forward.name, lambda spec, role: ctx.cluster(spec) if spec else
+                              _recorded(ctx, route.forward.name, role), None, None, False, None, "none")
 
 
 def _recorded(ctx: ActionContext, mirror: str, role: str):

@@ -23,7 +23,8 @@ from confluent_kafka import KafkaError, TopicPartition
 from migrate import groups as kgroups
 from migrate import kafka
 from migrate.config import ClusterProfile
-from migrate.mirror import MirrorSpec, run_mirror
+from migrate.mirror import MirrorSpec, registry, run_mirror
+from migrate.offset_maps import route as offroute
 from migrate.offset_maps import sync as offsync
 from migrate.records import from_message
 from migrate.seed import seed_estate
@@ -208,7 +209,7 @@ def estate(cluster_pool, tmp_path_factory):
                                    topics=(re.escape(prefix) + r"\..*",), until_caught_up=True,
                                    source_spec=source.bootstrap, target_spec=target.bootstrap), state)
     assert result.ok and result.caught_up
-    mapping = offsync.mirror_record(state, name).topics
+    mapping = registry.get(state, name).topics
     partitions = [(t, p) for t, info in kafka.list_topics(source.profile).items() if t in mapping
                   for p in range(info.partitions)]
     yield state, name, source, target, prefix, mapping, sorted(partitions)
@@ -226,7 +227,7 @@ def test_forward_sync_is_exact_at_every_kind_of_position(estate):
     assert kinds == {"zero", "end", "aborted", "marker", "record"}, kinds  # every gap kind is covered
 
     groups = commit_rounds(source.profile, unique(prefix + "-fw"), plan)
-    route = offsync.build_route(state, name, source.profile, target.profile)
+    route = offroute.build_route(state, name, source.profile, target.profile)
     # the mirror's own source group is listed by the broker but never synced as a user's group
     assert f"migrate.mirror.{name}" in kgroups.list_groups(source.profile)
     assert f"migrate.mirror.{name}" not in offsync.select_groups(route, all_groups=True)
@@ -252,7 +253,7 @@ def test_reverse_sync_is_exact_through_the_forward_map_then_a_rollback_mirror(es
     tends = kafka.partition_ends(target.profile, to_parts)
     plan = {k: positions(tlogs[k], tlogs[k], tends[k].low, tends[k].high, rng) for k in to_parts}
     groups = commit_rounds(target.profile, unique(prefix + "-rv"), plan)
-    route = offsync.build_route(state, name, source.profile, target.profile, reverse=True)
+    route = offroute.build_route(state, name, source.profile, target.profile, reverse=True)
     results = offsync.sync_groups(route, list(groups))
     assert {r.outcome for r in results} == {"changed"}, [r.reason for r in results if r.outcome != "changed"]
     slogs = read_all(source.profile, partitions)
@@ -287,7 +288,7 @@ def test_reverse_sync_is_exact_through_the_forward_map_then_a_rollback_mirror(es
         plan[k] += [(tends[k].high - 12, "direct"), (tends[k].high - 5, "direct"), (tends[k].high, "end")]
     groups = commit_rounds(target.profile, unique(prefix + "-rb"), plan)
     groups[late] = {probe: tends[probe].high}
-    route = offsync.build_route(state, name, source.profile, target.profile, reverse=True)
+    route = offroute.build_route(state, name, source.profile, target.profile, reverse=True)
     assert route.reverse_mirror is not None and route.reverse_mirror.name == back
     results = offsync.sync_groups(route, list(groups))
     assert {r.outcome for r in results} == {"changed"}, [r.reason for r in results if r.outcome != "changed"]

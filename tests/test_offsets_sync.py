@@ -16,6 +16,7 @@ from confluent_kafka import TopicPartition
 from migrate import groups as kgroups
 from migrate import kafka
 from migrate.config import ClusterProfile
+from migrate.offset_maps import route as offroute
 from migrate.offset_maps import sync as offsync
 from migrate.offset_maps.runs import PartitionMap, Run
 from migrate.offset_maps.store import MapStore
@@ -122,7 +123,7 @@ def test_sync_commits_exact_offsets_and_is_idempotent(estate, source_cluster, ta
     state, name, topic, to_topic = estate
     group = unique("g")
     set_offsets(source_cluster.profile, group, {(topic, 0): 5, (topic, 1): RECORDS})
-    route = offsync.build_route(state, name, source_cluster.profile, target_cluster.profile)
+    route = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile)
 
     rows = offsync.translate_groups(route, [group])
     assert [(r.partition, r.committed, r.to_topic, r.to_offset, r.status, r.end, r.lag, r.to_end, r.to_lag)
@@ -149,7 +150,7 @@ def test_sync_refuses_rewind_unless_allowed(estate, source_cluster, target_clust
     group = unique("g")
     set_offsets(source_cluster.profile, group, {(topic, 0): 4})
     set_offsets(target_cluster.profile, group, {(to_topic, 0): 12})
-    route = offsync.build_route(state, name, source_cluster.profile, target_cluster.profile)
+    route = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile)
     refused = offsync.sync_groups(route, [group])[0]
     assert refused.outcome == "refused"
     assert "back from 12 to 4" in refused.reason and "--allow-rewind" in refused.reason
@@ -170,7 +171,7 @@ def test_sync_refuses_untranslatable_offsets_and_commits_nothing(tmp_path, sourc
         fake_mirror(state, name, source_cluster.profile, target_cluster.profile, topic, to_topic, 2, maps.get)
         group = unique("g")
         set_offsets(source_cluster.profile, group, {(topic, 0): 15, (topic, 1): 12})
-        route = offsync.build_route(state, name, source_cluster.profile, target_cluster.profile)
+        route = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile)
         result = offsync.sync_groups(route, [group])[0]
         assert result.outcome == "refused"
         assert "not-yet" in result.reason and "7 short of 15" in result.reason
@@ -193,7 +194,7 @@ def test_sync_refuses_group_active_on_receiving_side(estate, source_cluster, tar
     set_offsets(source_cluster.profile, group, {(topic, 0): 6})
     member = Member(target_cluster, group, to_topic)
     try:
-        route = offsync.build_route(state, name, source_cluster.profile, target_cluster.profile)
+        route = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile)
         result = offsync.sync_groups(route, [group])[0]
         assert result.outcome == "refused"
         assert f'group "{group}" has active members (member count not reported by this platform)' in result.reason
@@ -213,7 +214,7 @@ def test_reverse_sync_through_the_forward_map(estate, source_cluster, target_clu
     group = unique("g")
     set_offsets(target_cluster.profile, group, {(to_topic, 0): 9, (to_topic, 1): RECORDS})
     set_offsets(source_cluster.profile, group, {(topic, 0): 2})
-    route = offsync.build_route(state, name, source_cluster.profile, target_cluster.profile, reverse=True)
+    route = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile, reverse=True)
     result = offsync.sync_groups(route, [group])[0]
     assert result.outcome == "changed"
     assert committed(source_cluster.profile, group) == {(topic, 0): 9, (topic, 1): RECORDS}
@@ -258,10 +259,10 @@ def test_timestamp_fallback_is_marked_approximate(tmp_path, source_cluster, targ
                     lambda p: PartitionMap([Run(10, 0, 10)], 10, 20, 10))
         group = unique("g")
         set_offsets(source_cluster.profile, group, {(topic, 0): 4})
-        exact_only = offsync.build_route(state, name, source_cluster.profile, target_cluster.profile)
+        exact_only = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile)
         assert offsync.translate_groups(exact_only, [group])[0].status == "before-start"
-        route = offsync.build_route(state, name, source_cluster.profile, target_cluster.profile,
-                                    fallback="timestamp")
+        route = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile,
+                                     fallback="timestamp")
         row = offsync.translate_groups(route, [group])[0]
         assert row.status == "approximate" and row.note.startswith("approximate")
         ts4 = records[4].timestamp()[1]

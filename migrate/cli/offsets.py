@@ -10,6 +10,7 @@ from migrate.cli.common import AppContext, emit, format_option, pass_app, source
 from migrate.cli.metrics import batch_metrics_options, leaving_metrics
 from migrate.errors import SyncRefused
 from migrate.mirror.registry import choose_mirror, recorded_mirrors
+from migrate.offset_maps import route as offroute
 from migrate.offset_maps import sync as offsync
 
 TRANSLATE_COLUMNS = ["group", "topic", "partition", "committed", "end", "lag", "to_topic", "to_offset",
@@ -36,7 +37,7 @@ def _route_options(f: Callable) -> Callable:
                           "produced after cutover translate through a reverse mirror (see --reverse-mirror)."),
         click.option("--reverse-mirror", metavar="MIRROR",
                      help="The mirror from target back to source (default: the one recorded, if exactly one)."),
-        click.option("--fallback", type=click.Choice(offsync.FALLBACKS), default="none", show_default=True,
+        click.option("--fallback", type=click.Choice(offroute.FALLBACKS), default="none", show_default=True,
                      help="For offsets older than the map: 'timestamp' finds a position by record "
                           "timestamps, marked approximate."),
         source_option,
@@ -48,11 +49,11 @@ def _route_options(f: Callable) -> Callable:
 
 
 def _route(app: AppContext, mirror: str | None, source: str | None, target: str | None, reverse: bool,
-           reverse_mirror: str | None, fallback: str) -> offsync.Route:
+           reverse_mirror: str | None, fallback: str) -> offroute.Route:
     if mirror is None:
         # with no mirror recorded, "default" still names one whose map is on the target (--source/--target)
         mirror = choose_mirror(app.state, None) if recorded_mirrors(app.state) else "default"
-    return offsync.route_for(app.state, mirror, app.cluster, source, target, reverse, reverse_mirror, fallback)
+    return offroute.route_for(app.state, mirror, app.cluster, source, target, reverse, reverse_mirror, fallback)
 
 
 @offsets.command()
