@@ -21,7 +21,7 @@ from migrate import kafka
 from migrate.config import ClusterProfile
 from migrate.errors import GroupActive, UsageError
 from migrate.offset_maps.route import Route, Routed, build_route
-from migrate.offset_maps.translate import APPROXIMATE, NOT_YET
+from migrate.offset_maps.translate import APPROXIMATE
 from migrate.state import State
 
 log = logging.getLogger("migrate.offsets")
@@ -139,17 +139,6 @@ def translate_groups(route: Route, groups: Iterable[str], with_ends: bool = True
                                    None if end is None else max(0, end - offset), "", None, NOT_MIRRORED,
                                    None, None, None, "", _not_mirrored_note(route)))
     return out
-
-
-def translate_summary(rows: list[GroupOffset]) -> str:
-    """One line counting the group partitions of `offsets translate` by status."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.status] = counts.get(row.status, 0) + 1
-    groups = len({row.group for row in rows})
-    kinds = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    return (f"{len(rows)} committed partition{'s' if len(rows) != 1 else ''} of {groups} "
-            f"group{'s' if groups != 1 else ''}: {kinds or 'none'}")
 
 
 # --- syncing groups -------------------------------------------------------------------------------
@@ -298,37 +287,3 @@ def sync_groups_once(state: State, mirror_name: str, source: ClusterProfile, tar
         elif result.outcome == "skipped":
             log.debug("group sync skipped: %s", result.reason)
     return changes
-
-
-PARTITION_KINDS = ("committed", "would commit", "already in sync", "not mirrored", "not yet mirrored", "refused")
-
-
-def partition_kind(result: GroupSync, change: OffsetChange) -> str:
-    """What happened to one committed partition of a group, in the words of the summary."""
-    if change.action == NOT_MIRRORED:
-        return "not mirrored"
-    if change.action == UNCHANGED:
-        return "already in sync"
-    if change.action == UNTRANSLATABLE and change.status == NOT_YET:
-        return "not yet mirrored"
-    if result.outcome in ("refused", "skipped") or change.action in (UNTRANSLATABLE, REFUSED_REWIND):
-        return "refused"
-    return "would commit" if result.outcome == "would-change" else "committed"
-
-
-def summary(results: list[GroupSync], receiving: str) -> str:
-    """One line saying what a sync did to every group and every committed partition, for people."""
-    outcomes: dict[str, int] = {}
-    kinds: dict[str, int] = {}
-    for result in results:
-        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
-        for change in result.changes:
-            kind = partition_kind(result, change)
-            kinds[kind] = kinds.get(kind, 0) + 1
-    total = len(results)
-    groups = f'{total} group{"s" if total != 1 else ""}'
-    if total and outcomes.get("unchanged", 0) == total and set(kinds) <= {"already in sync"}:
-        return f'nothing to change: all {groups} already in sync on "{receiving}"'
-    parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
-    partitions = ", ".join(f"{kinds[k]} {k}" for k in PARTITION_KINDS if kinds.get(k)) or "none"
-    return f'{groups}: {parts}; partitions: {partitions} on "{receiving}"'

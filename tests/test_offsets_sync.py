@@ -15,6 +15,7 @@ from confluent_kafka import TopicPartition
 
 from migrate import groups as kgroups
 from migrate import kafka
+from migrate.cli.offsets import summary
 from migrate.config import ClusterProfile
 from migrate.offset_maps import route as offroute
 from migrate.offset_maps import sync as offsync
@@ -142,7 +143,7 @@ def test_sync_commits_exact_offsets_and_is_idempotent(estate, source_cluster, ta
 
     second = offsync.sync_groups(route, [group])
     assert second[0].outcome == "unchanged" and second[0].reason == "already in sync"
-    assert offsync.summary(second, "target") == 'nothing to change: all 1 group already in sync on "target"'
+    assert summary(second, "target") == 'nothing to change: all 1 group already in sync on "target"'
 
 
 def test_sync_refuses_rewind_unless_allowed(estate, source_cluster, target_cluster):

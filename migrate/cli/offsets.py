@@ -12,6 +12,10 @@ from migrate.errors import SyncRefused
 from migrate.mirror.registry import choose_mirror, recorded_mirrors
 from migrate.offset_maps import route as offroute
 from migrate.offset_maps import sync as offsync
+from migrate.offset_maps.sync import (
+    NOT_MIRRORED, REFUSED_REWIND, UNCHANGED, UNTRANSLATABLE, GroupOffset, GroupSync, OffsetChange,
+)
+from migrate.offset_maps.translate import NOT_YET
 
 TRANSLATE_COLUMNS = ["group", "topic", "partition", "committed", "end", "lag", "to_topic", "to_offset",
                      "status", "to_end", "to_lag", "note"]
@@ -74,7 +78,7 @@ def translate(app: AppContext, groups: tuple[str, ...], all_groups: bool, mirror
     rows = offsync.translate_groups(route, offsync.select_groups(route, groups, all_groups))
     emit(rows, fmt, TRANSLATE_COLUMNS if fmt == "table" else None)
     if fmt == "table":
-        click.echo(offsync.translate_summary(rows))
+        click.echo(translate_summary(rows))
 
 
 @offsets.command()
@@ -117,9 +121,57 @@ def _sync(app: AppContext, batch, groups: tuple[str, ...], all_groups: bool, mir
         changes = [c for r in results for c in r.changes if c.action != offsync.UNCHANGED]
         if changes:
             emit(changes, fmt, SYNC_COLUMNS)
-        click.echo(offsync.summary(results, route.receiving.name))
+        click.echo(summary(results, route.receiving.name))
     refused = [r for r in results if r.outcome == "refused"]
     if refused:
         raise SyncRefused(
             f"{len(refused)} of {len(results)} group{'s' if len(results) != 1 else ''} refused: "
             + " | ".join(r.reason for r in refused))
+
+
+# --- the summary lines, for people -----------------------------------------------------------------
+
+
+def translate_summary(rows: list[GroupOffset]) -> str:
+    """One line counting the group partitions of `offsets translate` by status."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    groups = len({row.group for row in rows})
+    kinds = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return (f"{len(rows)} committed partition{'s' if len(rows) != 1 else ''} of {groups} "
+            f"group{'s' if groups != 1 else ''}: {kinds or 'none'}")
+
+
+PARTITION_KINDS = ("committed", "would commit", "already in sync", "not mirrored", "not yet mirrored", "refused")
+
+
+def partition_kind(result: GroupSync, change: OffsetChange) -> str:
+    """What happened to one committed partition of a group, in the words of the summary."""
+    if change.action == NOT_MIRRORED:
+        return "not mirrored"
+    if change.action == UNCHANGED:
+        return "already in sync"
+    if change.action == UNTRANSLATABLE and change.status == NOT_YET:
+        return "not yet mirrored"
+    if result.outcome in ("refused", "skipped") or change.action in (UNTRANSLATABLE, REFUSED_REWIND):
+        return "refused"
+    return "would commit" if result.outcome == "would-change" else "committed"
+
+
+def summary(results: list[GroupSync], receiving: str) -> str:
+    """One line saying what a sync did to every group and every committed partition, for people."""
+    outcomes: dict[str, int] = {}
+    kinds: dict[str, int] = {}
+    for result in results:
+        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+        for change in result.changes:
+            kind = partition_kind(result, change)
+            kinds[kind] = kinds.get(kind, 0) + 1
+    total = len(results)
+    groups = f'{total} group{"s" if total != 1 else ""}'
+    if total and outcomes.get("unchanged", 0) == total and set(kinds) <= {"already in sync"}:
+        return f'nothing to change: all {groups} already in sync on "{receiving}"'
+    parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+    partitions = ", ".join(f"{kinds[k]} {k}" for k in PARTITION_KINDS if kinds.get(k)) or "none"
+    return f'{groups}: {parts}; partitions: {partitions} on "{receiving}"'
