@@ -32,6 +32,7 @@ from migrate import groups as kgroups
 from migrate import kafka
 from migrate.local import platforms
 from migrate.config import ClusterProfile
+from migrate.offset_maps import checkpoint
 from migrate.offset_maps import route as offroute
 from migrate.offset_maps import sync as offsync
 from migrate.offset_maps.runs import PartitionMap, Run
@@ -151,10 +152,10 @@ def bench_sync(groups: int, partitions: int, source_platform: str, target_platfo
         rows = offsync.translate_groups(route, offsync.select_groups(route, all_groups=True))
         translate_s = time.perf_counter() - started
         started = time.perf_counter()
-        first = offsync.sync_groups(route, offsync.select_groups(route, all_groups=True))
+        first = checkpoint.sync_groups(route, offsync.select_groups(route, all_groups=True))
         first_s = time.perf_counter() - started
         started = time.perf_counter()
-        second = offsync.sync_groups(route, offsync.select_groups(route, all_groups=True))
+        second = checkpoint.sync_groups(route, offsync.select_groups(route, all_groups=True))
         second_s = time.perf_counter() - started
         committed = kgroups.committed(tgt, list(plans))
         assert all(committed[g] == {k: v for k, v in o.items()} for g, o in plans.items()), "sync was not exact"

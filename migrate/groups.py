@@ -203,11 +203,11 @@ def delete(profile: ClusterProfile, groups: Iterable[str]) -> list[str]:
 
 def sync_groups_once(state, mirror_name: str, source: ClusterProfile, target: ClusterProfile, group_regex,
                      on_results=None):
-    """One round of `migrate mirror --sync-groups`; see migrate.offset_maps.sync.sync_groups_once.
+    """One round of `migrate mirror --sync-groups`; see migrate.offset_maps.checkpoint.sync_groups_once.
 
     Kept here because the mirror's CLI imports it from this module; the flow lives with the
     other offset-sync code (imported late: that module builds on this one).
     """
-    from migrate.offset_maps.sync import sync_groups_once as run_once
+    from migrate.offset_maps.checkpoint import sync_groups_once as run_once
 
     return run_once(state, mirror_name, source, target, group_regex, on_results)

@@ -3,10 +3,10 @@
 Each action calls the piece of the tool that owns the work: the mirror runs as a child
 `migrate mirror --follow` (so it outlives this process and a resumed run finds it), lag is
 read as `migrate mirror status` reads it (state + partition ends from Fetch), group states
-come from `migrate.groups`, offsets from `migrate.offset_maps.sync` (routes from
-`migrate.offset_maps.route`), parity from `migrate validate` (exit 0 parity, 1 divergence,
-2 could not run).  Every action is idempotent; waits poll until their condition holds or the
-step's deadline passes.
+come from `migrate.groups`, offsets from `migrate.offset_maps.checkpoint` (through a route
+from `migrate.offset_maps.route`), parity from `migrate validate` (exit 0 parity, 1
+divergence, 2 could not run).  Every action is idempotent; waits poll until their condition
+holds or the step's deadline passes.
 """
 
 from __future__ import annotations
@@ -436,8 +436,8 @@ def _shadow_offsets(params: dict, shadow) -> dict:
     default_timeout=300.0, shadow=_shadow_offsets,
 )
 def run_offsets_sync(ctx: ActionContext, params: dict) -> StepResult:
+    from migrate.offset_maps import checkpoint
     from migrate.offset_maps import route as offroute
-    from migrate.offset_maps import sync as offsync
 
     reverse = params["direction"] == "reverse"
     route = offroute.route_for(ctx.state, params["mirror"], lambda spec, role: ctx.cluster(spec) if spec else
@@ -446,7 +446,7 @@ def run_offsets_sync(ctx: ActionContext, params: dict) -> StepResult:
     suffix = params.get("target_group_suffix") or ""
     if suffix:
         return _sync_into_shadow(ctx, route, params["groups"], suffix)
-    results = offsync.sync_groups(route, params["groups"])
+    results = checkpoint.sync_groups(route, params["groups"])
     text = "\n".join(f"{r.group}: {r.outcome}{' (' + r.reason + ')' if r.reason else ''}" for r in results)
     moved = sum(1 for r in results for c in r.changes if c.action in ("commit", "rewind"))
     refused = [r for r in results if r.outcome == "refused"]

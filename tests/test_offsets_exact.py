@@ -24,6 +24,7 @@ from migrate import groups as kgroups
 from migrate import kafka
 from migrate.config import ClusterProfile
 from migrate.mirror import MirrorSpec, registry, run_mirror
+from migrate.offset_maps import checkpoint
 from migrate.offset_maps import route as offroute
 from migrate.offset_maps import sync as offsync
 from migrate.records import from_message
@@ -231,14 +232,14 @@ def test_forward_sync_is_exact_at_every_kind_of_position(estate):
     # the mirror's own source group is listed by the broker but never synced as a user's group
     assert f"migrate.mirror.{name}" in kgroups.list_groups(source.profile)
     assert f"migrate.mirror.{name}" not in offsync.select_groups(route, all_groups=True)
-    results = offsync.sync_groups(route, list(groups))
+    results = checkpoint.sync_groups(route, list(groups))
     assert {r.outcome for r in results} == {"changed"}, [r.reason for r in results if r.outcome != "changed"]
     assert all(c.status in ("exact", "gap", "end") for r in results for c in r.changes)
     assert sum(len(g) for g in groups.values()) >= 21 * 10
     tlogs = read_all(target.profile, [(mapping[t], p) for t, p in partitions])
     assert check_synced(logs, target.profile, tlogs, mapping, groups) == []  # Tansu resumes exactly
 
-    again = offsync.sync_groups(route, list(groups))  # idempotent
+    again = checkpoint.sync_groups(route, list(groups))  # idempotent
     assert {r.outcome for r in again} == {"unchanged"}
 
 
@@ -254,7 +255,7 @@ def test_reverse_sync_is_exact_through_the_forward_map_then_a_rollback_mirror(es
     plan = {k: positions(tlogs[k], tlogs[k], tends[k].low, tends[k].high, rng) for k in to_parts}
     groups = commit_rounds(target.profile, unique(prefix + "-rv"), plan)
     route = offroute.build_route(state, name, source.profile, target.profile, reverse=True)
-    results = offsync.sync_groups(route, list(groups))
+    results = checkpoint.sync_groups(route, list(groups))
     assert {r.outcome for r in results} == {"changed"}, [r.reason for r in results if r.outcome != "changed"]
     slogs = read_all(source.profile, partitions)
     problems = check_synced(tlogs, source.profile, slogs, inverse, groups)
@@ -271,7 +272,7 @@ def test_reverse_sync_is_exact_through_the_forward_map_then_a_rollback_mirror(es
     late = unique(prefix + "-late")
     probe = direct[0]
     kgroups.commit(target.profile, {late: {probe: tends[probe].high}})
-    refused = offsync.sync_groups(route, [late])[0]
+    refused = checkpoint.sync_groups(route, [late])[0]
     assert refused.outcome == "refused" and "not-yet" in refused.reason and "reverse mirror" in refused.reason
     assert kgroups.committed(source.profile, [late])[late] == {}
 
@@ -290,7 +291,7 @@ def test_reverse_sync_is_exact_through_the_forward_map_then_a_rollback_mirror(es
     groups[late] = {probe: tends[probe].high}
     route = offroute.build_route(state, name, source.profile, target.profile, reverse=True)
     assert route.reverse_mirror is not None and route.reverse_mirror.name == back
-    results = offsync.sync_groups(route, list(groups))
+    results = checkpoint.sync_groups(route, list(groups))
     assert {r.outcome for r in results} == {"changed"}, [r.reason for r in results if r.outcome != "changed"]
     before, slogs = slogs, read_all(source.profile, partitions)
     for topic, partition in direct:  # the rollback mirror copied exactly the new records back

@@ -17,6 +17,7 @@ from migrate import groups as kgroups
 from migrate import kafka
 from migrate.cli.offsets import summary
 from migrate.config import ClusterProfile
+from migrate.offset_maps import checkpoint
 from migrate.offset_maps import route as offroute
 from migrate.offset_maps import sync as offsync
 from migrate.offset_maps.runs import PartitionMap, Run
@@ -131,17 +132,17 @@ def test_sync_commits_exact_offsets_and_is_idempotent(estate, source_cluster, ta
             for r in rows] == [(0, 5, to_topic, 5, "exact", RECORDS, 15, RECORDS, 15),
                                (1, RECORDS, to_topic, RECORDS, "end", RECORDS, 0, RECORDS, 0)]
 
-    dry = offsync.sync_groups(route, [group], dry_run=True)
+    dry = checkpoint.sync_groups(route, [group], dry_run=True)
     assert dry[0].outcome == "would-change"
     assert committed(target_cluster.profile, group) == {}  # a dry run commits nothing
 
-    first = offsync.sync_groups(route, [group])
+    first = checkpoint.sync_groups(route, [group])
     assert first[0].outcome == "changed"
     assert [(c.to_topic, c.partition, c.current, c.new, c.action) for c in first[0].changes] == [
         (to_topic, 0, None, 5, "commit"), (to_topic, 1, None, RECORDS, "commit")]
     assert committed(target_cluster.profile, group) == {(to_topic, 0): 5, (to_topic, 1): RECORDS}
 
-    second = offsync.sync_groups(route, [group])
+    second = checkpoint.sync_groups(route, [group])
     assert second[0].outcome == "unchanged" and second[0].reason == "already in sync"
     assert summary(second, "target") == 'nothing to change: all 1 group already in sync on "target"'
 
@@ -152,11 +153,11 @@ def test_sync_refuses_rewind_unless_allowed(estate, source_cluster, target_clust
     set_offsets(source_cluster.profile, group, {(topic, 0): 4})
     set_offsets(target_cluster.profile, group, {(to_topic, 0): 12})
     route = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile)
-    refused = offsync.sync_groups(route, [group])[0]
+    refused = checkpoint.sync_groups(route, [group])[0]
     assert refused.outcome == "refused"
     assert "back from 12 to 4" in refused.reason and "--allow-rewind" in refused.reason
     assert committed(target_cluster.profile, group) == {(to_topic, 0): 12}
-    allowed = offsync.sync_groups(route, [group], allow_rewind=True)[0]
+    allowed = checkpoint.sync_groups(route, [group], allow_rewind=True)[0]
     assert allowed.outcome == "changed" and allowed.changes[0].action == "rewind"
     assert committed(target_cluster.profile, group) == {(to_topic, 0): 4}
 
@@ -173,18 +174,18 @@ def test_sync_refuses_untranslatable_offsets_and_commits_nothing(tmp_path, sourc
         group = unique("g")
         set_offsets(source_cluster.profile, group, {(topic, 0): 15, (topic, 1): 12})
         route = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile)
-        result = offsync.sync_groups(route, [group])[0]
+        result = checkpoint.sync_groups(route, [group])[0]
         assert result.outcome == "refused"
         assert "not-yet" in result.reason and "7 short of 15" in result.reason
         assert committed(target_cluster.profile, group) == {}  # partition 1 was translatable, yet nothing
 
         set_offsets(source_cluster.profile, group, {(topic, 0): 5, (topic, 1): 3})
-        result = offsync.sync_groups(route, [group])[0]
+        result = checkpoint.sync_groups(route, [group])[0]
         assert result.outcome == "refused" and "before-start" in result.reason
         assert committed(target_cluster.profile, group) == {}
 
         # continuous mode commits what is exact and leaves the rest for a later round
-        partial = offsync.sync_groups(route, [group], partial=True)[0]
+        partial = checkpoint.sync_groups(route, [group], partial=True)[0]
         assert partial.outcome == "changed"
         assert committed(target_cluster.profile, group) == {(to_topic, 0): 5}
 
@@ -196,11 +197,11 @@ def test_sync_refuses_group_active_on_receiving_side(estate, source_cluster, tar
     member = Member(target_cluster, group, to_topic)
     try:
         route = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile)
-        result = offsync.sync_groups(route, [group])[0]
+        result = checkpoint.sync_groups(route, [group])[0]
         assert result.outcome == "refused"
         assert f'group "{group}" has active members (member count not reported by this platform)' in result.reason
         assert "nothing committed" in result.reason
-        skipped = offsync.sync_groups(route, [group], partial=True, skip_active=True)[0]
+        skipped = checkpoint.sync_groups(route, [group], partial=True, skip_active=True)[0]
         assert skipped.outcome == "skipped"
     finally:
         member.close()
@@ -216,7 +217,7 @@ def test_reverse_sync_through_the_forward_map(estate, source_cluster, target_clu
     set_offsets(target_cluster.profile, group, {(to_topic, 0): 9, (to_topic, 1): RECORDS})
     set_offsets(source_cluster.profile, group, {(topic, 0): 2})
     route = offroute.build_route(state, name, source_cluster.profile, target_cluster.profile, reverse=True)
-    result = offsync.sync_groups(route, [group])[0]
+    result = checkpoint.sync_groups(route, [group])[0]
     assert result.outcome == "changed"
     assert committed(source_cluster.profile, group) == {(topic, 0): 9, (topic, 1): RECORDS}
 
@@ -227,14 +228,14 @@ def test_sync_groups_once_matches_by_regex(estate, source_cluster, target_cluste
     match, other = f"{prefix}-a", f"other-{prefix}"
     for group in (match, other):
         set_offsets(source_cluster.profile, group, {(topic, 0): 7})
-    changes = offsync.sync_groups_once(state, name, source_cluster.profile, target_cluster.profile,
-                                       f"{prefix}-.*")
+    changes = checkpoint.sync_groups_once(state, name, source_cluster.profile, target_cluster.profile,
+                                          f"{prefix}-.*")
     assert [(c.group, c.to_topic, c.partition, c.new) for c in changes] == [(match, to_topic, 0, 7)]
     assert committed(target_cluster.profile, other) == {}
     # never rewinds: a target group ahead stays where it is
     set_offsets(source_cluster.profile, match, {(topic, 0): 3})
-    assert offsync.sync_groups_once(state, name, source_cluster.profile, target_cluster.profile,
-                                    f"{prefix}-.*") == []
+    assert checkpoint.sync_groups_once(state, name, source_cluster.profile, target_cluster.profile,
+                                       f"{prefix}-.*") == []
     assert committed(target_cluster.profile, match) == {(to_topic, 0): 7}
 
 

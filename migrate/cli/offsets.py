@@ -10,11 +10,11 @@ from migrate.cli.common import AppContext, emit, format_option, pass_app, source
 from migrate.cli.metrics import batch_metrics_options, leaving_metrics
 from migrate.errors import SyncRefused
 from migrate.mirror.registry import choose_mirror, recorded_mirrors
+from migrate.offset_maps import checkpoint
 from migrate.offset_maps import route as offroute
 from migrate.offset_maps import sync as offsync
-from migrate.offset_maps.sync import (
-    NOT_MIRRORED, REFUSED_REWIND, UNCHANGED, UNTRANSLATABLE, GroupOffset, GroupSync, OffsetChange,
-)
+from migrate.offset_maps.checkpoint import REFUSED_REWIND, UNCHANGED, UNTRANSLATABLE, GroupSync, OffsetChange
+from migrate.offset_maps.sync import NOT_MIRRORED, GroupOffset
 from migrate.offset_maps.translate import NOT_YET
 
 TRANSLATE_COLUMNS = ["group", "topic", "partition", "committed", "end", "lag", "to_topic", "to_offset",
@@ -111,14 +111,14 @@ def _sync(app: AppContext, batch, groups: tuple[str, ...], all_groups: bool, mir
     from migrate.metrics.batch import sync_metrics
 
     route = _route(app, mirror, source, target, reverse, reverse_mirror, fallback)
-    results = offsync.sync_groups(route, offsync.select_groups(route, groups, all_groups),
-                                  dry_run=dry_run, allow_rewind=allow_rewind)
+    results = checkpoint.sync_groups(route, offsync.select_groups(route, groups, all_groups),
+                                     dry_run=dry_run, allow_rewind=allow_rewind)
     batch.metrics = sync_metrics(results, mirror)
     if fmt == "json":
         emit(results, fmt)
     else:
         # what changed (or would, or was refused); partitions already in sync are only counted
-        changes = [c for r in results for c in r.changes if c.action != offsync.UNCHANGED]
+        changes = [c for r in results for c in r.changes if c.action != checkpoint.UNCHANGED]
         if changes:
             emit(changes, fmt, SYNC_COLUMNS)
         click.echo(summary(results, route.receiving.name))
