@@ -15,9 +15,9 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
 from migrate.config import ClusterProfile, redact_text
@@ -371,14 +371,78 @@ def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isol
                     continue
                 if error.code() == KafkaError._PARTITION_EOF:
                     ends[key] = PartitionEnds(lows[key], message.offset())
-                elif error.fatal() or not error.retriable():
-                    raise KafkaOperationError(
-                        f'reading {key[0]}[{key[1]}] on cluster "{profile.name}" failed: '
-                        f"{redact_text(error.str())}"
-                    )
+                elif (failure := read_failure(profile, f"{key[0]}[{key[1]}]", error)) is not None:
+                    raise failure
         return ends
     finally:
         client.close()
+
+
+# --- reading partitions ------------------------------------------------------------------------
+
+Key = tuple[str, int]
+
+
+def _names(keys: Iterable[Key]) -> str:
+    return ", ".join(f"{t}[{p}]" for t, p in list(keys)[:5])
+
+
+def read_failure(profile: ClusterProfile, what: str, error: KafkaError) -> KafkaOperationError | None:
+    """The error to raise for a consumer error met reading `what` ("topic[partition]"), or None when
+    librdkafka retries it on its own."""
+    if error.fatal() or not error.retriable():
+        return KafkaOperationError(f'reading {what} on cluster "{profile.name}" failed: {redact_text(error.str())}')
+    return None
+
+
+def read_assigned(client: Consumer, profile: ClusterProfile, reading: set[Key], *, timeout: float, batch: int,
+                  starts: Mapping[Key, int] | None = None) -> Iterator[Iterator[Message]]:
+    """The records and end-of-partition events of an assigned consumer, one iterator per consume() call.
+
+    The one read loop: the caller assigns `client` (enable.partition.eof on) and holds the policy
+    of when a partition is done, by discarding it from `reading` (the loop ends when `reading` is
+    empty) or by no longer iterating.  Each inner iterator yields the records of partitions in
+    `reading` and their end-of-partition events (error code _PARTITION_EOF: the offset is the
+    end); iterate it before asking for the next.  Anything of a partition the caller discarded is
+    dropped.  Other consumer errors are classified here, in order: with `starts`, an
+    offset-out-of-range names the offset the read started from; a fatal or non-retriable error
+    raises KafkaOperationError naming the cluster and partition; retriable ones are skipped.
+    Raises KafkaOperationError when consume() brings nothing for `timeout` seconds.  Exceptions
+    of consume() itself propagate unchanged.
+    """
+    assigned = set(reading)
+    last_progress = time.monotonic()
+    while reading:
+        # A short wait: consume() waits out its whole timeout unless the batch fills up.
+        messages = client.consume(batch, timeout=0.05)
+        if messages:
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > timeout:
+            raise KafkaOperationError(f'reading {_names(reading)} on cluster "{profile.name}" made no progress '
+                                      f"for {timeout:.0f}s")
+        yield _classified(messages, profile, reading, assigned, starts)
+
+
+def _classified(messages: list[Message], profile: ClusterProfile, reading: set[Key], assigned: set[Key],
+                starts: Mapping[Key, int] | None) -> Iterator[Message]:
+    for message in messages:
+        key = (message.topic(), message.partition())
+        error = message.error()
+        if error is None or error.code() == KafkaError._PARTITION_EOF:
+            if key in reading:
+                yield message
+            continue
+        if key in assigned:
+            if key not in reading:
+                continue  # a partition the caller is done with
+            if (starts is not None and key in starts
+                    and error.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE)):
+                raise KafkaOperationError(f'{key[0]}[{key[1]}] on cluster "{profile.name}": offset {starts[key]} '
+                                          f"is out of range ({redact_text(error.str())})")
+        # An error of no partition read (none known for assign-only consumers) names those being read.
+        failure = read_failure(profile, f"{key[0]}[{key[1]}]" if key in assigned else _names(reading), error)
+        if failure is not None:
+            raise failure
 
 
 def read_ranges(profile: ClusterProfile, ranges: Mapping[tuple[str, int], tuple[int, int]],
@@ -403,34 +467,18 @@ def read_ranges(profile: ClusterProfile, ranges: Mapping[tuple[str, int], tuple[
         try:
             client.assign([TopicPartition(t, p, wanted[(t, p)][0]) for t, p in chunk])
             pending = set(chunk)
-            last_progress = time.monotonic()
-            while pending:
-                messages = client.consume(5000, timeout=0.05)
-                if messages:
-                    last_progress = time.monotonic()
+            for messages in read_assigned(client, profile, pending, timeout=timeout, batch=5000):
                 for message in messages:
                     key = (message.topic(), message.partition())
-                    if key not in pending:
-                        continue
                     end = wanted[key][1]
-                    error = message.error()
-                    if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            if eof_ends or message.offset() >= end:
-                                pending.discard(key)
-                            continue
-                        if error.fatal() or not error.retriable():
-                            raise KafkaOperationError(f'reading {key[0]}[{key[1]}] on cluster "{profile.name}" '
-                                                      f"failed: {redact_text(error.str())}")
+                    if message.error() is not None:  # end of partition
+                        if eof_ends or message.offset() >= end:
+                            pending.discard(key)
                         continue
                     if message.offset() < end:
                         out[key].append(message)
                     if message.offset() + 1 >= end:
                         pending.discard(key)
-                if time.monotonic() - last_progress > timeout:
-                    missing = ", ".join(f"{t}[{p}]" for t, p in list(pending)[:5])
-                    raise KafkaOperationError(f'reading {missing} on cluster "{profile.name}" made no progress '
-                                              f"for {timeout:.0f}s")
         finally:
             client.close()
     return out
@@ -447,37 +495,18 @@ def iter_partition(client: Consumer, profile: ClusterProfile, topic: str, partit
     if start >= end:
         return
     client.assign([TopicPartition(topic, partition, start)])
-    last_progress = time.monotonic()
-    while True:
-        messages = client.consume(batch, timeout=0.05)
-        if messages:
-            last_progress = time.monotonic()
+    key = (topic, partition)
+    for messages in read_assigned(client, profile, {key}, timeout=timeout, batch=batch, starts={key: start}):
         for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    if message.offset() >= end:
-                        return
-                    continue
-                if error.code() == KafkaError._AUTO_OFFSET_RESET or error.code() == KafkaError.OFFSET_OUT_OF_RANGE:
-                    raise KafkaOperationError(
-                        f'{topic}[{partition}] on cluster "{profile.name}": offset {start} is out of range '
-                        f"({redact_text(error.str())})"
-                    )
-                if error.fatal() or not error.retriable():
-                    raise KafkaOperationError(
-                        f'reading {topic}[{partition}] on cluster "{profile.name}" failed: {redact_text(error.str())}'
-                    )
+            if message.error() is not None:  # end of partition
+                if message.offset() >= end:
+                    return
                 continue
             if message.offset() >= end:
                 return
             yield message
             if message.offset() + 1 >= end:
                 return
-        if time.monotonic() - last_progress > timeout:
-            raise KafkaOperationError(
-                f'reading {topic}[{partition}] on cluster "{profile.name}" made no progress for {timeout:.0f}s'
-            )
 
 
 def read_log(profile: ClusterProfile, topic: str, start: int | None = None, timeout: float = 60.0
