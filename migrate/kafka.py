@@ -15,9 +15,9 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
 from migrate.config import ClusterProfile, redact_text
@@ -126,18 +126,7 @@ def _tcp_probe(bootstrap: str, timeout: float) -> str | None:
 
 def check_reachable(profile: ClusterProfile, timeout: float = REACH_TIMEOUT):
     """Return the cluster metadata, or raise ClusterUnreachable within about `timeout` seconds."""
-    started = time.monotonic()
-    reason = _tcp_probe(profile.bootstrap, timeout=min(3.0, timeout))
-    if reason is not None:
-        raise ClusterUnreachable(profile.name, profile.bootstrap, reason.lower())
-    remaining = max(1.0, timeout - (time.monotonic() - started))
-    client = admin(profile)
-    try:
-        return client.list_topics(timeout=remaining)
-    except KafkaException as exc:
-        raise ClusterUnreachable(profile.name, profile.bootstrap, describe_error(exc)) from exc
-    finally:
-        client.poll(0)  # librdkafka's log lines reach our logger (-vv) only when the client is polled
+    return AdminSession(profile).check_reachable(timeout)
 
 
 # --- topics ----------------------------------------------------------------------------------
@@ -150,12 +139,87 @@ class TopicInfo:
 
 
 def list_topics(profile: ClusterProfile, timeout: float = REACH_TIMEOUT) -> dict[str, TopicInfo]:
-    metadata = check_reachable(profile, timeout)
-    return {
-        name: TopicInfo(name, len(topic.partitions))
-        for name, topic in metadata.topics.items()
-        if topic.error is None or topic.error.code() == KafkaError.NO_ERROR
-    }
+    return AdminSession(profile).list_topics(timeout)
+
+
+class AdminSession:
+    """One admin client of a cluster, held across a sequence of metadata requests.
+
+    The module's check_reachable, list_topics and wait_for_topics build a client per call; a
+    caller that lists, creates and waits, or polls a listing, holds one session instead (the
+    client is made on first use and dropped on close).  Answers and errors are those of the
+    module functions: each listing still probes TCP first, so a cluster that went away fails as
+    fast and with the same reason as a fresh list_topics.
+    """
+
+    def __init__(self, profile: ClusterProfile):
+        self.profile = profile
+        self._client: AdminClient | None = None
+
+    def __enter__(self) -> AdminSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client = None
+
+    def _admin(self) -> AdminClient:
+        if self._client is None:
+            self._client = admin(self.profile)
+        return self._client
+
+    def check_reachable(self, timeout: float = REACH_TIMEOUT):
+        """Return the cluster metadata, or raise ClusterUnreachable within about `timeout` seconds."""
+        profile = self.profile
+        started = time.monotonic()
+        reason = _tcp_probe(profile.bootstrap, timeout=min(3.0, timeout))
+        if reason is not None:
+            raise ClusterUnreachable(profile.name, profile.bootstrap, reason.lower())
+        remaining = max(1.0, timeout - (time.monotonic() - started))
+        client = self._admin()
+        try:
+            return client.list_topics(timeout=remaining)
+        except KafkaException as exc:
+            raise ClusterUnreachable(profile.name, profile.bootstrap, describe_error(exc)) from exc
+        finally:
+            client.poll(0)  # librdkafka's log lines reach our logger (-vv) only when the client is polled
+
+    def list_topics(self, timeout: float = REACH_TIMEOUT) -> dict[str, TopicInfo]:
+        metadata = self.check_reachable(timeout)
+        return {
+            name: TopicInfo(name, len(topic.partitions))
+            for name, topic in metadata.topics.items()
+            if topic.error is None or topic.error.code() == KafkaError.NO_ERROR
+        }
+
+    def wait_for_topic(self, name: str, partitions: int, timeout: float = 15.0) -> None:
+        self.wait_for_topics({name: partitions}, timeout)
+
+    def wait_for_topics(self, wanted: Mapping[str, int], timeout: float = 15.0) -> None:
+        """Wait until every topic is in the metadata with at least its partition count."""
+        profile = self.profile
+        deadline = time.monotonic() + timeout
+        client = self._admin()
+        missing = dict(wanted)
+        while missing:
+            try:
+                metadata = client.list_topics(timeout=max(1.0, deadline - time.monotonic()))
+            except KafkaException as exc:
+                raise ClusterUnreachable(profile.name, profile.bootstrap, describe_error(exc)) from exc
+            for name, partitions in list(missing.items()):
+                topic = metadata.topics.get(name)
+                if topic is not None and topic.error is None and len(topic.partitions) >= partitions:
+                    del missing[name]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(f'"{n}"' for n in list(missing)[:5])
+                raise KafkaOperationError(
+                    f'topic {names} did not appear on cluster "{profile.name}" within {timeout:.0f}s'
+                )
+            time.sleep(0.05)
 
 
 def create_topic(
@@ -222,31 +286,12 @@ def add_partitions(profile: ClusterProfile, name: str, total: int, timeout: floa
 
 
 def wait_for_topic(profile: ClusterProfile, name: str, partitions: int, timeout: float = 15.0) -> None:
-    wait_for_topics(profile, {name: partitions}, timeout)
+    AdminSession(profile).wait_for_topic(name, partitions, timeout)
 
 
 def wait_for_topics(profile: ClusterProfile, wanted: Mapping[str, int], timeout: float = 15.0) -> None:
     """Wait until every topic is in the metadata with at least its partition count (one client)."""
-    deadline = time.monotonic() + timeout
-    client = admin(profile)
-    missing = dict(wanted)
-    while missing:
-        try:
-            metadata = client.list_topics(timeout=max(1.0, deadline - time.monotonic()))
-        except KafkaException as exc:
-            raise ClusterUnreachable(profile.name, profile.bootstrap, describe_error(exc)) from exc
-        for name, partitions in list(missing.items()):
-            topic = metadata.topics.get(name)
-            if topic is not None and topic.error is None and len(topic.partitions) >= partitions:
-                del missing[name]
-        if not missing:
-            return
-        if time.monotonic() > deadline:
-            names = ", ".join(f'"{n}"' for n in list(missing)[:5])
-            raise KafkaOperationError(
-                f'topic {names} did not appear on cluster "{profile.name}" within {timeout:.0f}s'
-            )
-        time.sleep(0.05)
+    AdminSession(profile).wait_for_topics(wanted, timeout)
 
 
 def delete_topics(profile: ClusterProfile, names: Iterable[str], timeout: float = 30.0) -> None:
@@ -371,14 +416,78 @@ def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isol
                     continue
                 if error.code() == KafkaError._PARTITION_EOF:
                     ends[key] = PartitionEnds(lows[key], message.offset())
-                elif error.fatal() or not error.retriable():
-                    raise KafkaOperationError(
-                        f'reading {key[0]}[{key[1]}] on cluster "{profile.name}" failed: '
-                        f"{redact_text(error.str())}"
-                    )
+                elif (failure := read_failure(profile, f"{key[0]}[{key[1]}]", error)) is not None:
+                    raise failure
         return ends
     finally:
         client.close()
+
+
+# --- reading partitions ------------------------------------------------------------------------
+
+Key = tuple[str, int]
+
+
+def _names(keys: Iterable[Key]) -> str:
+    return ", ".join(f"{t}[{p}]" for t, p in list(keys)[:5])
+
+
+def read_failure(profile: ClusterProfile, what: str, error: KafkaError) -> KafkaOperationError | None:
+    """The error to raise for a consumer error met reading `what` ("topic[partition]"), or None when
+    librdkafka retries it on its own."""
+    if error.fatal() or not error.retriable():
+        return KafkaOperationError(f'reading {what} on cluster "{profile.name}" failed: {redact_text(error.str())}')
+    return None
+
+
+def read_assigned(client: Consumer, profile: ClusterProfile, reading: set[Key], *, timeout: float, batch: int,
+                  starts: Mapping[Key, int] | None = None) -> Iterator[Iterator[Message]]:
+    """The records and end-of-partition events of an assigned consumer, one iterator per consume() call.
+
+    The one read loop: the caller assigns `client` (enable.partition.eof on) and holds the policy
+    of when a partition is done, by discarding it from `reading` (the loop ends when `reading` is
+    empty) or by no longer iterating.  Each inner iterator yields the records of partitions in
+    `reading` and their end-of-partition events (error code _PARTITION_EOF: the offset is the
+    end); iterate it before asking for the next.  Anything of a partition the caller discarded is
+    dropped.  Other consumer errors are classified here, in order: with `starts`, an
+    offset-out-of-range names the offset the read started from; a fatal or non-retriable error
+    raises KafkaOperationError naming the cluster and partition; retriable ones are skipped.
+    Raises KafkaOperationError when consume() brings nothing for `timeout` seconds.  Exceptions
+    of consume() itself propagate unchanged.
+    """
+    assigned = set(reading)
+    last_progress = time.monotonic()
+    while reading:
+        # A short wait: consume() waits out its whole timeout unless the batch fills up.
+        messages = client.consume(batch, timeout=0.05)
+        if messages:
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > timeout:
+            raise KafkaOperationError(f'reading {_names(reading)} on cluster "{profile.name}" made no progress '
+                                      f"for {timeout:.0f}s")
+        yield _classified(messages, profile, reading, assigned, starts)
+
+
+def _classified(messages: list[Message], profile: ClusterProfile, reading: set[Key], assigned: set[Key],
+                starts: Mapping[Key, int] | None) -> Iterator[Message]:
+    for message in messages:
+        key = (message.topic(), message.partition())
+        error = message.error()
+        if error is None or error.code() == KafkaError._PARTITION_EOF:
+            if key in reading:
+                yield message
+            continue
+        if key in assigned:
+            if key not in reading:
+                continue  # a partition the caller is done with
+            if (starts is not None and key in starts
+                    and error.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE)):
+                raise KafkaOperationError(f'{key[0]}[{key[1]}] on cluster "{profile.name}": offset {starts[key]} '
+                                          f"is out of range ({redact_text(error.str())})")
+        # An error of no partition read (none known for assign-only consumers) names those being read.
+        failure = read_failure(profile, f"{key[0]}[{key[1]}]" if key in assigned else _names(reading), error)
+        if failure is not None:
+            raise failure
 
 
 def read_ranges(profile: ClusterProfile, ranges: Mapping[tuple[str, int], tuple[int, int]],
@@ -403,34 +512,18 @@ def read_ranges(profile: ClusterProfile, ranges: Mapping[tuple[str, int], tuple[
         try:
             client.assign([TopicPartition(t, p, wanted[(t, p)][0]) for t, p in chunk])
             pending = set(chunk)
-            last_progress = time.monotonic()
-            while pending:
-                messages = client.consume(5000, timeout=0.05)
-                if messages:
-                    last_progress = time.monotonic()
+            for messages in read_assigned(client, profile, pending, timeout=timeout, batch=5000):
                 for message in messages:
                     key = (message.topic(), message.partition())
-                    if key not in pending:
-                        continue
                     end = wanted[key][1]
-                    error = message.error()
-                    if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            if eof_ends or message.offset() >= end:
-                                pending.discard(key)
-                            continue
-                        if error.fatal() or not error.retriable():
-                            raise KafkaOperationError(f'reading {key[0]}[{key[1]}] on cluster "{profile.name}" '
-                                                      f"failed: {redact_text(error.str())}")
+                    if message.error() is not None:  # end of partition
+                        if eof_ends or message.offset() >= end:
+                            pending.discard(key)
                         continue
                     if message.offset() < end:
                         out[key].append(message)
                     if message.offset() + 1 >= end:
                         pending.discard(key)
-                if time.monotonic() - last_progress > timeout:
-                    missing = ", ".join(f"{t}[{p}]" for t, p in list(pending)[:5])
-                    raise KafkaOperationError(f'reading {missing} on cluster "{profile.name}" made no progress '
-                                              f"for {timeout:.0f}s")
         finally:
             client.close()
     return out
@@ -447,37 +540,18 @@ def iter_partition(client: Consumer, profile: ClusterProfile, topic: str, partit
     if start >= end:
         return
     client.assign([TopicPartition(topic, partition, start)])
-    last_progress = time.monotonic()
-    while True:
-        messages = client.consume(batch, timeout=0.05)
-        if messages:
-            last_progress = time.monotonic()
+    key = (topic, partition)
+    for messages in read_assigned(client, profile, {key}, timeout=timeout, batch=batch, starts={key: start}):
         for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    if message.offset() >= end:
-                        return
-                    continue
-                if error.code() == KafkaError._AUTO_OFFSET_RESET or error.code() == KafkaError.OFFSET_OUT_OF_RANGE:
-                    raise KafkaOperationError(
-                        f'{topic}[{partition}] on cluster "{profile.name}": offset {start} is out of range '
-                        f"({redact_text(error.str())})"
-                    )
-                if error.fatal() or not error.retriable():
-                    raise KafkaOperationError(
-                        f'reading {topic}[{partition}] on cluster "{profile.name}" failed: {redact_text(error.str())}'
-                    )
+            if message.error() is not None:  # end of partition
+                if message.offset() >= end:
+                    return
                 continue
             if message.offset() >= end:
                 return
             yield message
             if message.offset() + 1 >= end:
                 return
-        if time.monotonic() - last_progress > timeout:
-            raise KafkaOperationError(
-                f'reading {topic}[{partition}] on cluster "{profile.name}" made no progress for {timeout:.0f}s'
-            )
 
 
 def read_log(profile: ClusterProfile, topic: str, start: int | None = None, timeout: float = 60.0

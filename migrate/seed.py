@@ -385,19 +385,20 @@ def seed_estate(profile: ClusterProfile, scale: int = 1, seed: int = 7, prefix: 
 
 def _create_topics(profile: ClusterProfile, prefix: str) -> None:
     names = [prefix + t.suffix for t in TOPICS]
-    existing = sorted(set(names) & set(kafka.list_topics(profile)))
-    if existing:
-        raise UsageError(
-            f'cluster "{profile.name}" already has estate topics ({", ".join(existing)}); '
-            "pass another --prefix or delete them"
-        )
-    for spec in TOPICS:
-        if not kafka.create_topic(profile, prefix + spec.suffix, spec.partitions, spec.configs):
-            raise UsageError(f'topic "{prefix + spec.suffix}" appeared on cluster "{profile.name}" while seeding; '
-                             "pass another --prefix")
-    # Some platforms auto-create unknown topics on produce: never write before ours exist.
-    for spec in TOPICS:
-        kafka.wait_for_topic(profile, prefix + spec.suffix, spec.partitions)
+    with kafka.AdminSession(profile) as session:
+        existing = sorted(set(names) & set(session.list_topics()))
+        if existing:
+            raise UsageError(
+                f'cluster "{profile.name}" already has estate topics ({", ".join(existing)}); '
+                "pass another --prefix or delete them"
+            )
+        for spec in TOPICS:
+            if not kafka.create_topic(profile, prefix + spec.suffix, spec.partitions, spec.configs):
+                raise UsageError(f'topic "{prefix + spec.suffix}" appeared on cluster "{profile.name}" while '
+                                 "seeding; pass another --prefix")
+        # Some platforms auto-create unknown topics on produce: never write before ours exist.
+        for spec in TOPICS:
+            session.wait_for_topic(prefix + spec.suffix, spec.partitions)
 
 
 class _Delivery:

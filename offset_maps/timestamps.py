@@ -48,10 +48,9 @@ class _Reader:
                 return message.offset(), message.timestamp()[1]
             if error.code() == KafkaError._PARTITION_EOF:
                 return None
-            if error.fatal() or not error.retriable():
-                raise KafkaOperationError(
-                    f'reading {self.topic}[{self.partition}] on cluster "{self.profile.name}" failed: '
-                    f"{error.str()}")
+            failure = kafka.read_failure(self.profile, f"{self.topic}[{self.partition}]", error)
+            if failure is not None:
+                raise failure
 
     def close(self) -> None:
         self.consumer.close()
@@ -145,9 +144,8 @@ def spans_with_records(profile: ClusterProfile, spans: list[Span], timeout: floa
                     done = message.offset() + 1 >= limit[key]
                 elif error.code() == KafkaError._PARTITION_EOF:
                     done = True
-                elif error.fatal() or not error.retriable():
-                    raise KafkaOperationError(f"reading {key[0]}[{key[1]}] on cluster \"{profile.name}\" failed: "
-                                              f"{error.str()}")
+                elif (failure := kafka.read_failure(profile, f"{key[0]}[{key[1]}]", error)) is not None:
+                    raise failure
                 else:
                     continue
                 if done:

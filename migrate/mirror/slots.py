@@ -60,11 +60,12 @@ def slot_partitions(counts: dict[str, int], slot: int, slots: int) -> list[tuple
 def ensure_slots_topic(source: ClusterProfile, mirror: str, wanted: int) -> int:
     """Create the coordination topic if needed; returns the slot count in force (the topic's)."""
     name = slots_topic_name(mirror)
-    existing = kafka.list_topics(source).get(name)
-    if existing is None:
-        kafka.create_topic(source, name, wanted, {"retention.ms": "-1"})
-        kafka.wait_for_topic(source, name, wanted)
-        existing = kafka.list_topics(source)[name]
+    with kafka.AdminSession(source) as session:
+        existing = session.list_topics().get(name)
+        if existing is None:
+            kafka.create_topic(source, name, wanted, {"retention.ms": "-1"})
+            session.wait_for_topic(name, wanted)
+            existing = session.list_topics()[name]
     if existing.partitions != wanted:
         log.warning('mirror "%s" has %d write slots (topic %s on cluster "%s"); --slots %d is ignored: every '
                     "worker of a mirror must agree, and the slot count is fixed when the mirror is first run",

@@ -204,9 +204,10 @@ def delete_topics(ctx: ProbeContext) -> list[CheckResult]:
     try:
         kafka.delete_topics(ctx.profile, [topic])
         deadline = time.monotonic() + 10
-        while topic in kafka.list_topics(ctx.profile) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        gone = topic not in kafka.list_topics(ctx.profile)
+        with kafka.AdminSession(ctx.profile) as session:
+            while topic in session.list_topics() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            gone = topic not in session.list_topics()
     except Exception as exc:
         status, text = classify(exc)
         return [result("delete-topics", CONFLUENT, status, expected, text, watch)]
