@@ -91,6 +91,14 @@ FAILED = ("diverged", "data-loss", "blocked")
 COMMIT_THREADS = 4
 LIVE_LAG = 5_000  # a partition opened this close to its source end is read in the live lane
 BACKFILL_BATCH = 10_000  # backfill records handled per loop, after the live lane
+# The slots group's rebalance timeout (librdkafka sends max.poll.interval.ms as it).  Tansu waits
+# up to it for a member that died during a rebalance, whatever its session timeout: with the
+# 300 s default, a kill, a join and a leave within seconds left the survivors without a slot for
+# over 200 s (then the wait was stopped); with 15 s or 30 s they had them 11 s after the kill
+# (measured, plain confluent-kafka members, 12 partitions).  The loop serves the group far more often than this (between two slots
+# while taking slots over); a member that does not is dropped and rejoins, and fencing keeps it
+# harmless.
+COORDINATION_REBALANCE_MS = 60_000
 LIVE_COMMIT_S = 0.1  # commit cadence of a slot whose open transaction holds only live records
 HOLD_MAX = 50_000  # records held for one slot while it commits, before its partitions are paused
 
@@ -815,6 +823,7 @@ class Mirror:
             "auto.offset.reset": "latest",
             "session.timeout.ms": spec.session_timeout_ms,
             "heartbeat.interval.ms": max(100, spec.session_timeout_ms // 10),
+            "max.poll.interval.ms": max(COORDINATION_REBALANCE_MS, spec.session_timeout_ms),
             # Eager, not cooperative-sticky: with Tansu as the coordinator a leave took 148 s to
             # hand the slots over under cooperative-sticky and 18 s under roundrobin (one fleet
             # test run each, same machine).
