@@ -71,27 +71,25 @@ def _fields(a: KeyedRecord, b: KeyedRecord, options: DigestOptions) -> str:
     return ",".join(fields)
 
 
+def _split_by_digests(records: list[KeyedRecord], digests: collections.Counter) -> tuple[list, list]:
+    """The records matched by a digest still in `digests` (each match uses one up), and the rest; both in order."""
+    matched, rest = [], []
+    for r in records:
+        if digests[r.digest] > 0:
+            digests[r.digest] -= 1
+            matched.append(r)
+        else:
+            rest.append(r)
+    return matched, rest
+
+
 def compare_sequences(source: list[KeyedRecord], target: list[KeyedRecord], ordered: bool = True,
                       options: DigestOptions = DEFAULT) -> list[tuple[str, KeyedRecord | None, KeyedRecord | None, str | None]]:
     """(kind, source record, target record, field) for each divergent record of one identity."""
     if len(source) == len(target) and all(a.digest == b.digest for a, b in zip(source, target)):
         return []
-    available = collections.Counter(r.digest for r in target)
-    common_src, src_only = [], []
-    for r in source:
-        if available[r.digest] > 0:
-            available[r.digest] -= 1
-            common_src.append(r)
-        else:
-            src_only.append(r)
-    wanted = collections.Counter(r.digest for r in common_src)
-    common_tgt, tgt_only = [], []
-    for r in target:
-        if wanted[r.digest] > 0:
-            wanted[r.digest] -= 1
-            common_tgt.append(r)
-        else:
-            tgt_only.append(r)
+    common_src, src_only = _split_by_digests(source, collections.Counter(r.digest for r in target))
+    common_tgt, tgt_only = _split_by_digests(target, collections.Counter(r.digest for r in common_src))
     out: list[tuple[str, KeyedRecord | None, KeyedRecord | None, str | None]] = []
     if ordered:
         # The n-th occurrence of a content on the source matches its n-th occurrence on the target.

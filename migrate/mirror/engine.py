@@ -700,6 +700,15 @@ class Mirror:
             self._lane_call("resume", paused)
 
     # --- maps ----------------------------------------------------------------------------------
+    # Who writes the map topic, and in which order (one rule for both modes):
+    # - default mode: the engine's map producer, after the slot's target transaction committed.
+    #   The changes are handed to the producer first (_publish), then the local index is saved
+    #   (store_pending_flush).  Delivery is asynchronous, so after a crash either may be the longer:
+    #   the registry takes the longer per partition, and reconciliation verifies the target tail
+    #   beyond it, so neither order loses or duplicates a record.  The topic is flushed before a
+    #   slot is handed over (_on_revoke), so the next holder reads everything this one mapped.
+    # - --transactions: the slot's writer appends them inside the records' own transaction
+    #   (SlotWriter.commit), and hands the engine nothing to publish for them.
 
     def _publish(self, writer: PartitionWriter, pending: list[tuple[bytes, bytes]]) -> None:
         """Append map changes to the durable map topic; the local save follows in one transaction."""
