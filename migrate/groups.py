@@ -17,7 +17,7 @@ import logging
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, TypeVar
 
 from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 
@@ -57,8 +57,11 @@ def _state_name(state: object) -> str:
     return str(state or "UNKNOWN").upper()
 
 
-def _results(profile: ClusterProfile, what: str, futures: Mapping[str, Future]) -> dict[str, object]:
-    out = {}
+_T = TypeVar("_T")
+
+
+def _results(profile: ClusterProfile, what: str, futures: Mapping[str, Future[_T]]) -> dict[str, _T]:
+    out: dict[str, _T] = {}
     for key, future in futures.items():
         try:
             out[key] = future.result(TIMEOUT)

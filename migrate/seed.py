@@ -47,7 +47,7 @@ import base64
 import json
 import random
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 from confluent_kafka import KafkaException
 
@@ -326,7 +326,8 @@ class _Planner:
             self.add("audit.log", None, _json({"actor": "system", "event": "retention.sweep", "after": wf}),
                      tuple(base), ts + 2, partition=rng.randrange(_PARTITIONS["audit.log"]))
 
-    def result(self, key: bytes, wf: str, call_id: str, tool: str, step: int, base: Headers, ts: int,
+    def result(self, key: bytes, wf: str, call_id: str, tool: str, step: int,
+               base: Sequence[tuple[str, bytes | None]], ts: int,
                failed: bool, state) -> None:
         rng = self.rng
         output: dict = {"rows": rng.randint(0, 50)}

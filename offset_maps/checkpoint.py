@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterable
+from typing import Iterable, cast
 
 from migrate import groups as kgroups
 from migrate.config import ClusterProfile
@@ -130,7 +130,8 @@ def sync_groups(route: Route, groups: Iterable[str], dry_run: bool = False, allo
         elif dry_run:
             results[group] = GroupSync(group, "would-change", "dry run: nothing committed", tuple(changes))
         else:
-            to_commit[group] = {(c.to_topic, c.partition): c.new for c in moving}
+            # a commit or a rewind always carries its new offset (_plan_partition)
+            to_commit[group] = {(c.to_topic, c.partition): cast(int, c.new) for c in moving}
             results[group] = GroupSync(group, "changed", _refusal(refused) if refused else "", tuple(changes))
     if to_commit:
         outcome = kgroups.commit(route.receiving, to_commit)
@@ -160,7 +161,7 @@ def sync_groups_once(state: State, mirror_name: str, source: ClusterProfile, tar
     done = sync_groups(route, groups, partial=True, skip_active=True)
     if on_results is not None:  # metrics count the skipped groups
         on_results(done)
-    changes = []
+    changes: list[OffsetChange] = []
     for result in done:
         if result.outcome == "changed":
             changes.extend(c for c in result.changes if c.action in (COMMIT, REWIND))

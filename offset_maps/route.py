@@ -112,11 +112,15 @@ class Route:
             reverse_topic = self.reverse_mirror.topics[topic]
         which, result = translate_reverse_via(forward_map, reverse_map, committed)
         if which == "reverse-mirror":
+            # translate_reverse_via answers from the reverse mirror only when it has this partition's map
+            assert self.reverse_mirror is not None and reverse_map is not None and reverse_topic is not None
             routed = Routed(reverse_topic, result, self.reverse_mirror.name)
             routed = self._markers_only(routed, topic, partition, committed, reverse_map.source_high,
                                         lambda o: translate(reverse_map, o))
         else:
-            routed = Routed(source_topic or reverse_topic, result, self.forward.name)
+            back_to = source_topic or reverse_topic
+            assert back_to is not None  # callers translate only topics the route covers()
+            routed = Routed(back_to, result, self.forward.name)
             if forward_map is not None:
                 routed = self._markers_only(routed, topic, partition, committed, forward_map.target_high,
                                             lambda o: translate_reverse(forward_map, o))

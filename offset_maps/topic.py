@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import cast
 
 from migrate import kafka
 from migrate.config import ClusterProfile
@@ -69,7 +70,8 @@ def load_maps(target: ClusterProfile, mirror: str, timeout: float = 60.0) -> dic
     """Read the whole map topic (latest value per key wins) into partition maps."""
     reader = MapTopicReader(target, mirror)
     reader.refresh(timeout)
-    return {key: reader.get(key) for key in reader.partitions()}
+    # get() answers None only for a key outside partitions()
+    return {key: cast(LoadedMap, reader.get(key)) for key in reader.partitions()}
 
 
 class MapTopicReader:

@@ -14,13 +14,18 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from typing import TYPE_CHECKING, cast
 
 from migrate import kafka
 from migrate.errors import StepFailed
 from migrate.mirror import fleet, registry
+from migrate.mirror.registry import MirrorRecord
 from migrate.playbooks import processes
 from migrate.playbooks.actions import ActionContext, Param, StepResult, action
 from migrate.playbooks.local_actions import tail
+
+if TYPE_CHECKING:
+    from migrate.groups import GroupInfo
 
 POLL = 0.2
 
@@ -258,8 +263,9 @@ def run_mirror_stop(ctx: ActionContext, params: dict) -> StepResult:
             info = kgroups.describe(source, [group]).get(group)
             return info is None or not info.active
 
+        # on_timeout runs only after inactive() has seen the group active
         ctx.wait_until(inactive, POLL, lambda: StepFailed(
-            f"mirror {name} still has active workers (group {group} is {info.state} on "
+            f"mirror {name} still has active workers (group {group} is {cast('GroupInfo', info).state} on "
             f"{source.name}); stop them, then resume"))
     return StepResult(f"mirror {name} {'stopped' if stopped else 'was not running'}; no worker left")
 
@@ -301,6 +307,8 @@ def run_mirror_wait(ctx: ActionContext, params: dict) -> StepResult:
     name, max_lag, hold = params["name"], params["max_lag"], params["hold"]
     since = None
     ends_cache: dict = {}
+    per: dict[str, int]
+    problems: list[str]
     lag, per, problems = 0, {}, []
     record = registry.get(ctx.state, name)
     reader = fleet.StatusReader(ctx.cluster(record.target), name) if record is not None and record.target else None
@@ -379,8 +387,10 @@ def run_validate(ctx: ActionContext, params: dict) -> StepResult:
     record = registry.get(ctx.state, params["mirror"])
     if (record is None or not record.source) and not (params.get("source") and params.get("target")):
         raise StepFailed(f'no mirror named "{params["mirror"]}" in the state; nothing to validate')
-    args = ["validate", "--name", params["mirror"], "--source", params.get("source") or record.source,
-            "--target", params.get("target") or record.target]
+    # record is None (or without a source) only when both clusters are given (refused above otherwise)
+    args = ["validate", "--name", params["mirror"],
+            "--source", params.get("source") or cast(MirrorRecord, record).source,
+            "--target", params.get("target") or cast(MirrorRecord, record).target]
     if params.get("until"):
         args += ["--until", params["until"]]
     elif params.get("until_step"):

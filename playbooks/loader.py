@@ -78,6 +78,7 @@ def load_playbook(path: str | Path, overrides: Mapping[str, str] | None = None,
         if key not in TOP_KEYS:
             raise src.error(knode, f"unknown key '{key}' (allowed: {', '.join(TOP_KEYS)})")
     name = _scalar_str(top, "name", src, None, required=True)
+    assert name is not None  # required: a missing name has raised
     description = _scalar_str(top, "description", src, None) or ""
     config = config or cfg.Config(Path(cfg.DEFAULT_CONFIG), {}, exists=False)
     declared = _declared_vars(top, src)
@@ -418,6 +419,7 @@ def _step(snode: yaml.Node, position: int, src: _Source, resolver: _Resolver,
     if action_name not in actions:
         known = ", ".join(sorted(actions))
         raise src.error(anode, f"unknown action '{action_name}' (known: {known})", label)
+    assert action_name is not None  # a key of actions
     spec = actions[action_name]
     params = _params(fields.get("with"), spec, src, resolver, label, snode)
     timeout = _duration(fields.get("timeout"), src, resolver, label, "timeout")

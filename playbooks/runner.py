@@ -39,7 +39,7 @@ class RunOptions:
     approver: Callable[[str], bool] | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
     cancel: threading.Event = field(default_factory=threading.Event)
-    on_event: Callable[[str, Step, dict], None] | None = None
+    on_event: Callable[[str, Step | None, dict], None] | None = None  # step None: a "playbook" event
     keep_shadow: bool = False
 
 
@@ -231,7 +231,8 @@ class Runner:
                 deadline=time.monotonic() + step.timeout if step.timeout else None,
                 assume_yes=self.options.assume_yes, approver=self.options.approver,
                 cancel=self.options.cancel, vars=dict(playbook.vars),
-                log=lambda line, s=step: self._event("log", s, {"line": line}),
+                # the default binds this step; mypy cannot infer a lambda with one (mypy#15459)
+                log=lambda line, s=step: self._event("log", s, {"line": line}),  # type: ignore[misc]
             )
             try:
                 result = spec.run(ctx, dict(step.params))
@@ -258,7 +259,7 @@ class Runner:
         self._event("end", step, {"status": status, "duration": duration, "error": message, "output": output})
         return False, message
 
-    def _event(self, kind: str, step: Step, info: dict) -> None:
+    def _event(self, kind: str, step: Step | None, info: dict) -> None:
         if self.options.on_event:
             self.options.on_event(kind, step, info)
 

@@ -160,14 +160,17 @@ class KeyedComparer:
             yield (has, ident or b""), KeyedRecord(partition, offset, ts, key, digest, vdig, hdig)
 
     def _groups(self, side: int, topic: str) -> Iterator[tuple[tuple, list[KeyedRecord]]]:
-        current, members = None, []
+        current: tuple | None = None
+        members: list[KeyedRecord] = []
         for ident, record in self._rows(side, topic):
             if ident != current:
                 if members:
+                    assert current is not None  # set with the first member
                     yield current, members
                 current, members = ident, []
             members.append(record)
         if members:
+            assert current is not None  # set with the first member
             yield current, members
 
     def compare(self, topic: str, target_topic: str | None = None) -> None:
@@ -182,6 +185,7 @@ class KeyedComparer:
         a, b = next(src, None), next(tgt, None)
         while a is not None or b is not None:
             if b is None or (a is not None and a[0] < b[0]):
+                assert a is not None  # the loop runs while either side has a group
                 self._report(topic, a[0], a[1], [])
                 a = next(src, None)
             elif a is None or b[0] < a[0]:
@@ -199,12 +203,13 @@ class KeyedComparer:
         ordered = ident[0] == 1
         for kind, s, t, field in compare_sequences(source, target, ordered, self.options):
             any_record = s or t
+            assert any_record is not None  # every divergence has a source or a target record
             detail = {"missing": "no target record with this identity and content",
                       "extra": "no source record with this identity and content",
                       "reordered": f"position differs within the sequence of its {self._what()}",
                       "mutated": f"{field or 'content'} differs"}[kind]
             self.tally.add(Divergence(
-                kind, topic, s.partition if s else t.partition, s.offset if s else None,
+                kind, topic, s.partition if s else any_record.partition, s.offset if s else None,
                 t.offset if t else None, any_record.key, field, detail,
                 target_partition=t.partition if t else None))
 

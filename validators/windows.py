@@ -235,6 +235,7 @@ class WindowComparer:
 
     def _range_differs(self, lo: int, hi: int) -> bool:
         hs, ht = xxhash.xxh3_128(), xxhash.xxh3_128()
+        assert self.reread is not None  # narrowing runs only once the window check found a re-reader
         for event in self.reread(lo, hi):
             if event[0] == PAIR:
                 hs.update(event[1][1])
@@ -258,6 +259,7 @@ class WindowComparer:
         begin = max(0, start - 4 * CONTEXT)  # context may reach into the previous window
         beyond = 0
         centre = 0  # index in buffer of the next pair to classify
+        assert self.reread is not None  # narrowing runs only once the window check found a re-reader
         for event in self.reread(begin, None):
             if event[0] != PAIR:
                 continue

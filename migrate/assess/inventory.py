@@ -114,7 +114,8 @@ def take_inventory(profile: ClusterProfile, include: Iterable[str] = (), exclude
     plan = [sampling.PartitionWindows(t, p, sampling.sample_windows(first_ends[(t, p)].low, first_ends[(t, p)].high,
                                                                      sample_limit)) for t, p in partitions]
     sampled: dict[tuple[str, int], int] = {}
-    with_gaps, with_headers = [], []
+    with_gaps: list[sampling.PartitionWindows] = []
+    with_headers: list[sampling.PartitionWindows] = []
     for item, window, records in sampling.read_uncommitted(profile, plan):
         acc = accumulators[item.topic]
         gaps_before, headers_before = acc.gaps, acc.with_headers

@@ -23,7 +23,7 @@ import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 from migrate import kafka
 from migrate.assess.model import SIZE_BUCKETS, SizeStats, Usage
@@ -215,7 +215,7 @@ def timestamps_at(profile: ClusterProfile, positions: list[tuple[str, int, int]]
 
 
 def aborted_offsets(profile: ClusterProfile, plan: list[PartitionWindows],
-                    uncommitted: dict[tuple[str, int], array]) -> dict[tuple[str, int], int]:
+                    uncommitted: Mapping[tuple[str, int], Iterable[int]]) -> dict[tuple[str, int], int]:
     """Per partition, the sampled offsets a read_committed reader does not get (aborted records).
 
     Windows are clipped at the last stable offset: a transaction still open is not aborted.

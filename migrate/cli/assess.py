@@ -96,6 +96,7 @@ def assess(ctx: click.Context, app: AppContext, source: str | None, target: str 
 
     costs = load_costs(costs_file) if costs_file else None
     source_profile = app.cluster(source, "source")
+    assert source is not None  # resolve_cluster has refused an empty --source
     target_profile = app.cluster(target, "target") if target else None
     if run_probe and target_profile is None:
         raise UsageError("--probe needs --target (the probe runs on the target)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import click
 
 from migrate import kafka, shutdown
@@ -10,7 +12,7 @@ from migrate.cli.common import AppContext, emit, format_option, is_terminal, pas
 from migrate.cli.metrics import mirror_serve_options, serve_metrics_options
 from migrate.errors import UsageError
 from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, registry
-from migrate.mirror.registry import choose_mirror, recorded_mirrors
+from migrate.mirror.registry import MirrorRecord, choose_mirror, recorded_mirrors
 from migrate.offset_maps.store import MapStore
 
 
@@ -156,12 +158,14 @@ def mirror_status(app: AppContext, name: str | None, source: str | None, target:
     if record is None and not target:
         raise UsageError(f'no mirror named "{name}" in {app.state.path}; run migrate mirror --name {name} first, '
                          "or pass --target to read its fleet status from the target cluster")
-    fleet_status = registry.read_fleet(app.cluster(target or record.target, "target"), name)
+    # record is None only when --target is given (refused above otherwise)
+    fleet_status = registry.read_fleet(app.cluster(target or cast(MirrorRecord, record).target, "target"), name)
     if record is None:
         if fleet_status is None or not registry.adopt_definition(app.state, name, fleet_status):
             raise UsageError(f'no mirror named "{name}" in {app.state.path} nor on cluster "target"; '
                              f"run migrate mirror --name {name} first")
         record = registry.get(app.state, name)
+        assert record is not None  # adopt_definition has just recorded it
     parts = registry.progress(app.state, name, fleet_status)
     ends = kafka.partition_ends(app.cluster(source or record.source, "source"),
                                 [(r.topic, r.partition) for r in parts])

@@ -31,7 +31,7 @@ def offsets() -> None:
 
 
 def _route_options(f: Callable) -> Callable:
-    options = [
+    options: list[Callable[[Callable], Callable]] = [
         click.option("--group", "groups", multiple=True, metavar="GROUP", help="A consumer group (repeatable)."),
         click.option("--all-groups", is_flag=True, help="Every group the sending cluster lists."),
         click.option("--name", "mirror", default=None, metavar="MIRROR",

@@ -74,6 +74,7 @@ def diff(ctx: click.Context, app: AppContext, source: str | None, target: str | 
     reports = []
     for spec, role in ((source, "source"), (target, "target")):
         profile = app.cluster(spec, role)
+        assert spec is not None  # resolve_cluster has refused an empty --source/--target
         report = load_latest(app.state, spec, profile.bootstrap)
         if report is None:
             raise UsageError(f'no stored probe results for {role} "{spec}"; run: migrate probe --cluster {spec}')

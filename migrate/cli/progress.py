@@ -13,11 +13,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Callable, TextIO
+from typing import Any, Callable, Protocol, TextIO, cast
 
 from migrate.cli.common import terminal_width
 
 log = logging.getLogger("migrate.mirror")
+
+
+class Printer(Protocol):
+    """What `printer` returns: the progress callback, and `start()` for the line before the first progress."""
+
+    def __call__(self, progress: Any) -> None: ...
+
+    def start(self) -> None: ...
 
 
 def starting_text(group: str, progress=None) -> str:
@@ -46,7 +54,7 @@ def fit_line(fields: list[str], width: int) -> str:
 
 
 def printer(group: str, terminal: bool, stream: TextIO | None = None, log_every: float = 10.0,
-            width: Callable[[], int] = terminal_width) -> Callable:
+            width: Callable[[], int] = terminal_width) -> Printer:
     """A progress callback for `Mirror(on_progress=...)`; call `.start()` on it before the mirror runs."""
     state = {"last_log": 0.0, "last_records": 0, "last_seconds": 0.0, "started": False}
 
@@ -77,4 +85,4 @@ def printer(group: str, terminal: bool, stream: TextIO | None = None, log_every:
             log.info(starting_text(group))
 
     show.start = start  # type: ignore[attr-defined]
-    return show
+    return cast(Printer, show)

@@ -90,6 +90,7 @@ def run_producer(args) -> int:
             if next_at < now - 1:
                 next_at = now
         client.poll(min(0.02, max(0.0, next_at - time.monotonic())))
+        assert here is not None  # a client exists only for a cluster named by the wish
         control.report(args.control, args.name, "producers", here, seq_done, produced)
         if args.max_events and sent >= args.max_events:
             client.flush(30)
@@ -139,6 +140,7 @@ def run_consumer(args) -> int:
             os.fsync(out.fileno())
             client.commit(asynchronous=False)
             processed += len(batch)
+        assert here is not None  # a client exists only for a cluster named by the wish
         control.report(args.control, args.name, "consumers", here, seq_done, processed)
     if client is not None:
         client.close()

@@ -93,7 +93,7 @@ class LocalClusters:
             data_dir=folder / "data" if plat.keeps_data else None,
             log_path=folder / "broker.log",
         )
-        self.state.db["local_clusters"].upsert(
+        self.state.db.table("local_clusters").upsert(
             {"name": name, "platform": plat.name, "bootstrap": broker.bootstrap, "port": broker.port,
              "pid": broker.pid, "data_dir": broker.data_dir, "log_path": broker.log_path,
              "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},

@@ -36,10 +36,10 @@ class Platform:
     def binary(self) -> Path:
         override = os.environ.get(self.env_var)
         if override:
-            path = Path(override)
-            if not path.is_file():
+            given = Path(override)
+            if not given.is_file():
                 raise LocalClusterError(f"{self.env_var}={override} is not a file; fix or unset it")
-            return path
+            return given
         path = self._packaged_binary()
         if path is None or not path.is_file():
             raise LocalClusterError(
@@ -187,6 +187,7 @@ def start_broker(
             )
         finally:
             if log_path:
+                assert not isinstance(log_file, int)  # opened above whenever log_path is given
                 log_file.close()
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:

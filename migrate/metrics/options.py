@@ -16,7 +16,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, cast
 from urllib.parse import urlparse
 
 from migrate.errors import ConfigError, UsageError
@@ -60,16 +60,18 @@ def _table(table: Mapping[str, object]) -> Mapping[str, object]:
 def serve_options(port: int | None, host: str | None, detail: str | None,
                   table: Mapping[str, object]) -> ServeOptions:
     table = _table(table)
-    port = port if port is not None else table.get("port")
-    host = host or table.get("host") or "127.0.0.1"
-    detail = detail or table.get("detail") or "partition"
-    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535):
-        raise ConfigError(f"metrics port {port!r} must be a number from 0 to 65535 (0 picks a free port)")
-    if not isinstance(host, str):
+    # the file's values are unchecked objects until the tests below
+    port_value = port if port is not None else table.get("port")
+    host_value = host or table.get("host") or "127.0.0.1"
+    detail_value = detail or table.get("detail") or "partition"
+    if port_value is not None and (not isinstance(port_value, int) or isinstance(port_value, bool)
+                                   or not 0 <= port_value <= 65535):
+        raise ConfigError(f"metrics port {port_value!r} must be a number from 0 to 65535 (0 picks a free port)")
+    if not isinstance(host_value, str):
         raise ConfigError("config [metrics]: host must be a string, e.g. \"127.0.0.1\"")
-    if detail not in DETAILS:
-        raise ConfigError(f"metrics detail {detail!r} must be one of: {', '.join(DETAILS)}")
-    return ServeOptions(port, host, detail)
+    if detail_value not in DETAILS:
+        raise ConfigError(f"metrics detail {detail_value!r} must be one of: {', '.join(DETAILS)}")
+    return ServeOptions(port_value, host_value, cast(str, detail_value))  # one of DETAILS
 
 
 def batch_options(file: str | None, pushgateway: str | None, table: Mapping[str, object]) -> BatchOptions:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from migrate import kafka
 from migrate.config import ClusterProfile
@@ -31,7 +32,7 @@ class Peeked:
 class Peeker:
     def __init__(self, source: ClusterProfile):
         self.source = source
-        self._client = None
+        self._client: Consumer | None = None
 
     def peek(self, wanted: dict[Key, int], timeout: float = 2.0) -> dict[Key, Peeked]:
         if not wanted:
@@ -56,7 +57,7 @@ class Peeker:
                         first[key] = message.timestamp()[1]
                     elif error.code() == KafkaError._PARTITION_EOF:
                         first[key] = None
-                        ends[key] = message.offset()
+                        ends[key] = cast(int, message.offset())  # end-of-partition carries the end offset
                     else:
                         continue
                     client.pause([TopicPartition(*key)])  # one answer is all we need

@@ -80,6 +80,7 @@ def reconcile(pmap: PartitionMap, source: ClusterProfile, target: ClusterProfile
                      raw_readers, prefetched.last if prefetched else None)
 
     target_from = max(pmap.target_high or 0, tgt_end.low)
+    assert pmap.source_high is not None  # a started map (start_at above) always has a source_high
     source_from = pmap.source_high
     adopted = 0
     tail_known_empty = prefetched is not None and prefetched.tail is not None and not prefetched.tail

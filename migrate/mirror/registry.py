@@ -136,6 +136,7 @@ def open_maps(state: State | None, name: str, target: ClusterProfile | None = No
         for key, loaded in load_maps(target, name).items():
             current = out.get(key)
             chosen = longer(current[0] if current else None, loaded.pmap)
+            assert chosen is not None  # longer() returns a map whenever the durable one is given
             if current is None or chosen is not current[0]:
                 out[key] = (chosen, loaded.target_topic or (current[1] if current else key[0]))
     return out

@@ -240,8 +240,10 @@ def acl_api(ctx: ProbeContext) -> list[CheckResult]:
     client = kafka.admin(ctx.profile)
     steps = []
     try:
-        everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
-                                      AclOperation.ANY, AclPermissionType.ANY)
+        # None matches any value in a filter (AclBindingFilter's docs); its stub keeps AclBinding's str
+        everything = AclBindingFilter(
+            ResourceType.ANY, None, ResourcePatternType.ANY, None, None,  # type: ignore[arg-type]
+            AclOperation.ANY, AclPermissionType.ANY)
         found = client.describe_acls(everything, request_timeout=10).result(15)
         steps.append(f"describe: {len(found)} ACLs")
     except Exception as exc:
@@ -255,7 +257,8 @@ def acl_api(ctx: ProbeContext) -> list[CheckResult]:
         client.create_acls([binding], request_timeout=10)[binding].result(15)
         steps.append("create: ok")
         client.delete_acls([AclBindingFilter(ResourceType.TOPIC, f"{ctx.prefix}acl", ResourcePatternType.LITERAL,
-                                             None, None, AclOperation.ANY, AclPermissionType.ANY)],
+                                             None, None,  # type: ignore[arg-type]  # None: any (as above)
+                                             AclOperation.ANY, AclPermissionType.ANY)],
                            request_timeout=10)
     except Exception as exc:
         status, text = _security_answer(exc)
@@ -277,7 +280,8 @@ def scram_api(ctx: ProbeContext) -> list[CheckResult]:
     expected = "DescribeUserScramCredentials answers (SCRAM users can be managed through the API)"
     try:
         client = kafka.admin(ctx.profile)  # must outlive the future
-        users = client.describe_user_scram_credentials(request_timeout=10).result(15)
+        # without `users` the stub's Future-or-dict answer is one Future
+        users = client.describe_user_scram_credentials(request_timeout=10).result(15)  # type: ignore[union-attr]
     except Exception as exc:
         status, text = _security_answer(exc)
         return [result("scram-api", CONFLUENT, status, expected, text, watch)]

@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
@@ -136,11 +136,11 @@ def produce(profile: ClusterProfile, topic: str, records: Iterable[Rec], *, prod
         if err is not None:
             errors.append(err)
         else:
-            offsets.append(msg.offset())
+            offsets.append(cast(int, msg.offset()))  # a delivered record has its offset
 
     try:
         for rec in records:
-            kwargs: dict[str, object] = {"value": rec.value, "key": rec.key, "partition": rec.partition,
+            kwargs: dict[str, Any] = {"value": rec.value, "key": rec.key, "partition": rec.partition,
                                          "on_delivery": delivered}
             if rec.headers is not None:
                 kwargs["headers"] = list(rec.headers)

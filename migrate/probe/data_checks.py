@@ -8,6 +8,7 @@ evidence are read from Fetch responses, so a wrong ListOffsets cannot hide itsel
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from confluent_kafka import IsolationLevel, KafkaError, TopicPartition
 from confluent_kafka.admin import OffsetSpec
@@ -73,7 +74,9 @@ def compression(ctx: ProbeContext) -> list[CheckResult]:
         records = [Rec(f"{codec}-{i}-".encode() * 20, f"k{i}".encode(), (("c", codec.encode()),), base_ts + i, partition)
                    for i in range(50)]
         try:
-            produce(ctx.profile, topic, records, **{"compression.type": codec, "linger.ms": 20})
+            # mypy matches the **dict against timeout=; its dotted keys are librdkafka settings only
+            produce(ctx.profile, topic, records,
+                    **{"compression.type": codec, "linger.ms": 20})  # type: ignore[arg-type]
             got = describe_records(read(ctx.profile, topic, partition))
         except Exception as exc:  # a refused codec is the finding
             status, text = classify(exc)
@@ -148,8 +151,9 @@ def idempotent_producer(ctx: ProbeContext) -> list[CheckResult]:
     topic = ctx.scratch_topic("idempotent")
     expected = "idempotent producer writes 200 records in order, no duplicates, offsets 0..199"
     try:
+        # mypy matches the **dict against timeout=; its dotted keys are librdkafka settings only
         offsets = produce(ctx.profile, topic, [Rec(str(i).encode()) for i in range(200)],
-                          **{"enable.idempotence": True, "acks": "all", "linger.ms": 5})
+                          **{"enable.idempotence": True, "acks": "all", "linger.ms": 5})  # type: ignore[arg-type]
         values = [m.value() for m in read(ctx.profile, topic)]
     except Exception as exc:
         status, text = classify(exc)
@@ -189,8 +193,9 @@ def transactions(ctx: ProbeContext) -> list[CheckResult]:
     committed = read(ctx.profile, topic, isolation="read_committed")
     uncommitted = read(ctx.profile, topic, isolation="read_uncommitted")
     end = fetch_end(ctx.profile, topic)
-    seen_c = [m.value().decode() for m in committed]
-    seen_u = [(m.value().decode(), m.offset()) for m in uncommitted]
+    # every record written above has a value
+    seen_c = [cast(bytes, m.value()).decode() for m in committed]
+    seen_u = [(cast(bytes, m.value()).decode(), m.offset()) for m in uncommitted]
     out.append(verdict("read-committed-hides-aborted", CONFLUENT, seen_c == ["c1", "c2", "c3"],
                        "read_committed reads c1, c2, c3 (aborted a1, a2 hidden)", ", ".join(seen_c) or "nothing", watch))
     want_u = [("c1", 0), ("c2", 1), ("a1", 3), ("a2", 4), ("c3", 6)]
@@ -229,13 +234,14 @@ def offset_out_of_range(ctx: ProbeContext) -> list[CheckResult]:
         deadline = time.monotonic() + OUT_OF_RANGE_WAIT_S
         while time.monotonic() < deadline and not ok:
             message = client.poll(0.2)
-            if message is None or message.error() is None:
+            error = message.error() if message is not None else None
+            if error is None:
                 continue
-            code = message.error().code()
+            code = error.code()
             if code in (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET):
-                ok, observed = True, message.error().str()
+                ok, observed = True, error.str()
             elif code != KafkaError._PARTITION_EOF:
-                observed = message.error().str()
+                observed = error.str()
     finally:
         client.close()
     return [verdict("offset-out-of-range", CONFLUENT, ok, expected, observed, watch)]

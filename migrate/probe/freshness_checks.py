@@ -119,9 +119,10 @@ def throughput(ctx: ProbeContext) -> list[CheckResult]:
         deadline = time.monotonic() + 10
         while received < sent and time.monotonic() < deadline:
             for message in consumer.consume(1000, timeout=0.2):
-                if message.error() is None:
+                error = message.error()
+                if error is None:
                     received += 1
-                elif message.error().code() != KafkaError._PARTITION_EOF:
+                elif error.code() != KafkaError._PARTITION_EOF:
                     break
         consume_s = time.perf_counter() - started
     finally:
