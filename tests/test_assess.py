@@ -532,3 +532,15 @@ def test_html_report_renders_in_a_headless_browser_readiness_first(cluster_pool,
     shot = tmp_path / "assessment.png"
     taken = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri())
     assert taken.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_library_assesses_without_a_state_file(source_cluster, target_cluster):
+    """run_assessment(None, ...) with a target: no stored probe run to read, so readiness says "not probed"."""
+    from migrate.assess.assessment import AssessOptions, run_assessment
+
+    estate = kp_estate(source_cluster)
+    result = run_assessment(None, source_cluster.profile, "source", target_cluster.profile, "target",
+                            AssessOptions(topics=(re.escape(estate.prefix) + ".*",), sample_seconds=0))
+    assert result.inventory.topics and all(t.name.startswith(estate.prefix) for t in result.inventory.topics)
+    assert result.readiness is not None and result.readiness.probe.how == "not probed"
+    assert result.notes == ()

@@ -74,7 +74,8 @@ def _source_notes(state: State | None, source: ClusterProfile, name: str) -> lis
             "their offset gaps only (transactions: likely)"]
 
 
-def _probe_report(state: State, target: ClusterProfile, name: str, inventory, options: AssessOptions, say):
+def _probe_report(state: State | None, target: ClusterProfile, name: str, inventory, options: AssessOptions, say):
+    """The target's probe report: run now (kept in `state` when there is one), else the stored one."""
     from migrate.probe.store import load_latest, save_report
 
     if options.probe:
@@ -85,7 +86,9 @@ def _probe_report(state: State, target: ClusterProfile, name: str, inventory, op
             only.append("throughput")
         say(f"probing the target {name}: {', '.join(only)}")
         report = run_probe(target, only, cluster=name)
-        save_report(state, report)
+        if state is not None:
+            save_report(state, report)
         return report, "probed now"
-    report = load_latest(state, name, target.bootstrap)
-    return report, "stored run" if report is not None else "not probed"
+    # Without a state (a library caller) there is no stored run to read.
+    stored = load_latest(state, name, target.bootstrap) if state is not None else None
+    return stored, "stored run" if stored is not None else "not probed"
