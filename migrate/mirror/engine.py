@@ -95,9 +95,9 @@ BACKFILL_BATCH = 10_000  # backfill records handled per loop, after the live lan
 # up to it for a member that died during a rebalance, whatever its session timeout: with the
 # 300 s default, a kill, a join and a leave within seconds left the survivors without a slot for
 # over 200 s (then the wait was stopped); with 15 s or 30 s they had them 11 s after the kill
-# (measured, plain confluent-kafka members, 12 partitions).  The loop serves the group far more often than this (between two slots
-# while taking slots over); a member that does not is dropped and rejoins, and fencing keeps it
-# harmless.
+# (measured, plain confluent-kafka members, 12 partitions).  The loop serves the group far more
+# often than this (between two slots while taking slots over); a member that does not is
+# dropped and rejoins, and fencing keeps it harmless.
 COORDINATION_REBALANCE_MS = 60_000
 LIVE_COMMIT_S = 0.1  # commit cadence of a slot whose open transaction holds only live records
 HOLD_MAX = 50_000  # records held for one slot while it commits, before its partitions are paused
@@ -177,7 +177,6 @@ class Mirror:
         self.slot_count = spec.slots
         self.owned: set[int] = set()  # slots the group gave this worker
         self.slots: dict[int, SlotWriter] = {}  # owned slots whose writer is fenced and working
-        self.to_fence: list[int] = []  # slots the group gave this worker, not fenced yet
         self.unopened: list[int] = []  # fenced slots whose partitions are not opened yet
         self.writers: dict[Key, PartitionWriter] = {}  # partitions being mirrored
         self.positions: dict[Key, int] = {}  # source position seen (EOF) not yet applied to the map
@@ -323,15 +322,22 @@ class Mirror:
         workers held no slot for 300 s after a third left.  A slot revoked meanwhile is dropped
         from the queue (_close_slot).  Nothing else runs until the queue is done, so metrics and
         the copy see the worker's partitions open together, as before."""
-        if self.to_fence:
-            slots, self.to_fence = self.to_fence, []
-            self._fence_slots(slots)
+        unfenced = self._unfenced()
+        if unfenced:
+            self._fence_slots(unfenced)
         while self.unopened and not self.stop.is_set() and self.callback_error is None:
             slot = self.unopened.pop(0)
             if slot in self.slots:
                 self._open_all(self._slot_keys(slot))
             if self.unopened:
                 self._poll_coordinator(self.coordinator)
+
+    def _unfenced(self) -> list[int]:
+        """Slots the group gave this worker with no writer yet and no retry scheduled (a slot whose
+        fencing failed waits for its retry, _retry_due)."""
+        if len(self.slots) == len(self.owned):  # every owned slot has its writer (slots never outlive ownership)
+            return []
+        return sorted(s for s in self.owned if s not in self.slots and s not in self.retry_at)
 
     def _fence_slots(self, slots: list[int]) -> None:
         """Fence the slots' writers in parallel; their partitions are opened later (_take_over)."""
@@ -364,7 +370,6 @@ class Mirror:
         self._await_commit(slot)
         writer = self.slots.pop(slot, None)
         self.retry_at.pop(slot, None)
-        self.to_fence = [s for s in self.to_fence if s != slot]
         self.unopened = [s for s in self.unopened if s != slot]
         self.held.pop(slot, None)
         self.held_paused.pop(slot, None)
@@ -750,8 +755,7 @@ class Mirror:
             # The coordination topic holds no records: its partitions are only tokens of ownership.
             coordinator.assign(partitions)
             coordinator.pause(partitions)
-            self.owned |= set(slots)
-            self.to_fence += [s for s in slots if s not in self.to_fence]
+            self.owned |= set(slots)  # fenced and opened by the loop (_take_over)
         except BaseException as exc:  # noqa: BLE001 - librdkafka would swallow it; the loop re-raises it
             self.callback_error = self.callback_error or exc
 
@@ -1184,7 +1188,7 @@ class Mirror:
 
     def _caught_up(self) -> bool:
         assert self.goal is not None
-        if self.to_fence or self.unopened:
+        if self.unopened or self._unfenced():
             return False
         if any(s.open or s.committing for s in self.slots.values()) or self.positions:
             return False
