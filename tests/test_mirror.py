@@ -222,3 +222,41 @@ def test_resuming_after_an_aborted_transaction_loses_no_committed_record(cluster
     values = [c[1] for c in read_contents(target.profile, topic)[0]]
     assert [v for v in values if not v.startswith(b"aborted")] == [
         b"first-0", b"first-1", b"second-0", b"second-1", b"third-0", b"third-1"]
+
+
+def test_open_transactions_limit_lets_one_slot_write_at_a_time_and_still_copies_exactly(
+        source_cluster, target_cluster, tmp_path, monkeypatch):
+    from migrate.mirror import writer as writer_module
+
+    topic = unique("gated")
+    make_topic(source_cluster.profile, topic, 12)
+    produce_workload(source_cluster.profile, topic, 6000, partitions=12, transactions=3, aborted=(1,),
+                     txn_id=unique("tx"))
+    writers, overlaps, began = [], [], set()
+    real_init, real_begin = writer_module.SlotWriter.__init__, writer_module.SlotWriter.begin
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        writers.append(self)
+
+    def begin(self):
+        # Seen from the moment a slot opens a transaction: any other slot still open or committing?
+        overlaps.extend(w.slot for w in writers if w is not self and (w.open or w.committing))
+        began.add(self.slot)
+        real_begin(self)
+
+    monkeypatch.setattr(writer_module.SlotWriter, "__init__", init)
+    monkeypatch.setattr(writer_module.SlotWriter, "begin", begin)
+
+    result = mirror_once(tmp_path / "state.db", source_cluster.profile, target_cluster.profile, [topic],
+                         slots=4, open_transactions=1, commit_interval_s=0.05)
+
+    assert result.ok and result.caught_up
+    assert len(began) >= 2, "the topic must spread over several slots for the limit to matter"
+    assert overlaps == [], f"slots {sorted(set(overlaps))} had a transaction open beside another"
+    assert read_contents(target_cluster.profile, topic) == read_contents(source_cluster.profile, topic)
+    with State(tmp_path / "state.db") as state:
+        store = MapStore(state, "default")
+        for partition in range(12):
+            assert store.load(topic, partition).source_high == kafka.partition_ends(
+                source_cluster.profile, [(topic, partition)])[(topic, partition)].high

@@ -37,6 +37,9 @@ class MirrorSpec:
     # Fenceable write slots (one transactional producer each) shared by the workers; fixed
     # when the mirror is first run (see migrate.mirror.slots).
     slots: int = 8
+    # At most this many of a worker's slots have a target transaction open at once (0: no limit).
+    # Records of a slot waiting for its turn are held in order (migrate.mirror.engine).
+    open_transactions: int = 0
 
     @property
     def group_id(self) -> str:
@@ -53,6 +56,8 @@ def validate_spec(spec: MirrorSpec) -> None:
             compile_pattern(pattern, flag)
     if not 1 <= spec.slots <= 256:
         raise UsageError(f"--slots {spec.slots} is out of range; use 1 to 256 (each slot is one target producer)")
+    if not 0 <= spec.open_transactions <= 256:
+        raise UsageError(f"--open-transactions {spec.open_transactions} is out of range; use 0 (no limit) to 256")
     if "{topic}" not in spec.rename:
         raise UsageError(f'--rename "{spec.rename}" must contain {{topic}}, for example "src.{{topic}}"')
     try:
