@@ -402,8 +402,10 @@ class Mirror:
 
     def _open_all(self, keys: list[Key]) -> None:
         """Open partitions of fenced slots: read ends in bulk, then reconcile and assign each."""
+        now = time.monotonic()
         keys = [k for k in keys if k not in self.failed and k not in self.writers and k[0] in self.mapping
-                and slot_plans.slot_of(k[0], k[1], self.slot_count) in self.slots]
+                and slot_plans.slot_of(k[0], k[1], self.slot_count) in self.slots
+                and self.retry_at.get(k, now) <= now]  # a partition waiting for its retry waits on
         for key in [k for k in keys if k[1] >= self.plans[k[0]].writable]:
             self._block(key, self.plans[key[0]].refused)
             keys.remove(key)
@@ -675,6 +677,18 @@ class Mirror:
                     f"({exc}); raise max.message.bytes on target topic {self.mapping[key[0]]} (and the "
                     "broker's message.max.bytes), then run the mirror again: nothing was skipped",
                 ))
+        elif exc.refused and refused:
+            # Following: the refused partitions wait out their own growing backoff, and the slot
+            # reopens without them, so the slot's other partitions go on meanwhile.  (Retrying
+            # the whole slot held every partition of it behind one refused record.)  Each retry
+            # of a refused partition still aborts the slot's open transaction once: what the
+            # others had in it is read and written again, never lost.
+            for key in refused:
+                self._retry_later(key, f"target write failed: {exc}")
+            self.retry_at[slot.slot] = time.monotonic()  # fenced again at once, without them
+            log.info("slot %d: reopened without %s (a record the target refuses); its other partitions go on",
+                     slot.slot, ", ".join(f"{t}[{p}]" for t, p in refused[:4]))
+            return
         self._retry_later(slot.slot, f"target write failed: {exc}")
 
     def _after_commit(self, slot: SlotWriter, pending: dict[Key, list[tuple[bytes, bytes]]]) -> None:
@@ -682,6 +696,7 @@ class Mirror:
         self.result.records += slot.last_count
         self.result.bytes += slot.last_bytes
         for key, records in pending.items():
+            self.backoff.pop(key, None)  # this partition wrote again: its next failure starts afresh
             writer = slot.partitions[key]
             position = self.positions.pop(key, None)
             if position is not None and position > (writer.pmap.source_high or 0):

@@ -31,7 +31,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from migrate import kafka
 from migrate.config import ClusterProfile
-from migrate.errors import WriterFailed
+from migrate.errors import REFUSED_ERRORS, WriterFailed
 from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.topic import map_records
 
@@ -108,7 +108,7 @@ class SlotWriter:
         if remaining or self.errors or self.produce_errors:
             # the delivery errors first: they say why (e.g. MSG_SIZE_TOO_LARGE), a produce error only that it failed
             errors = self.errors[:3] + self.produce_errors[:1]
-            failing = tuple(dict.fromkeys(key for key, _, _ in self.errors + self.produce_errors))
+            failing = _failing_partitions(self.errors + self.produce_errors)
             raise WriterFailed(f"{remaining} records undelivered; errors: "
                                f"{'; '.join(text for _, _, text in errors)}", failing,
                                tuple(dict.fromkeys(name for _, name, _ in errors)))
@@ -285,6 +285,15 @@ class PartitionWriter:
     def map_changes(self) -> list[tuple[bytes, bytes]]:
         """Map-topic records for what changed in the map since it was last saved."""
         return map_records(self.source_topic, self.partition, self.pmap, self.target_topic)
+
+
+def _failing_partitions(errors: list[tuple[Key, str, str]]) -> tuple[Key, ...]:
+    """The partitions a failed transaction is to blame on: those whose record the target refused
+    when there are any.  Once one record is refused the transaction is in an error state and every
+    later produce fails with `_STATE`, whichever partition it is for: those partitions did nothing
+    wrong (measured: a healthy partition of the same slot was reported beside the refused one)."""
+    refused = [key for key, name, _ in errors if name in REFUSED_ERRORS]
+    return tuple(dict.fromkeys(refused or [key for key, _, _ in errors]))
 
 
 def _names(exc: BaseException) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ import pytest
 from fault_support import StreamTail, wait_for
 from migrate.offset_maps.store import MapStore
 from migrate.state import State
-from mirror_support import make_oversized_topic, mirror_process, raise_max_message_bytes, read_contents
+from mirror_support import make_oversized_topic, make_topic, mirror_process, raise_max_message_bytes, read_contents
 from support import run_cli, unique
 
 LIMIT = 4000
@@ -35,9 +35,9 @@ def oversized(source_cluster, cluster_pool):
 raise_limit = raise_max_message_bytes
 
 
-def mapped_to(state_path, name) -> int:
+def mapped_to(state_path, name, topic=None) -> int:
     with State(state_path) as state:
-        rows = MapStore(state, name).progress()
+        rows = [r for r in MapStore(state, name).progress() if topic is None or r["topic"] == topic]
     return rows[0]["source_high"] or 0 if rows else 0
 
 
@@ -126,3 +126,39 @@ def test_records_arriving_after_a_refused_one_in_the_same_transaction_do_not_sto
     assert worker.returncode == 0, err.text()
     assert "Traceback" not in err.text()
     assert read_contents(target.profile, topic) == read_contents(source.profile, topic)
+
+
+def test_a_refused_record_holds_back_only_its_own_partition_not_the_rest_of_its_slot(oversized, tmp_path):
+    """With one write slot every partition shares the refused one's transactions: while the target
+    refuses its record, a healthy topic's records written after it started must still arrive."""
+    from fault_support import ContinuousProducer
+
+    source, target, topic = oversized
+    healthy = unique("healthy")
+    make_topic(source.profile, healthy, 2)
+    state_path, name = tmp_path / "state.db", unique("m")
+    worker = mirror_process(state_path, source.profile, target.profile, f"{topic}|{healthy}", name, "--slots", "1")
+    err = StreamTail(worker.stderr)
+    live = ContinuousProducer(source.profile, healthy, batch=5, pause=0.05)
+    try:
+        wait_for(lambda: len(err.matching("MSG_SIZE_TOO_LARGE")) >= 2, timeout=60,
+                 message="the oversized record to be refused twice", tail=err)
+        live.stop()
+        assert live.sent > 0
+        wait_for(lambda: read_contents(target.profile, healthy) == read_contents(source.profile, healthy),
+                 timeout=60,
+                 message="the healthy topic to be copied while the refused record still waits", tail=err)
+        assert mapped_to(state_path, name, topic) <= 5, "the refused record was skipped"
+        assert len(read_contents(target.profile, topic)[0]) <= 5
+        raise_limit(target.profile, topic)
+        wait_for(lambda: mapped_to(state_path, name, topic) >= 11, timeout=90,
+                 message="the mirror to go on once the target accepts the record", tail=err)
+    finally:
+        live.stop()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    err.join()
+    assert worker.returncode == 0, err.text()
+    assert "Traceback" not in err.text()
+    for name_ in (topic, healthy):
+        assert read_contents(target.profile, name_) == read_contents(source.profile, name_)
