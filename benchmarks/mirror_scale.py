@@ -1,14 +1,17 @@
 """Mirror at estate size: the same records spread over more and more partitions, one worker.
 
     python benchmarks/mirror_scale.py [--records 200000] [--size 200] [--partitions 6,100,1000,2000]
-                                      [--source noida] [--target tansu]
+                                      [--source noida] [--target tansu] [--open-transactions 1]
 
 For each partition count P it fills P partitions (topics of at most 5 partitions; 6 is one
 topic) with the same total records on fresh brokers, then, each in a child process sampled
 from /proc every 0.1 s:
 - raw: the simplest confluent-kafka consume -> produce loop (no transactions, no maps), one
   consumer and one producer over all partitions: what the platforms give at that size;
-- mirror: `Mirror(...).run()` with --until-caught-up, default settings (8 write slots).
+- mirror: `Mirror(...).run()` with --until-caught-up, default settings (8 write slots);
+- mirror --open-transactions N (default 1; 0 skips it): the same, as a second mirror into
+  other target topics, with at most N slot transactions open at once (Tansu's transactions
+  cost more broker CPU when several are open together: see the README).
 It prints records/s, the ratio to the smallest P of the same invocation, peak threads, peak
 RSS, peak open file descriptors, the start-up time (to the first partition copying) and CPU
 seconds per million records.  Then `migrate validate` of the largest estate against a raw
@@ -95,12 +98,15 @@ def raw_pipe(source: str, target: str, topics: dict[str, int], records: int) -> 
     return {"records": copied, "seconds": seconds, "startup": 0.0}
 
 
-def mirror_job(source: str, target: str, state: str) -> dict:
+def mirror_job(source: str, target: str, state: str, open_transactions: int = 0) -> dict:
     from migrate.mirror import MirrorSpec, run_mirror
     from migrate.state import State
 
-    spec = MirrorSpec(name="bench", source=profile("source", source), target=profile("target", target),
-                      topics=(r"bench\..*",), until_caught_up=True, compression="lz4")
+    # A gated run is a second mirror (own name, own target topics) over the same source.
+    name, rename = ("bench", "{topic}") if not open_transactions else ("gated", "gated.{topic}")
+    spec = MirrorSpec(name=name, source=profile("source", source), target=profile("target", target),
+                      topics=(r"bench\..*",), until_caught_up=True, compression="lz4", rename=rename,
+                      open_transactions=open_transactions)
     with State(state) as st:
         result = run_mirror(spec, st)
     assert result.ok and result.caught_up
@@ -112,7 +118,7 @@ def child(job: dict) -> None:
     if job["kind"] == "raw":
         out = raw_pipe(job["source"], job["target"], job["topics"], job["records"])
     else:
-        out = mirror_job(job["source"], job["target"], job["state"])
+        out = mirror_job(job["source"], job["target"], job["state"], job.get("open_transactions", 0))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out["cpu"] = usage.ru_utime + usage.ru_stime
     print(json.dumps(out))
@@ -169,6 +175,8 @@ def main() -> None:
     parser.add_argument("--partitions", default="6,100,1000,2000")
     parser.add_argument("--source", default="noida", choices=platforms.PLATFORMS)
     parser.add_argument("--target", default="tansu", choices=platforms.PLATFORMS)
+    parser.add_argument("--open-transactions", type=int, default=1,
+                        help="also run the mirror with this --open-transactions limit (0: skip that run)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -176,7 +184,7 @@ def main() -> None:
 
     base = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     sizes = [int(p) for p in args.partitions.split(",")]
-    rows, first_rate, validate_row = [], None, None
+    rows, first_rate, first_gated, validate_row = [], None, None, None
     for size in sizes:
         brokers = []
         for role, plat_name in (("source", args.source), ("target", args.target)):
@@ -196,6 +204,11 @@ def main() -> None:
             mirror = run_child({**common, "kind": "mirror", "state": str(base / f"state-{size}.db")})
             rows.append(["mirror", size, mirror])
             first_rate = first_rate or mirror["records"] / mirror["seconds"]
+            if args.open_transactions:
+                gated = run_child({**common, "kind": "mirror", "state": str(base / f"gated-{size}.db"),
+                                   "open_transactions": args.open_transactions})
+                rows.append([f"mirror --open-transactions {args.open_transactions}", size, gated])
+                first_gated = first_gated or gated["records"] / gated["seconds"]
             if size == sizes[-1]:
                 validate_row = compare_validate(source, target, topics, base / f"state-{size}.db")
         finally:
@@ -207,7 +220,8 @@ def main() -> None:
     raw_first = next(f for label, _s, f in rows if label == "raw pipe")
     for label, size, f in rows:
         rate = f["records"] / f["seconds"]
-        base = first_rate if label == "mirror" else raw_first["records"] / raw_first["seconds"]
+        base = (first_rate if label == "mirror" else first_gated if label.startswith("mirror ")
+                else raw_first["records"] / raw_first["seconds"])
         table.append([label, size, f"{f['records']:,}", f"{rate:,.0f}",
                       f"{rate / base:.2f}", f["threads"], f["rss"], f["fds"],
                       f"{f['startup']:.1f}", f"{f['cpu'] / f['records'] * 1e6:.1f}"])
