@@ -389,17 +389,13 @@ def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isol
                                   "fetch.wait.max.ms": 20,
                                   "max.partition.fetch.bytes": 1 << 18})
     try:
-        hints = _offset_hints(profile, wanted, timeout)
         lows: dict[tuple[str, int], int] = {}
         starts = []
         for topic, partition in wanted:
-            if (topic, partition) in hints:
-                low, high_hint = hints[(topic, partition)]
-            else:
-                try:
-                    low, high_hint = client.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
-                except KafkaException as exc:
-                    raise fail(profile, f"reading offsets of {topic}[{partition}]", exc) from exc
+            try:
+                low, high_hint = client.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            except KafkaException as exc:
+                raise fail(profile, f"reading offsets of {topic}[{partition}]", exc) from exc
             lows[(topic, partition)] = low
             starts.append(TopicPartition(topic, partition, max(low, high_hint - 1)))
         client.assign(starts)
@@ -425,33 +421,6 @@ def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isol
         return ends
     finally:
         client.close()
-
-
-def _offset_hints(profile: ClusterProfile, wanted: list[tuple[str, int]],
-                  timeout: float) -> dict[tuple[str, int], tuple[int, int]]:
-    """(log start, high watermark) of many partitions in two batched ListOffsets requests.
-
-    A consumer's get_watermark_offsets asks one partition at a time (two requests each): at
-    2,000 partitions that was 2 s of a mirror's start-up (measured, loopback).  Any partition
-    the batch does not answer is asked one at a time by the caller, as before."""
-    from confluent_kafka.admin import OffsetSpec
-
-    hints: dict[tuple[str, int], tuple[int, int]] = {}
-    try:
-        client = admin(profile)
-        answers = []
-        for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):
-            futures = client.list_offsets({TopicPartition(t, p): spec for t, p in wanted},
-                                          request_timeout=timeout)
-            answers.append({(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()})
-    except Exception as exc:  # noqa: BLE001 - the per-partition path answers and reports
-        log.debug("batched offset lookup failed (%s); asking per partition", exc)
-        return hints
-    for key in wanted:
-        low, high = answers[0].get(key), answers[1].get(key)
-        if low is not None and high is not None and 0 <= low <= high:
-            hints[key] = (low, high)
-    return hints
 
 
 # --- reading partitions ------------------------------------------------------------------------
