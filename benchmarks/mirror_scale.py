@@ -140,7 +140,7 @@ def proc_figures(pid: int) -> tuple[int, int, int]:
 
 
 def run_child(job: dict) -> dict:
-    process = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(job)], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-X", "faulthandler", __file__, "--child", json.dumps(job)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     peaks = [0, 0, 0]
     done = threading.Event()
@@ -156,7 +156,7 @@ def run_child(job: dict) -> dict:
     done.set()
     sampler.join()
     if process.returncode != 0:
-        raise SystemExit(f"{job['kind']} failed:\n{err[-3000:]}")
+        raise SystemExit(f"{job['kind']} failed (exit {process.returncode}):\n{err[-3000:]}{out[-1000:]}")
     figures = json.loads(out.strip().splitlines()[-1])
     figures.update(threads=peaks[0], rss=peaks[1], fds=peaks[2])
     return figures
