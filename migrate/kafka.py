@@ -15,7 +15,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
@@ -415,7 +415,8 @@ def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isol
                 if error is None or key in ends:
                     continue
                 if error.code() == KafkaError._PARTITION_EOF:
-                    ends[key] = PartitionEnds(lows[key], message.offset())
+                    eof = key_of(message)
+                    ends[eof] = PartitionEnds(lows[eof], offset_of(message))
                 elif (failure := read_failure(profile, f"{key[0]}[{key[1]}]", error)) is not None:
                     raise failure
         return ends
@@ -426,6 +427,18 @@ def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isol
 # --- reading partitions ------------------------------------------------------------------------
 
 Key = tuple[str, int]
+
+
+def key_of(message: Message) -> Key:
+    """(topic, partition) of a record or end-of-partition event read by a consumer.
+
+    The stubs say Optional (a client-level error has neither); librdkafka sets both on these."""
+    return cast(Key, (message.topic(), message.partition()))
+
+
+def offset_of(message: Message) -> int:
+    """The offset of a record or end-of-partition event (the end) read by a consumer (set on both)."""
+    return cast(int, message.offset())
 
 
 def _names(keys: Iterable[Key]) -> str:
@@ -514,15 +527,16 @@ def read_ranges(profile: ClusterProfile, ranges: Mapping[tuple[str, int], tuple[
             pending = set(chunk)
             for messages in read_assigned(client, profile, pending, timeout=timeout, batch=5000):
                 for message in messages:
-                    key = (message.topic(), message.partition())
+                    key = key_of(message)
+                    offset = offset_of(message)
                     end = wanted[key][1]
                     if message.error() is not None:  # end of partition
-                        if eof_ends or message.offset() >= end:
+                        if eof_ends or offset >= end:
                             pending.discard(key)
                         continue
-                    if message.offset() < end:
+                    if offset < end:
                         out[key].append(message)
-                    if message.offset() + 1 >= end:
+                    if offset + 1 >= end:
                         pending.discard(key)
         finally:
             client.close()
@@ -543,14 +557,15 @@ def iter_partition(client: Consumer, profile: ClusterProfile, topic: str, partit
     key = (topic, partition)
     for messages in read_assigned(client, profile, {key}, timeout=timeout, batch=batch, starts={key: start}):
         for message in messages:
+            offset = offset_of(message)
             if message.error() is not None:  # end of partition
-                if message.offset() >= end:
+                if offset >= end:
                     return
                 continue
-            if message.offset() >= end:
+            if offset >= end:
                 return
             yield message
-            if message.offset() + 1 >= end:
+            if offset + 1 >= end:
                 return
 
 

@@ -45,7 +45,7 @@ class _Reader:
                     f'"{self.profile.name}" within {PROBE_TIMEOUT:.0f}s')
             error = message.error()
             if error is None:
-                return message.offset(), message.timestamp()[1]
+                return kafka.offset_of(message), message.timestamp()[1]
             if error.code() == KafkaError._PARTITION_EOF:
                 return None
             failure = kafka.read_failure(self.profile, f"{self.topic}[{self.partition}]", error)
@@ -140,8 +140,9 @@ def spans_with_records(profile: ClusterProfile, spans: list[Span], timeout: floa
                     continue
                 error = message.error()
                 if error is None:
-                    seen[key].append(message.offset())
-                    done = message.offset() + 1 >= limit[key]
+                    offset = kafka.offset_of(message)
+                    seen[key].append(offset)
+                    done = offset + 1 >= limit[key]
                 elif error.code() == KafkaError._PARTITION_EOF:
                     done = True
                 elif (failure := kafka.read_failure(profile, f"{key[0]}[{key[1]}]", error)) is not None:

@@ -47,6 +47,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -56,6 +57,10 @@ from migrate.config import ClusterProfile
 from migrate.errors import REFUSED_ERRORS
 from migrate.metrics.hooks import NoMetrics
 from migrate.metrics.peek import Peeker
+
+if TYPE_CHECKING:
+    from migrate.mirror.engine import Mirror, _LaneWatermarks
+    from migrate.mirror.writer import PartitionWriter
 
 Key = tuple[str, int]
 STATES = ("mirroring", "retrying", "diverged", "data-loss")
@@ -115,8 +120,8 @@ class MirrorMetrics(NoMetrics):
         self.peek_timeout = peek_timeout
         self.peeker = Peeker(source)
         self.mirror = self.worker = ""
-        self._engine = None
-        self._consumer = None
+        self._engine: Mirror | None = None
+        self._consumer: _LaneWatermarks | None = None
         self._wanted = threading.Event()
         self._ready = threading.Event()
         self._scrape = threading.Lock()
@@ -176,7 +181,7 @@ class MirrorMetrics(NoMetrics):
         self._snapshot = snapshot
         self._ready.set()
 
-    def committed(self, key: Key, writer) -> None:
+    def committed(self, key: Key, writer: PartitionWriter) -> None:
         pmap = writer.pmap
         self._known[key] = (pmap.source_high, len(pmap.runs))
         count = writer.last_count
@@ -188,8 +193,8 @@ class MirrorMetrics(NoMetrics):
         self.commits.labels(*labels).inc()
         self.commit_seconds.labels(self.mirror, self.worker).observe(writer.last_commit_seconds)
         following = self._following.get(key)
-        if following is not None and following() is writer and (writer.last_first_timestamp or 0) > 0:
-            latency = writer.committed_at - writer.last_first_timestamp / 1000
+        if following is not None and following() is writer and (first := writer.last_first_timestamp or 0) > 0:
+            latency = writer.committed_at - first / 1000
             self.latency.labels(self.mirror, self.worker).observe(max(0.0, latency))
         upcoming = self._following_next.pop(key, None)
         if upcoming is not None and upcoming() is writer:
@@ -214,6 +219,7 @@ class MirrorMetrics(NoMetrics):
 
     def _take(self) -> Snapshot:
         engine, consumer = self._engine, self._consumer
+        assert engine is not None and consumer is not None  # tick() takes snapshots only while attached
         views = []
         for key, writer in engine.writers.items():
             pmap = writer.pmap

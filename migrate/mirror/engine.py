@@ -65,7 +65,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from migrate import kafka
 from migrate.errors import (CheckFailed, DataLossDetected, KafkaOperationError, MigrateError, PartitionDiverged,
@@ -161,6 +161,9 @@ class Progress:
 
 
 class Mirror:
+    # Set in run(); declared here because store_pending_flush, earlier in the class, swaps it.
+    _saves: dict[Key, PartitionWriter]  # partition -> its writer, published since the last local save
+
     def __init__(self, spec: MirrorSpec, state: State, stop: threading.Event | None = None,
                  on_progress=None, progress_interval: float = 1.0, group_sync=None, metrics=None):
         validate_spec(spec)
@@ -202,8 +205,8 @@ class Mirror:
         self.copy_started = 0.0
         self.fatal = None  # a fatal source-client error reported through error_cb
         self.started_at = ""  # ISO time of run(); progress rows older than it are stale
-        self.consumer = None  # the live lane
-        self.backfill = None  # the backfill lane
+        self.consumer: Consumer | None = None  # the live lane
+        self.backfill: Consumer | None = None  # the backfill lane
         self.backfilling: set[Key] = set()  # partitions read in the backfill lane
         self.parked: set[Key] = set()  # --until-caught-up: read to their goal, no longer read (_park)
         self._parking: list[TopicPartition] = []
@@ -293,6 +296,7 @@ class Mirror:
         local = self.store.load(*key)
         durable = self.durable.get(key) if self.durable is not None else None
         if registry.longer(local, durable.pmap if durable else None) is not local:
+            assert durable is not None  # longer() chose the durable map
             self.store.replace(key[0], key[1], durable.pmap, self.mapping[key[0]])
             return self.store.load(*key)
         return local
@@ -360,6 +364,7 @@ class Mirror:
         if not fenced:
             return
         self._heartbeat(running=True)  # the fleet sees the slots held before the partitions open
+        assert self.durable is not None  # set in run() before the loop
         try:
             # Fenced now: whatever earlier holders published of these maps is in the topic.
             self.durable.refresh()
@@ -630,6 +635,7 @@ class Mirror:
     def _start_commits(self, now: float) -> None:
         spec = self.spec
         live_interval = min(spec.commit_interval_s, LIVE_COMMIT_S)
+        assert self.pool is not None  # set in run() before the loop
         for number, slot in self.slots.items():
             # Short transactions for live records, long ones while backfilling (module docstring).
             if slot.due(now, spec.commit_interval_s if slot.backfill else live_interval, spec.commit_max_records):
@@ -712,7 +718,8 @@ class Mirror:
         held = self.held.pop(number, None)
         paused = self.held_paused.pop(number, None)
         if held:  # in arrival order, each run with the lane it came from
-            run, lane = [], held[0][1]
+            run: list[Message] = []
+            lane = held[0][1]
             for message, backfill in held:
                 if backfill != lane:
                     self._handle(run, lane)
@@ -802,6 +809,7 @@ class Mirror:
 
     def _raise_callback_error(self) -> None:
         exc, self.callback_error = self.callback_error, None
+        assert exc is not None  # called only when a callback failed
         if isinstance(exc, (MigrateError, KeyboardInterrupt)):
             raise exc
         raise KafkaOperationError(
@@ -831,8 +839,8 @@ class Mirror:
         self.map_producer = kafka.producer(spec.target, **{"linger.ms": 20})
         for key in list(self.failed):  # stopped while the topics were prepared (blocked partitions)
             self._publish_failure(key, self.store.load(*key))
-        self._source_commits: dict[Key, int] = {}
-        self._saves: dict[Key, PartitionWriter] = {}
+        self._source_commits: dict[Key, int | None] = {}  # None: nothing mapped yet
+        self._saves = {}
         if spec.until_caught_up:
             wanted = [(t, p) for t in selected for p in range(self.counts[t])]
             ends = kafka.partition_ends(spec.source, wanted)
@@ -1011,6 +1019,7 @@ class Mirror:
 
     def _pump(self) -> None:
         """The live lane first, then at most one batch of the backfill lane (see the module docstring)."""
+        assert self.consumer is not None and self.backfill is not None  # set in run() before the loop
         if not self.backfilling:
             self._handle(self.consumer.consume(5000, timeout=0.1))
             return
@@ -1022,7 +1031,9 @@ class Mirror:
 
     def _assign(self, starts: list[TopicPartition], ends: dict) -> None:
         """Assign partitions to a lane by how far behind their source end they start."""
-        live, behind = [], []
+        live: list[TopicPartition] = []
+        behind: list[TopicPartition] = []
+        assert self.consumer is not None and self.backfill is not None  # set in run() before partitions open
         for tp in starts:
             end = ends.get(("source", (tp.topic, tp.partition)))
             far = end is not None and end.high - tp.offset > LIVE_LAG
@@ -1041,6 +1052,7 @@ class Mirror:
 
     def _unassign(self, tps: list[TopicPartition]) -> None:
         behind, live = self._by_lane(tps)
+        assert self.consumer is not None and self.backfill is not None  # set in run() before partitions open
         # Only what a lane holds: a partition whose fetch went out of range was unassigned already.
         held = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         live = [tp for tp in live if (tp.topic, tp.partition) in held]
@@ -1075,6 +1087,7 @@ class Mirror:
 
     def _caught_up_in_backfill(self, key: Key, offset: int) -> None:
         """The backfill lane reached the partition's end: read it in the live lane from there."""
+        assert self.consumer is not None and self.backfill is not None  # set in run() before the loop
         self.backfill.incremental_unassign([TopicPartition(*key)])
         self.backfilling.discard(key)
         self.consumer.incremental_assign([TopicPartition(key[0], key[1], offset)])
@@ -1316,6 +1329,7 @@ class _LaneWatermarks:
 
     def get_watermark_offsets(self, tp: TopicPartition, cached: bool = True):
         lane = self.mirror.backfill if (tp.topic, tp.partition) in self.mirror.backfilling else self.mirror.consumer
+        assert lane is not None  # the lanes exist from run() on, before metrics attach and progress is reported
         return lane.get_watermark_offsets(tp, cached=cached)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import Mapping
 
 from migrate import kafka
 from migrate.errors import KafkaOperationError, UsageError
@@ -60,7 +61,7 @@ class TopicPlan:
         return min(self.partitions, self.target_partitions)
 
 
-def select_topics(spec: MirrorSpec, available: dict[str, kafka.TopicInfo]) -> list[str]:
+def select_topics(spec: MirrorSpec, available: Mapping[str, object]) -> list[str]:
     includes = [compile_pattern(p, "--topics") for p in spec.topics]
     excludes = [compile_pattern(p, "--exclude") for p in spec.exclude]
     chosen = []

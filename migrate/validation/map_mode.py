@@ -30,11 +30,13 @@ PREFETCH_MAX, PREFETCH_TOTAL = 5_000, 500_000
 
 
 def _load_partition_maps(spec: ValidateSpec, state: State) -> list[_MapPartition]:
+    assert spec.mirror is not None  # map mode runs on a spec resolve_mirror has named the mirror of
     maps = registry.open_maps(state, spec.mirror, spec.target)
     return [_MapPartition(t, p, target_topic or t, pmap) for (t, p), (pmap, target_topic) in sorted(maps.items())]
 
 
 def _has_map(spec: ValidateSpec, state: State) -> bool:
+    assert spec.mirror is not None  # resolve_mirror asks about a named mirror only
     if registry.local_progress(state, spec.mirror):
         return True
     return map_topic_name(spec.mirror) in kafka.list_topics(spec.target)
@@ -109,7 +111,8 @@ def _small(job: _MapJob) -> bool:
 
 def _prefetch_batches(jobs: list[_MapJob]) -> Iterator[list[_MapJob]]:
     """Small jobs in groups of at most PREFETCH_TOTAL records held at once."""
-    group, held = [], 0
+    group: list[_MapJob] = []
+    held = 0
     for job in jobs:
         size = max(0, job.source_hi - job.source_lo) + max(0, job.target_hi - job.target_lo)
         if group and held + size > PREFETCH_TOTAL:

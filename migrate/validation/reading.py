@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import xxhash
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from migrate import kafka
 from migrate.config import ClusterProfile
@@ -68,13 +68,13 @@ def _batches(client: Consumer, profile: ClusterProfile, topic: str, partition: i
         # Most partitions of an estate hold less than a batch: read_assigned's short consume() wait
         # matters here (0.5 s cost 80 s at 200 partitions).
         for messages in kafka.read_assigned(client, profile, reading, timeout=NO_PROGRESS_TIMEOUT, batch=batch):
-            good = []
+            good: list[Message] = []
             for message in messages:
                 if message.error() is not None:  # end of partition
                     if good:
                         yield good
                     return
-                offset = message.offset()
+                offset = kafka.offset_of(message)
                 if hi is not None and offset >= hi:
                     if good:
                         yield good

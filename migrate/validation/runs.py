@@ -70,7 +70,9 @@ def _start_run(state: State, spec: ValidateSpec, mode: str, scope: str, started:
             "result, scope, incremental) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
             [started, redact_text(spec.source_spec), redact_text(spec.target_spec), json.dumps(list(spec.topics)),
              mode, _range_from(spec), _range_to(spec, started), scope, int(spec.incremental)])
-        return int(cursor.lastrowid)
+        run_id = cursor.lastrowid
+        assert run_id is not None  # set by the INSERT just executed
+        return int(run_id)
 
 
 def _range_from(spec: ValidateSpec) -> str:
