@@ -219,8 +219,6 @@ class Mirror:
         self.consumer: Consumer | None = None  # the live lane
         self.backfill: Consumer | None = None  # the backfill lane
         self.backfilling: set[Key] = set()  # partitions read in the backfill lane
-        self.parked: set[Key] = set()  # --until-caught-up: read to their goal, no longer read (_park)
-        self._parking: list[TopicPartition] = []
         self.pool: ThreadPoolExecutor | None = None
         self.definition_due = False  # the mirror's definition changed: publish it to the fleet status
         self._status_due: dict[Key, PartitionWriter] = {}
@@ -409,7 +407,6 @@ class Mirror:
         for key in keys:
             self.positions.pop(key, None)
             self.skip_below.pop(key, None)
-            self.parked.discard(key)
             self.retry_at.pop(key, None)
         if gone and self.consumer is not None:
             self._unassign(gone)
@@ -905,8 +902,6 @@ class Mirror:
                     self._raise_callback_error()
                 self._take_over()
                 self._pump()
-                if self._parking:
-                    self._park_due()
                 self.metrics.tick()  # metrics: a snapshot for a waiting scrape, taken in this thread
                 now = time.monotonic()
                 for slot in self.slots.values():
@@ -1080,22 +1075,6 @@ class Mirror:
         if live:
             getattr(self.consumer, what)(live)
 
-    def _park(self, key: Key) -> None:
-        """--until-caught-up: a partition read to its goal is read no more in this run.
-
-        Its records up to the end-of-partition were all returned before the end itself, so
-        nothing read is dropped; the end's position is applied to the map as usual.  Fetching
-        an idle partition is not free: noida-db answers an empty fetch at once (it ignores the
-        fetch's max wait), and with 2,000 partitions at their end the source spent more CPU
-        answering empty fetches than the mirror spent copying (measured; 2 cores shared)."""
-        self.parked.add(key)
-        self._parking.append(TopicPartition(*key))
-
-    def _park_due(self) -> None:
-        """Stop reading the partitions parked since the last loop, in one call per lane."""
-        tps, self._parking = self._parking, []
-        self._unassign([tp for tp in tps if (tp.topic, tp.partition) in self.parked])
-
     def _caught_up_in_backfill(self, key: Key, offset: int) -> None:
         """The backfill lane reached the partition's end: read it in the live lane from there."""
         assert self.consumer is not None and self.backfill is not None  # set in run() before the loop
@@ -1147,7 +1126,7 @@ class Mirror:
         if len(held) == HOLD_MAX and slot.slot not in self.held_paused:
             # A paused partition is fetched again from the position after the last message
             # returned to us, and every such message is held here: nothing is skipped.
-            paused = [TopicPartition(*key) for key in slot.partitions if key in self.writers and key not in self.parked]
+            paused = [TopicPartition(*key) for key in slot.partitions if key in self.writers]
             self._lane_call("pause", paused)
             self.held_paused[slot.slot] = paused
 
@@ -1187,9 +1166,7 @@ class Mirror:
             if key in self.writers:
                 self.positions[key] = max(self.positions.get(key, 0), message.offset())
                 self.metrics.reached_end(key)  # metrics: from here on the partition is following
-                if self.goal is not None and message.offset() >= self.goal.get(key, message.offset() + 1):
-                    self._park(key)
-                elif backfill and key in self.backfilling:
+                if backfill and key in self.backfilling:
                     self._caught_up_in_backfill(key, message.offset())
             return
         if code in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE) and key in self.writers:
