@@ -35,6 +35,13 @@ def oversized(source_cluster, cluster_pool):
 raise_limit = raise_max_message_bytes
 
 
+def exited_cleanly(worker, err: StreamTail) -> None:
+    """A mirror stopped with SIGTERM: exit 0 and no traceback."""
+    err.join()
+    assert worker.returncode == 0, err.text()
+    assert "Traceback" not in err.text()
+
+
 def mapped_to(state_path, name, topic=None) -> int:
     with State(state_path) as state:
         rows = [r for r in MapStore(state, name).progress() if topic is None or r["topic"] == topic]
@@ -122,9 +129,7 @@ def test_records_arriving_after_a_refused_one_in_the_same_transaction_do_not_sto
         live.stop()
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
-    err.join()
-    assert worker.returncode == 0, err.text()
-    assert "Traceback" not in err.text()
+    exited_cleanly(worker, err)
     assert read_contents(target.profile, topic) == read_contents(source.profile, topic)
 
 
@@ -157,8 +162,6 @@ def test_a_refused_record_holds_back_only_its_own_partition_not_the_rest_of_its_
         live.stop()
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
-    err.join()
-    assert worker.returncode == 0, err.text()
-    assert "Traceback" not in err.text()
+    exited_cleanly(worker, err)
     for name_ in (topic, healthy):
         assert read_contents(target.profile, name_) == read_contents(source.profile, name_)
