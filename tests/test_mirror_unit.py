@@ -16,6 +16,7 @@ from migrate.errors import DataLossDetected
 from migrate.kafka import PartitionEnds
 from migrate.mirror import engine
 from migrate.mirror.engine import Mirror
+from migrate.mirror.lanes import LIVE_LAG, Lanes
 from migrate.mirror import reconcile
 from migrate.mirror.reconcile import safe_read_start
 from migrate.mirror.slots import slot_of, slot_partitions
@@ -79,19 +80,19 @@ def test_each_partition_and_slot_has_its_own_backoff(mirror):
 # --- lanes -----------------------------------------------------------------------------------
 
 
-def test_a_partition_further_behind_than_live_lag_starts_in_the_backfill_lane(mirror):
-    mirror.consumer, mirror.backfill = Lane(), Lane()
+def test_a_partition_further_behind_than_live_lag_starts_in_the_backfill_lane():
+    lanes = Lanes(Lane(), Lane())
     end = 100_000
-    starts = [TopicPartition("t", 0, end - engine.LIVE_LAG),  # exactly LIVE_LAG behind: live
-              TopicPartition("t", 1, end - engine.LIVE_LAG - 1),  # one more: backfill
+    starts = [TopicPartition("t", 0, end - LIVE_LAG),  # exactly LIVE_LAG behind: live
+              TopicPartition("t", 1, end - LIVE_LAG - 1),  # one more: backfill
               TopicPartition("t", 2, 0),
               TopicPartition("t", 3, 0)]  # end unknown: live (nothing says it is far behind)
     ends = {("source", ("t", p)): PartitionEnds(0, end) for p in range(3)}
-    mirror._assign(starts, ends)
-    assert mirror.consumer.assigned == [("t", 0, end - engine.LIVE_LAG), ("t", 3, 0)]
-    assert mirror.backfill.assigned == [("t", 1, end - engine.LIVE_LAG - 1), ("t", 2, 0)]
-    assert mirror.backfilling == {("t", 1), ("t", 2)}
-    behind, live = mirror._by_lane([TopicPartition("t", p) for p in range(4)])
+    lanes.assign(starts, ends)
+    assert lanes.live.assigned == [("t", 0, end - LIVE_LAG), ("t", 3, 0)]
+    assert lanes.backfill.assigned == [("t", 1, end - LIVE_LAG - 1), ("t", 2, 0)]
+    assert lanes.backfilling == {("t", 1), ("t", 2)}
+    behind, live = lanes.by_lane([TopicPartition("t", p) for p in range(4)])
     assert [tp.partition for tp in behind] == [1, 2] and [tp.partition for tp in live] == [0, 3]
 
 

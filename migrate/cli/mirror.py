@@ -47,6 +47,8 @@ from migrate.offset_maps.store import MapStore
 @click.option("--open-transactions", type=click.IntRange(min=0, max=256), default=0, show_default=True,
               help="At most this many of a worker's slots hold an open target transaction at once (0: no "
                    "limit). 1 or 2 suits targets whose transactions slow down when concurrent (Tansu).")
+@click.option("--held-records", type=click.IntRange(min=1, max=10_000_000), default=50_000, show_default=True,
+              help="Records held per slot while it commits before its partitions are paused (bounds memory).")
 @click.option("--sync-groups", metavar="REGEX", help="Also sync offsets of matching inactive groups to the target.")
 @click.option("--sync-interval", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Seconds between group offset syncs.")
@@ -54,7 +56,7 @@ from migrate.offset_maps.store import MapStore
 @click.pass_context
 def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, until_caught_up, follow,
            transactions, compression, commit_interval, session_timeout_ms, refresh_interval, worker_id, slots,
-           open_transactions, sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
+           open_transactions, held_records, sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
     """Copy topics from a source to a target cluster exactly once, writing exact offset maps.
 
     Example: migrate mirror --source source --target target --topics 'workflow\\..*' --until-caught-up
@@ -71,7 +73,7 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         session_timeout_ms=session_timeout_ms, source_spec=source, target_spec=target,
         sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id,
         metadata_refresh_s=refresh_interval, slots=slots,
-        open_transactions=open_transactions,
+        open_transactions=open_transactions, held_records=held_records,
     )
     serving = mirror_serve_options(app, metrics_port, metrics_host, metrics_detail)
     metrics, server = _serve_metrics(spec, serving) if serving.enabled else (None, None)

@@ -59,7 +59,8 @@ from migrate.metrics.hooks import NoMetrics
 from migrate.metrics.peek import Peeker
 
 if TYPE_CHECKING:
-    from migrate.mirror.engine import Mirror, _LaneWatermarks
+    from migrate.mirror.engine import Mirror
+    from migrate.mirror.lanes import Lanes
     from migrate.mirror.writer import PartitionWriter
 
 Key = tuple[str, int]
@@ -121,7 +122,7 @@ class MirrorMetrics(NoMetrics):
         self.peeker = Peeker(source)
         self.mirror = self.worker = ""
         self._engine: Mirror | None = None
-        self._consumer: _LaneWatermarks | None = None
+        self._consumer: Lanes | None = None
         self._wanted = threading.Event()
         self._ready = threading.Event()
         self._scrape = threading.Lock()

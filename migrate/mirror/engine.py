@@ -36,7 +36,7 @@ Real sources (measured on noida-db; Kafka behaves the same):
 
 Freshness: live partitions are never queued behind a backlog.  The source is read through two
 consumers, two lanes, each with its own fetch queue:
-- the live lane holds every partition that is near its end (fewer than LIVE_LAG records behind
+- the live lane holds every partition that is near its end (fewer than lanes.LIVE_LAG records behind
   when it is opened) and is served first, every loop;
 - the backfill lane holds the partitions that start far behind; it is read after the live lane,
   at most BACKFILL_BATCH records per loop, so a live record waits at most one such batch.  (One
@@ -67,7 +67,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from migrate import kafka
 from migrate.errors import (CheckFailed, DataLossDetected, KafkaOperationError, MigrateError, PartitionDiverged,
@@ -76,6 +76,7 @@ from migrate.metrics.hooks import NO_METRICS
 from migrate.mirror import fleet, registry
 from migrate.mirror import slots as slot_plans
 from migrate.mirror import topics as topic_plans
+from migrate.mirror.lanes import Lanes
 from migrate.mirror.loops import check_no_loop
 from migrate.mirror.reconcile import Prefetched, raw_reader, reconcile, safe_read_start, skip_vanished
 from migrate.mirror.spec import MirrorSpec, validate_spec
@@ -91,7 +92,6 @@ Key = tuple[str, int]
 BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
 FAILED = ("diverged", "data-loss", "blocked")
 COMMIT_THREADS = 4
-LIVE_LAG = 5_000  # a partition opened this close to its source end is read in the live lane
 BACKFILL_BATCH = 10_000  # backfill records handled per loop, after the live lane
 # The slots group's rebalance timeout (librdkafka sends max.poll.interval.ms as it).  Tansu waits
 # up to it for a member that died during a rebalance, whatever its session timeout: with the
@@ -111,7 +111,6 @@ LIVE_COMMIT_S, LIVE_COMMIT_BACKFILLING_S = 0.05, 0.1
 # its batch is full or this time is up, so at live rates a record waited up to the whole wait
 # (it was 100 ms; half of live p50's distance from the platform's).
 LIVE_WAIT_S = 0.01
-HOLD_MAX = 50_000  # records held for one slot while it commits, before its partitions are paused
 
 
 @dataclass
@@ -216,9 +215,7 @@ class Mirror:
         self.copy_started = 0.0
         self.fatal = None  # a fatal source-client error reported through error_cb
         self.started_at = ""  # ISO time of run(); progress rows older than it are stale
-        self.consumer: Consumer | None = None  # the live lane
-        self.backfill: Consumer | None = None  # the backfill lane
-        self.backfilling: set[Key] = set()  # partitions read in the backfill lane
+        self._lanes: Lanes | None = None  # the source consumers (migrate.mirror.lanes), from run() on
         self.parked: set[Key] = set()  # --until-caught-up: read to their goal, paused (_park)
         self._parking: list[TopicPartition] = []
         self.pool: ThreadPoolExecutor | None = None
@@ -383,6 +380,11 @@ class Mirror:
             log.warning("reading the map topic failed (%s); reconciliation covers the difference", exc)
         self.unopened += fenced
 
+    @property
+    def lanes(self) -> Lanes:
+        assert self._lanes is not None  # built in run() before any partition opens
+        return self._lanes
+
     def _close_slot(self, slot: int, commit: bool) -> None:
         """Give a slot up: finish or drop its transaction, stop reading its partitions."""
         self._await_commit(slot)
@@ -411,8 +413,8 @@ class Mirror:
             self.skip_below.pop(key, None)
             self.parked.discard(key)
             self.retry_at.pop(key, None)
-        if gone and self.consumer is not None:
-            self._unassign(gone)
+        if gone and self._lanes is not None:
+            self.lanes.unassign(gone)
 
     # --- partitions ----------------------------------------------------------------------------
 
@@ -443,7 +445,7 @@ class Mirror:
             for reader in readers:
                 reader.close()
             if started:
-                self._assign(started, ends)
+                self.lanes.assign(started, ends)
                 self.copy_started = self.copy_started or time.monotonic()
 
     def _bulk_ends(self, keys: list[Key]) -> dict:
@@ -579,7 +581,7 @@ class Mirror:
             restart.append(self._read_from(key, writer.pmap))
         self.store_pending_flush()
         if restart:
-            self._assign(restart, {("source", k): e for k, e in ends.items()})
+            self.lanes.assign(restart, {("source", k): e for k, e in ends.items()})
 
     def _fail(self, key: Key, exc: CheckFailed, kind: str | None = None) -> None:
         kind = kind or ("diverged" if isinstance(exc, PartitionDiverged) else "data-loss")
@@ -645,7 +647,7 @@ class Mirror:
 
     def _start_commits(self, now: float) -> None:
         spec = self.spec
-        live_interval = min(spec.commit_interval_s, LIVE_COMMIT_BACKFILLING_S if self.backfilling else LIVE_COMMIT_S)
+        live_interval = min(spec.commit_interval_s, LIVE_COMMIT_BACKFILLING_S if self._lanes and self._lanes.backfilling else LIVE_COMMIT_S)
         assert self.pool is not None  # set in run() before the loop
         for number, slot in self.slots.items():
             # Short transactions for live records, long ones while backfilling (module docstring).
@@ -738,7 +740,7 @@ class Mirror:
                 run.append(message)
             self._handle(run, lane)
         if paused:
-            self._lane_call("resume", paused)
+            self.lanes.resume([tp for tp in paused if (tp.topic, tp.partition) not in self.parked])
 
     # --- maps ----------------------------------------------------------------------------------
     # Who writes the map topic, and in which order (one rule for both modes):
@@ -857,16 +859,11 @@ class Mirror:
             ends = kafka.partition_ends(spec.source, wanted)
             self.goal = {key: end.high for key, end in ends.items()}
             log.debug("goal: %d records in %d partitions", sum(self.goal.values()), len(self.goal))
-        self.consumer = kafka.consumer(spec.source, **{
+        self._lanes = Lanes(*(kafka.consumer(spec.source, **{
             "enable.partition.eof": True,
             "fetch.wait.max.ms": 50,
             "error_cb": self._on_consumer_error,
-        })
-        self.backfill = kafka.consumer(spec.source, **{
-            "enable.partition.eof": True,
-            "fetch.wait.max.ms": 50,
-            "error_cb": self._on_consumer_error,
-        })
+        }) for _ in ("live", "backfill")))
         settings = {"group.instance.id": spec.worker_id} if spec.worker_id else {}
         coordinator = kafka.consumer(spec.source, **settings, **{
             "group.id": spec.group_id,
@@ -893,7 +890,7 @@ class Mirror:
         try:
             self._heartbeat(running=True)
             beat.start()
-            self.metrics.attach(self, _LaneWatermarks(self))  # metrics: scrapes may now ask for snapshots
+            self.metrics.attach(self, self.lanes)  # metrics: scrapes may now ask for snapshots
             if selected:
                 coordinator.subscribe([slot_plans.slots_topic_name(spec.name)], on_assign=self._on_assign,
                                       on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -953,8 +950,7 @@ class Mirror:
                 self.pool.shutdown(wait=True)
                 self.metrics.detach()  # metrics: no snapshot of a closed consumer
                 coordinator.close()
-                self.consumer.close()
-                self.backfill.close()
+                self.lanes.close()
                 gc.set_threshold(*thresholds)
                 gc.unfreeze()
         self.result.seconds = time.monotonic() - started
@@ -1030,55 +1026,14 @@ class Mirror:
 
     def _pump(self) -> None:
         """The live lane first, then at most one batch of the backfill lane (see the module docstring)."""
-        assert self.consumer is not None and self.backfill is not None  # set in run() before the loop
-        if not self.backfilling:
-            self._handle(self.consumer.consume(5000, timeout=LIVE_WAIT_S))
+        if not self.lanes.backfilling:
+            self._handle(self.lanes.live.consume(5000, timeout=LIVE_WAIT_S))
             return
-        live = self.consumer.consume(5000, timeout=0.0)
+        live = self.lanes.live.consume(5000, timeout=0.0)
         self._handle(live)
-        self._handle(self.backfill.consume(BACKFILL_BATCH, timeout=0.0 if live else 0.05), backfill=True)
+        self._handle(self.lanes.backfill.consume(BACKFILL_BATCH, timeout=0.0 if live else 0.05), backfill=True)
 
     # --- lanes ---------------------------------------------------------------------------------
-
-    def _assign(self, starts: list[TopicPartition], ends: dict) -> None:
-        """Assign partitions to a lane by how far behind their source end they start."""
-        live: list[TopicPartition] = []
-        behind: list[TopicPartition] = []
-        assert self.consumer is not None and self.backfill is not None  # set in run() before partitions open
-        for tp in starts:
-            end = ends.get(("source", (tp.topic, tp.partition)))
-            far = end is not None and end.high - tp.offset > LIVE_LAG
-            (behind if far else live).append(tp)
-        if live:
-            self.consumer.incremental_assign(live)
-        if behind:
-            self.backfill.incremental_assign(behind)
-            self.backfilling.update((tp.topic, tp.partition) for tp in behind)
-
-    def _by_lane(self, tps: list[TopicPartition]) -> tuple[list[TopicPartition], list[TopicPartition]]:
-        """(backfill lane, live lane) partitions of `tps`."""
-        behind = [tp for tp in tps if (tp.topic, tp.partition) in self.backfilling]
-        live = [tp for tp in tps if (tp.topic, tp.partition) not in self.backfilling]
-        return behind, live
-
-    def _unassign(self, tps: list[TopicPartition]) -> None:
-        behind, live = self._by_lane(tps)
-        assert self.consumer is not None and self.backfill is not None  # set in run() before partitions open
-        # Only what a lane holds: a partition whose fetch went out of range was unassigned already.
-        held = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-        live = [tp for tp in live if (tp.topic, tp.partition) in held]
-        if behind:
-            self.backfill.incremental_unassign(behind)
-            self.backfilling.difference_update((tp.topic, tp.partition) for tp in behind)
-        if live:
-            self.consumer.incremental_unassign(live)
-
-    def _lane_call(self, what: str, tps: list[TopicPartition]) -> None:
-        behind, live = self._by_lane(tps)
-        if behind:
-            getattr(self.backfill, what)(behind)
-        if live:
-            getattr(self.consumer, what)(live)
 
     def _park(self, key: Key) -> None:
         """--until-caught-up: a partition read to its goal is paused: fetched no more in this run.
@@ -1099,14 +1054,11 @@ class Mirror:
         tps, self._parking = self._parking, []
         tps = [tp for tp in tps if (tp.topic, tp.partition) in self.parked]
         if tps:
-            self._lane_call("pause", tps)
+            self.lanes.pause(tps)
 
     def _caught_up_in_backfill(self, key: Key, offset: int) -> None:
         """The backfill lane reached the partition's end: read it in the live lane from there."""
-        assert self.consumer is not None and self.backfill is not None  # set in run() before the loop
-        self.backfill.incremental_unassign([TopicPartition(*key)])
-        self.backfilling.discard(key)
-        self.consumer.incremental_assign([TopicPartition(key[0], key[1], offset)])
+        self.lanes.move_to_live(key, offset)
         log.debug("%s[%d]: caught up at %d; read in the live lane", key[0], key[1], offset)
 
     def _handle(self, messages, backfill: bool = False) -> None:
@@ -1149,11 +1101,11 @@ class Mirror:
         """Keep a message of a committing slot, in order; past a bound, stop fetching the slot."""
         held = self.held.setdefault(slot.slot, [])
         held.append((message, backfill))
-        if len(held) == HOLD_MAX and slot.slot not in self.held_paused:
+        if len(held) == self.spec.held_records and slot.slot not in self.held_paused:
             # A paused partition is fetched again from the position after the last message
             # returned to us, and every such message is held here: nothing is skipped.
             paused = [TopicPartition(*key) for key in slot.partitions if key in self.writers and key not in self.parked]
-            self._lane_call("pause", paused)
+            self.lanes.pause(paused)
             self.held_paused[slot.slot] = paused
 
     def _on_consumer_error(self, error) -> None:
@@ -1194,7 +1146,7 @@ class Mirror:
                 self.metrics.reached_end(key)  # metrics: from here on the partition is following
                 if self.goal is not None and message.offset() >= self.goal.get(key, message.offset() + 1):
                     self._park(key)
-                elif backfill and key in self.backfilling:
+                elif backfill and key in self.lanes.backfilling:
                     self._caught_up_in_backfill(key, message.offset())
             return
         if code in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE) and key in self.writers:
@@ -1203,7 +1155,7 @@ class Mirror:
             if key not in self.moved:
                 self.moved.add(key)
                 self.skip_below.pop(key, None)
-                self._unassign([TopicPartition(*key)])
+                self.lanes.unassign([TopicPartition(*key)])
             return
         if error.fatal() or code == KafkaError._FATAL:
             self._raise_fatal(error)
@@ -1327,7 +1279,7 @@ class Mirror:
         lag: dict[str, int] = {}
         for key, writer in self.writers.items():
             try:
-                _low, high = _LaneWatermarks(self).get_watermark_offsets(TopicPartition(*key), cached=True)
+                _low, high = self.lanes.get_watermark_offsets(TopicPartition(*key), cached=True)
             except Exception:
                 continue
             if high is not None and high >= 0:
@@ -1335,18 +1287,6 @@ class Mirror:
         records = self.result.records + sum(s.count for s in self.slots.values())
         nbytes = self.result.bytes + sum(w.bytes for w in self.writers.values())
         return Progress(records, nbytes, time.monotonic() - started, lag, len(self.writers), len(self.failed))
-
-
-class _LaneWatermarks:
-    """The cached high watermark of a partition, from whichever lane reads it (for progress and metrics)."""
-
-    def __init__(self, mirror: Mirror):
-        self.mirror = mirror
-
-    def get_watermark_offsets(self, tp: TopicPartition, cached: bool = True):
-        lane = self.mirror.backfill if (tp.topic, tp.partition) in self.mirror.backfilling else self.mirror.consumer
-        assert lane is not None  # the lanes exist from run() on, before metrics attach and progress is reported
-        return lane.get_watermark_offsets(tp, cached=cached)
 
 
 def run_mirror(spec: MirrorSpec, state: State, **kwargs) -> MirrorResult:

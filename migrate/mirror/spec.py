@@ -40,6 +40,9 @@ class MirrorSpec:
     # At most this many of a worker's slots have a target transaction open at once (0: no limit).
     # Records of a slot waiting for its turn are held in order (migrate.mirror.engine).
     open_transactions: int = 0
+    # Records held for one slot while it commits (or waits for its turn) before its partitions are
+    # paused: with the records in the client's fetch queues, what bounds a worker's memory.
+    held_records: int = 50_000
 
     @property
     def group_id(self) -> str:
@@ -58,6 +61,8 @@ def validate_spec(spec: MirrorSpec) -> None:
         raise UsageError(f"--slots {spec.slots} is out of range; use 1 to 256 (each slot is one target producer)")
     if not 0 <= spec.open_transactions <= 256:
         raise UsageError(f"--open-transactions {spec.open_transactions} is out of range; use 0 (no limit) to 256")
+    if not 1 <= spec.held_records <= 10_000_000:
+        raise UsageError(f"--held-records {spec.held_records} is out of range; use 1 to 10000000")
     if "{topic}" not in spec.rename:
         raise UsageError(f'--rename "{spec.rename}" must contain {{topic}}, for example "src.{{topic}}"')
     try:

@@ -133,16 +133,23 @@ def test_records_arriving_after_a_refused_one_in_the_same_transaction_do_not_sto
     assert read_contents(target.profile, topic) == read_contents(source.profile, topic)
 
 
-def test_a_refused_record_holds_back_only_its_own_partition_not_the_rest_of_its_slot(oversized, tmp_path):
+@pytest.mark.parametrize("held", [[], ["--held-records", "1"]], ids=["default", "paused-while-committing"])
+def test_a_refused_record_holds_back_only_its_own_partition_not_the_rest_of_its_slot(oversized, tmp_path, held):
     """With one write slot every partition shares the refused one's transactions: while the target
-    refuses its record, a healthy topic's records written after it started must still arrive."""
+    refuses its record, a healthy topic's records written after it started must still arrive.
+
+    With --held-records 1 the slot's partitions are paused whenever a commit is in flight, so the
+    refusal (reported by the commit) finds them paused.  librdkafka keeps a partition's pause through
+    an unassign and a later assign (measured), so the reopened slot must resume them: before that
+    was done, the healthy topic was never read again (CI found it as a 2,000-partition mirror that
+    hung after one failed commit)."""
     from fault_support import ContinuousProducer
 
     source, target, topic = oversized
     healthy = unique("healthy")
     make_topic(source.profile, healthy, 2)
     state_path, name = tmp_path / "state.db", unique("m")
-    worker = mirror_process(state_path, source.profile, target.profile, f"{topic}|{healthy}", name, "--slots", "1")
+    worker = mirror_process(state_path, source.profile, target.profile, f"{topic}|{healthy}", name, "--slots", "1", *held)
     err = StreamTail(worker.stderr)
     live = ContinuousProducer(source.profile, healthy, batch=5, pause=0.05)
     try:
