@@ -372,7 +372,11 @@ def test_ctrl_c_stops_after_the_current_step_and_resume_continues(tmp_path):
     try:
         wait_until(lambda: (tmp_path / "hook.pid").exists(), message="step 3 running")
         proc.send_signal(signal.SIGINT)
-        wait_until(lambda: "stopping after the current step" in _peek(proc), timeout=10, message="notice")
+        try:
+            wait_until(lambda: "stopping after the current step" in _peek(proc), timeout=30, message="notice")
+        except AssertionError as exc:  # say what the runner did instead (it failed to say it once in CI)
+            state = "still running" if proc.poll() is None else f"exited {proc.returncode}"
+            raise AssertionError(f"{exc}; runner {state}; its stderr: {_peek(proc)[-2000:]!r}") from None
         (tmp_path / "go").write_text("")  # the hook was not killed by the Ctrl-C: it finishes
         out, err = proc.communicate(timeout=60)
     finally:

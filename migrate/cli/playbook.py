@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from importlib import resources
@@ -223,10 +224,12 @@ def _progress(kind: str, step, info: dict) -> None:
 def _stop_on_signals(options: RunOptions):
     """First Ctrl-C (or SIGTERM): stop after the current step.  Half-way through the stop grace the
     step's waits are cancelled; at its end, or at a second signal, the run stops at once (resumable)."""
-    def notice() -> None:
+    def notice() -> None:  # runs inside the signal handler, between two bytecodes of any code
         options.stop_requested.set()
-        click.echo(f"stopping after the current step (within {shutdown.grace():.0f}s; Ctrl-C again to stop at once)",
-                   err=True)
+        # os.write, not click.echo: the main thread may be half-way through a write to stderr, and a
+        # buffered write entered again from a signal handler raises RuntimeError (reentrant call).
+        os.write(2, f"stopping after the current step (within {shutdown.grace():.0f}s; "
+                    "Ctrl-C again to stop at once)\n".encode())
 
     shutdown.cooperate(on_request=notice)
     shutdown.escalate(shutdown.grace() / 2, options.cancel.set)
