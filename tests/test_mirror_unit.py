@@ -1,4 +1,4 @@
-"""The mirror engine's decisions on plain data: backoff, lanes, read starts, slots.
+"""The mirror engine's decisions on plain data: retries and backoff, lanes, read starts, slots.
 
 A Mirror is built against clusters nobody listens on and never runs: each test calls one
 decision and looks at what it chose.  The lanes are fakes that record what was assigned.
@@ -14,7 +14,7 @@ from confluent_kafka import TopicPartition
 from migrate.config import ClusterProfile
 from migrate.errors import DataLossDetected
 from migrate.kafka import PartitionEnds
-from migrate.mirror import engine
+from migrate.mirror import retries
 from migrate.mirror.engine import Mirror
 from migrate.mirror.lanes import LIVE_LAG, Lanes
 from migrate.mirror import reconcile
@@ -61,10 +61,10 @@ def test_a_failing_partition_waits_twice_as_long_each_time_up_to_the_cap(mirror)
     for _ in range(8):
         before = time.monotonic()
         mirror._retry_later(key, "target write failed")
-        delays.append(mirror.backoff[key])
-        assert before + delays[-1] <= mirror.retry_at[key] <= time.monotonic() + delays[-1]
+        delays.append(mirror.retries.backoff[key])
+        assert before + delays[-1] <= mirror.retries.at[key] <= time.monotonic() + delays[-1]
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
-    assert engine.BACKOFF_START == delays[0] and engine.BACKOFF_MAX == delays[-1]
+    assert retries.BACKOFF_START == delays[0] and retries.BACKOFF_MAX == delays[-1]
 
 
 def test_each_partition_and_slot_has_its_own_backoff(mirror):
@@ -73,8 +73,40 @@ def test_each_partition_and_slot_has_its_own_backoff(mirror):
         mirror._retry_later(("t", 0), "x")
     mirror._retry_later(("t", 1), "x")
     mirror._retry_later(2, "slot fenced")  # a slot number: the whole slot is retried
-    assert mirror.backoff == {("t", 0): 4.0, ("t", 1): 1.0, 2: 1.0}
-    assert set(mirror.retry_at) == {("t", 0), ("t", 1), 2}
+    assert mirror.retries.backoff == {("t", 0): 4.0, ("t", 1): 1.0, 2: 1.0}
+    assert set(mirror.retries.at) == {("t", 0), ("t", 1), 2}
+
+
+def test_only_a_commit_starts_a_backoff_afresh_opening_again_does_not():
+    plan = retries.Retries()
+    plan.later(("t", 0))
+    plan.later(("t", 0))
+    plan.opened(("t", 0))  # fenced and reconciled again: proves nothing about writing
+    assert plan.later(("t", 0)) == 4.0
+    plan.succeeded(("t", 0))
+    assert plan.later(("t", 0)) == retries.BACKOFF_START
+
+
+def test_a_slot_reopened_at_once_keeps_its_partition_waiting_and_its_own_backoff():
+    plan = retries.Retries()
+    plan.later(3)
+    plan.later(("t", 0))  # the refused partition
+    plan.at_once(3)  # its slot goes on without it
+    now = time.monotonic()
+    assert plan.due(now) == [3]
+    assert plan.waiting(("t", 0), now) and not plan.waiting(3, now) and not plan.waiting(("t", 1), now)
+    assert plan.backoff[3] == retries.BACKOFF_START
+
+
+def test_a_due_retry_stays_due_until_it_is_opened_or_forgotten():
+    plan = retries.Retries()
+    plan.at_once(("t", 0))
+    plan.at_once(("t", 1))
+    later = time.monotonic() + 1
+    assert plan.due(later) == [("t", 0), ("t", 1)] == plan.due(later)
+    plan.opened(("t", 0))
+    plan.forget(("t", 1))
+    assert plan.due(later) == [] and not plan.scheduled(("t", 0))
 
 
 # --- lanes -----------------------------------------------------------------------------------

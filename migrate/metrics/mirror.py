@@ -233,8 +233,8 @@ class MirrorMetrics(NoMetrics):
             views.append(PartitionView(key[0], key[1], "mirroring", pmap.source_high, high if high >= 0 else None,
                                        len(pmap.runs), stamp if stamp and stamp > 0 else None))
         stopped = [(key, failure.kind) for key, failure in engine.failed.items()]
-        # retry_at holds partitions and, with write slots, slot numbers: a slot retries all its partitions
-        retrying = [k for what in engine.retry_at
+        # retries hold partitions and, with write slots, slot numbers: a slot retries all its partitions
+        retrying = [k for what in engine.retries.at
                     for k in (engine._slot_keys(what) if isinstance(what, int) else [what])]
         stopped += [(key, "retrying") for key in dict.fromkeys(retrying) if key not in engine.writers
                     and key not in engine.failed]

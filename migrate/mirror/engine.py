@@ -78,6 +78,7 @@ from migrate.mirror import slots as slot_plans
 from migrate.mirror import topics as topic_plans
 from migrate.mirror.lanes import Lanes
 from migrate.mirror.loops import check_no_loop
+from migrate.mirror.retries import Retries
 from migrate.mirror.reconcile import Prefetched, raw_reader, reconcile, safe_read_start, skip_vanished
 from migrate.mirror.spec import MirrorSpec, validate_spec
 from migrate.mirror.writer import PartitionWriter, SlotWriter
@@ -89,7 +90,6 @@ from migrate.state import State
 log = logging.getLogger("migrate.mirror")
 
 Key = tuple[str, int]
-BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
 FAILED = ("diverged", "data-loss", "blocked")
 COMMIT_THREADS = 4
 BACKFILL_BATCH = 10_000  # backfill records handled per loop, after the live lane
@@ -193,9 +193,8 @@ class Mirror:
         self.unopened: list[int] = []  # fenced slots whose partitions are not opened yet
         self.writers: dict[Key, PartitionWriter] = {}  # partitions being mirrored
         self.positions: dict[Key, int] = {}  # source position seen (EOF) not yet applied to the map
-        self.retry_at: dict = {}  # partition Key or slot number -> when to open it again
+        self.retries = Retries()  # partitions (Key) and slots (int) to open again (migrate.mirror.retries)
         self.skip_below: dict[Key, int] = {}  # partitions re-reading already-mirrored records
-        self.backoff: dict = {}
         self.failed: dict[Key, PartitionFailure] = {}
         self.log_starts: dict[Key, int] = {}  # source log start last seen (reads never start below it)
         self.moved: set[Key] = set()  # partitions whose fetch went out of range: reopened at their new start
@@ -351,7 +350,7 @@ class Mirror:
         fencing failed waits for its retry, _retry_due)."""
         if len(self.slots) == len(self.owned):  # every owned slot has its writer (slots never outlive ownership)
             return []
-        return sorted(s for s in self.owned if s not in self.slots and s not in self.retry_at)
+        return sorted(s for s in self.owned if s not in self.slots and not self.retries.scheduled(s))
 
     def _fence_slots(self, slots: list[int]) -> None:
         """Fence the slots' writers in parallel; their partitions are opened later (_take_over)."""
@@ -367,7 +366,7 @@ class Mirror:
             except (WriterFailed, KafkaOperationError) as exc:
                 self._retry_later(slot, str(exc))
                 continue
-            self.retry_at.pop(slot, None)
+            self.retries.opened(slot)
             fenced.append(slot)
         if not fenced:
             return
@@ -389,7 +388,7 @@ class Mirror:
         """Give a slot up: finish or drop its transaction, stop reading its partitions."""
         self._await_commit(slot)
         writer = self.slots.pop(slot, None)
-        self.retry_at.pop(slot, None)
+        self.retries.forget(slot)
         self.unopened = [s for s in self.unopened if s != slot]
         self.held.pop(slot, None)
         self.held_paused.pop(slot, None)
@@ -412,7 +411,7 @@ class Mirror:
             self.positions.pop(key, None)
             self.skip_below.pop(key, None)
             self.parked.discard(key)
-            self.retry_at.pop(key, None)
+            self.retries.forget(key)
         if gone and self._lanes is not None:
             self.lanes.unassign(gone)
 
@@ -423,7 +422,7 @@ class Mirror:
         now = time.monotonic()
         keys = [k for k in keys if k not in self.failed and k not in self.writers and k[0] in self.mapping
                 and slot_plans.slot_of(k[0], k[1], self.slot_count) in self.slots
-                and self.retry_at.get(k, now) <= now]  # a partition waiting for its retry waits on
+                and not self.retries.waiting(k, now)]  # a partition waiting for its retry waits on
         for key in [k for k in keys if k[1] >= self.plans[k[0]].writable]:
             self._block(key, self.plans[key[0]].refused)
             keys.remove(key)
@@ -528,7 +527,7 @@ class Mirror:
         self._publish(writer, writer.map_changes())
         self.store_pending_flush()
         self.writers[key] = writer
-        self.retry_at.pop(key, None)
+        self.retries.opened(key)
         log.info("%s[%d]: mirroring from source offset %d", topic, partition, done.resume_source)
         return self._read_from(key, pmap)
 
@@ -586,7 +585,7 @@ class Mirror:
     def _fail(self, key: Key, exc: CheckFailed, kind: str | None = None) -> None:
         kind = kind or ("diverged" if isinstance(exc, PartitionDiverged) else "data-loss")
         self.failed[key] = PartitionFailure(key[0], key[1], kind, str(exc))
-        self.retry_at.pop(key, None)
+        self.retries.forget(key)
         log.error("%s", exc)
         pmap = self.store.load(*key)
         target_topic = self.mapping.get(key[0], key[0])
@@ -631,9 +630,7 @@ class Mirror:
 
     def _retry_later(self, what, reason: str) -> None:
         """Open a partition (Key) or a whole slot (int) again after a growing backoff."""
-        delay = min(BACKOFF_MAX, self.backoff.get(what, BACKOFF_START / 2) * 2)
-        self.backoff[what] = delay
-        self.retry_at[what] = time.monotonic() + delay
+        delay = self.retries.later(what)
         for key in (self._slot_keys(what) if isinstance(what, int) else [what]):
             self.metrics.retry(key, reason)  # metrics: retries by reason
         if isinstance(what, int):
@@ -704,18 +701,18 @@ class Mirror:
             # others had in it is read and written again, never lost.
             for key in refused:
                 self._retry_later(key, f"target write failed: {exc}")
-            self.retry_at[slot.slot] = time.monotonic()  # fenced again at once, without them
+            self.retries.at_once(slot.slot)  # fenced again at once, without them
             log.info("slot %d: reopened without %s (a record the target refuses); its other partitions go on",
                      slot.slot, ", ".join(f"{t}[{p}]" for t, p in refused[:4]))
             return
         self._retry_later(slot.slot, f"target write failed: {exc}")
 
     def _after_commit(self, slot: SlotWriter, pending: dict[Key, list[tuple[bytes, bytes]]]) -> None:
-        self.backoff.pop(slot.slot, None)  # a commit went through: the next failure starts the backoff afresh
+        self.retries.succeeded(slot.slot)  # a commit went through: the next failure starts the backoff afresh
         self.result.records += slot.last_count
         self.result.bytes += slot.last_bytes
         for key, records in pending.items():
-            self.backoff.pop(key, None)  # this partition wrote again: its next failure starts afresh
+            self.retries.succeeded(key)  # this partition wrote again: its next failure starts afresh
             writer = slot.partitions[key]
             position = self.positions.pop(key, None)
             if position is not None and position > (writer.pmap.source_high or 0):
@@ -969,7 +966,7 @@ class Mirror:
             log.debug("coordination: %s", error.str())
 
     def _retry_due(self, now: float) -> None:
-        due = [what for what, when in self.retry_at.items() if now >= when]
+        due = self.retries.due(now)
         if not due:
             return
         slots = [s for s in due if isinstance(s, int)]
