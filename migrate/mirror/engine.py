@@ -101,12 +101,13 @@ BACKFILL_BATCH = 10_000  # backfill records handled per loop, after the live lan
 # often than this (between two slots while taking slots over); a member that does not is
 # dropped and rejoins, and fencing keeps it harmless.
 COORDINATION_REBALANCE_MS = 60_000
-# Commit cadence of a slot whose open transaction holds only live records: 50 ms while no partition
+# Commit cadence of a slot whose open transaction holds only live records: 30 ms while no partition
 # is backfilling, 100 ms while one is (measured with benchmarks/freshness.py, noida-db -> Tansu:
-# 50 ms throughout made live p50 2.0x the platform's instead of 3.6x, but stretched the concurrent
-# 1M-record backfill to 1.4-2.1x its time alone, against 1.2-1.5x at 100 ms: on Tansu every
-# transaction open beside another costs the broker more CPU).
-LIVE_COMMIT_S, LIVE_COMMIT_BACKFILLING_S = 0.05, 0.1
+# live p50 was 3.6x the platform's at 100 ms, 2.05-2.24x at 50 ms (four runs), 1.78-1.92x at 30 ms
+# (four runs).  Short commits also during a backfill stretched the concurrent 1M-record backfill to
+# 1.4-2.1x its time alone, against 1.2-1.5x at 100 ms: on Tansu every transaction open beside
+# another costs the broker more CPU; 200 ms did not shorten it further, 1.5-2.3x in two runs.)
+LIVE_COMMIT_S, LIVE_COMMIT_BACKFILLING_S = 0.03, 0.1
 # How long one loop waits for live records when nothing is backfilling.  consume() returns when
 # its batch is full or this time is up, so at live rates a record waited up to the whole wait
 # (it was 100 ms; half of live p50's distance from the platform's).
