@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from migrate import kafka
+from migrate import collector, kafka
 from migrate.errors import (CheckFailed, DataLossDetected, KafkaOperationError, MigrateError, PartitionDiverged,
                            UsageError, WriterFailed)
 from migrate.metrics.hooks import NO_METRICS
@@ -883,7 +883,7 @@ class Mirror:
         gc.collect()
         gc.freeze()
         thresholds = gc.get_threshold()
-        gc.set_threshold(100_000, 50, 100)
+        gc.set_threshold(*collector.RARE)  # migrate.collector
         last_refresh = last_progress = last_commit = last_sync = last_check = time.monotonic()
         try:
             self._heartbeat(running=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from migrate import kafka
+from migrate.collector import rare_collections
 from migrate.config import ClusterProfile, redact_text
 from migrate.errors import UsageError
 from migrate.state import State
@@ -53,10 +54,11 @@ def run_validation(spec: ValidateSpec, state: State) -> ValidationResult:
     began = time.monotonic()
     tally = Tally(spec.max_examples)
     try:
-        if mode == "map":
-            stats = _validate_map(spec, state, tally, scope)
-        else:
-            stats = _validate_key(spec, state, tally, scope)
+        with rare_collections():  # per-record work: migrate.collector
+            if mode == "map":
+                stats = _validate_map(spec, state, tally, scope)
+            else:
+                stats = _validate_key(spec, state, tally, scope)
     except BaseException as exc:
         _finish_run(state, run_id, None, redact_text(str(exc)) or type(exc).__name__, time.monotonic() - began)
         raise
