@@ -17,11 +17,19 @@ RARE = (100_000, 50, 100)  # gen0 allocations, then gen1 and gen2 collections pe
 
 
 @contextmanager
-def rare_collections() -> Iterator[None]:
-    """Collect rarely inside the block; the earlier thresholds come back after it, also on error."""
+def rare_collections(freeze: bool = False) -> Iterator[None]:
+    """Collect rarely inside the block; the earlier thresholds come back after it, also on error.
+
+    With `freeze`, everything allocated before the block is collected once and then left out of
+    every collection inside it (a long run whose set-up objects live as long as it does)."""
+    if freeze:
+        gc.collect()
+        gc.freeze()
     thresholds = gc.get_threshold()
     gc.set_threshold(*RARE)
     try:
         yield
     finally:
         gc.set_threshold(*thresholds)
+        if freeze:
+            gc.unfreeze()

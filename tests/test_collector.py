@@ -29,3 +29,11 @@ def test_the_earlier_thresholds_are_back_also_when_the_block_fails():
         with rare_collections():
             raise RuntimeError("a validation that failed")
     assert gc.get_threshold() == (500, 5, 5)
+
+
+def test_frozen_objects_are_thawed_after_the_block():
+    gc.unfreeze()
+    kept = [object() for _ in range(10)]
+    with rare_collections(freeze=True):
+        assert gc.get_freeze_count() >= len(kept)
+    assert gc.get_freeze_count() == 0

@@ -58,7 +58,6 @@ mapped: exactly-once and the maps are the same as with one lane.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import os
 import socket
@@ -878,79 +877,74 @@ class Mirror:
         self.coordinator = coordinator
         self.pool = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="commit")
         beat = threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True)
+        last_refresh = last_progress = last_commit = last_sync = last_check = time.monotonic()
         # Everything allocated so far lives as long as the run: keep the collector off it, and
         # make collections rare (the copy allocates no reference cycles of its own).
-        gc.collect()
-        gc.freeze()
-        thresholds = gc.get_threshold()
-        gc.set_threshold(*collector.RARE)  # migrate.collector
-        last_refresh = last_progress = last_commit = last_sync = last_check = time.monotonic()
-        try:
-            self._heartbeat(running=True)
-            beat.start()
-            self.metrics.attach(self, self.lanes)  # metrics: scrapes may now ask for snapshots
-            if selected:
-                coordinator.subscribe([slot_plans.slots_topic_name(spec.name)], on_assign=self._on_assign,
-                                      on_revoke=self._on_revoke, on_lost=self._on_lost)
-            while not self.stop.is_set():
-                if self.fatal is not None:
-                    self._raise_fatal(self.fatal)
-                self._poll_coordinator(coordinator)
-                if self.callback_error is not None:
-                    self._raise_callback_error()
-                self._take_over()
-                self._pump()
-                if self._parking:
-                    self._park_due()
-                self.metrics.tick()  # metrics: a snapshot for a waiting scrape, taken in this thread
-                now = time.monotonic()
-                for slot in self.slots.values():
-                    if not slot.committing:
-                        slot.poll()
-                self._finish_commits()
-                if self.held and self.spec.open_transactions:
-                    self._release_waiting()
-                self._start_commits(now)
-                self._apply_idle_positions()
-                if self.moved:
-                    self._apply_moved()
-                self._retry_due(now)
-                if now - last_commit >= 1.0:
-                    self._flush_side_effects()
-                    last_commit = now
-                if not spec.until_caught_up and now - last_refresh >= spec.metadata_refresh_s:
-                    selected = self._refresh(selected)
-                    last_refresh = now
-                if self.group_sync is not None and now - last_sync >= spec.sync_interval_s:
-                    self._sync_groups()
-                    last_sync = now
-                if self.on_progress and now - last_progress >= self.progress_interval:
-                    self.on_progress(self._progress(started))
-                    last_progress = now
-                if self.goal is not None and now - last_check >= 0.2:
-                    last_check = now
-                    if self._caught_up():
-                        self.result.caught_up = True
-                        break
-        finally:
-            self._closing = True
+        with collector.rare_collections(freeze=True):
             try:
-                self._finish_commits(wait=True)
-                for number in list(self.slots):
-                    self._close_slot(number, commit=True)
-                self._flush_side_effects(force=True)
+                self._heartbeat(running=True)
+                beat.start()
+                self.metrics.attach(self, self.lanes)  # metrics: scrapes may now ask for snapshots
+                if selected:
+                    coordinator.subscribe([slot_plans.slots_topic_name(spec.name)], on_assign=self._on_assign,
+                                          on_revoke=self._on_revoke, on_lost=self._on_lost)
+                while not self.stop.is_set():
+                    if self.fatal is not None:
+                        self._raise_fatal(self.fatal)
+                    self._poll_coordinator(coordinator)
+                    if self.callback_error is not None:
+                        self._raise_callback_error()
+                    self._take_over()
+                    self._pump()
+                    if self._parking:
+                        self._park_due()
+                    self.metrics.tick()  # metrics: a snapshot for a waiting scrape, taken in this thread
+                    now = time.monotonic()
+                    for slot in self.slots.values():
+                        if not slot.committing:
+                            slot.poll()
+                    self._finish_commits()
+                    if self.held and self.spec.open_transactions:
+                        self._release_waiting()
+                    self._start_commits(now)
+                    self._apply_idle_positions()
+                    if self.moved:
+                        self._apply_moved()
+                    self._retry_due(now)
+                    if now - last_commit >= 1.0:
+                        self._flush_side_effects()
+                        last_commit = now
+                    if not spec.until_caught_up and now - last_refresh >= spec.metadata_refresh_s:
+                        selected = self._refresh(selected)
+                        last_refresh = now
+                    if self.group_sync is not None and now - last_sync >= spec.sync_interval_s:
+                        self._sync_groups()
+                        last_sync = now
+                    if self.on_progress and now - last_progress >= self.progress_interval:
+                        self.on_progress(self._progress(started))
+                        last_progress = now
+                    if self.goal is not None and now - last_check >= 0.2:
+                        last_check = now
+                        if self._caught_up():
+                            self.result.caught_up = True
+                            break
             finally:
-                self._beating.set()
-                if beat.is_alive():
-                    beat.join()
-                self._heartbeat(running=False)
-                self._map_io("flush", 30)
-                self.pool.shutdown(wait=True)
-                self.metrics.detach()  # metrics: no snapshot of a closed consumer
-                coordinator.close()
-                self.lanes.close()
-                gc.set_threshold(*thresholds)
-                gc.unfreeze()
+                self._closing = True
+                try:
+                    self._finish_commits(wait=True)
+                    for number in list(self.slots):
+                        self._close_slot(number, commit=True)
+                    self._flush_side_effects(force=True)
+                finally:
+                    self._beating.set()
+                    if beat.is_alive():
+                        beat.join()
+                    self._heartbeat(running=False)
+                    self._map_io("flush", 30)
+                    self.pool.shutdown(wait=True)
+                    self.metrics.detach()  # metrics: no snapshot of a closed consumer
+                    coordinator.close()
+                    self.lanes.close()
         self.result.seconds = time.monotonic() - started
         self.result.copy_seconds = time.monotonic() - (self.copy_started or started)
         self.result.failures = list(self.failed.values())
