@@ -644,7 +644,7 @@ class Mirror:
 
     def _start_commits(self, now: float) -> None:
         spec = self.spec
-        live_interval = min(spec.commit_interval_s, LIVE_COMMIT_BACKFILLING_S if self._lanes and self._lanes.backfilling else LIVE_COMMIT_S)
+        live_interval = min(spec.commit_interval_s, LIVE_COMMIT_BACKFILLING_S if self.lanes.backfilling else LIVE_COMMIT_S)
         assert self.pool is not None  # set in run() before the loop
         for number, slot in self.slots.items():
             # Short transactions for live records, long ones while backfilling (module docstring).
