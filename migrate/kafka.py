@@ -454,7 +454,7 @@ def read_failure(profile: ClusterProfile, what: str, error: KafkaError) -> Kafka
 
 
 def read_assigned(client: Consumer, profile: ClusterProfile, reading: set[Key], *, timeout: float, batch: int,
-                  starts: Mapping[Key, int] | None = None) -> Iterator[Iterator[Message]]:
+                  starts: Mapping[Key, int] | None = None) -> Iterator[Iterable[Message]]:
     """The records and end-of-partition events of an assigned consumer, one iterator per consume() call.
 
     The one read loop: the caller assigns `client` (enable.partition.eof on) and holds the policy
@@ -466,7 +466,9 @@ def read_assigned(client: Consumer, profile: ClusterProfile, reading: set[Key], 
     offset-out-of-range names the offset the read started from; a fatal or non-retriable error
     raises KafkaOperationError naming the cluster and partition; retriable ones are skipped.
     Raises KafkaOperationError when consume() brings nothing for `timeout` seconds.  Exceptions
-    of consume() itself propagate unchanged.
+    of consume() itself propagate unchanged.  When one partition is assigned and a batch holds
+    only its records (no event, no error), the inner iterator is consume()'s list itself, so a
+    caller may take it whole.
     """
     assigned = set(reading)
     last_progress = time.monotonic()
@@ -482,7 +484,17 @@ def read_assigned(client: Consumer, profile: ClusterProfile, reading: set[Key], 
 
 
 def _classified(messages: list[Message], profile: ClusterProfile, reading: set[Key], assigned: set[Key],
-                starts: Mapping[Key, int] | None) -> Iterator[Message]:
+                starts: Mapping[Key, int] | None) -> Iterable[Message]:
+    # The common case of a one-partition read, taken without a look at each record's partition:
+    # still reading it, and no error or end-of-partition event in the batch (an assign-only
+    # consumer returns records of assigned partitions only).  Each batch a validation reads.
+    if len(assigned) == 1 and reading and not [m for m in messages if m.error() is not None]:
+        return messages
+    return _checked(messages, profile, reading, assigned, starts)
+
+
+def _checked(messages: list[Message], profile: ClusterProfile, reading: set[Key], assigned: set[Key],
+             starts: Mapping[Key, int] | None) -> Iterator[Message]:
     for message in messages:
         key = (message.topic(), message.partition())
         error = message.error()

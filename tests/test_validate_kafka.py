@@ -355,3 +355,20 @@ def test_key_mode_incremental_compares_only_records_written_since(source_cluster
     assert second.records_compared == 2
     # partition 1 held wf-1, wf-4, wf-7 x 6 events (offsets 0..17): "b" went to 19
     assert [(d.kind, d.key, d.source_offset) for d in second.examples] == [("missing", b"wf-new", 19)]
+
+
+@pytest.mark.parametrize("lo, hi", [(0, 50), (3, 17), (10, 20), (0, 10), (40, None), (45, 80)])
+def test_a_partition_read_yields_exactly_its_range_wherever_the_batches_end(any_cluster, lo, hi):
+    # Batches of 10: the range ends inside a batch, on a batch's last record, at the partition's
+    # end, or past it (the read then stops at end-of-partition with what there is).
+    from migrate.validation.reading import read_partition
+
+    topic = unique("range")
+    make_topic(any_cluster.profile, topic)
+    produce(any_cluster.profile, topic, rows(50))
+    client = kafka.consumer(any_cluster.profile, **{"enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    try:
+        offsets = [m.offset() for m in read_partition(client, any_cluster.profile, topic, 0, lo, hi, batch=10)]
+    finally:
+        client.close()
+    assert offsets == list(range(lo, min(50, 50 if hi is None else hi)))

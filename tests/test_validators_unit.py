@@ -387,6 +387,7 @@ def test_fast_encoding_equals_the_canonical_encoding_on_random_records():
         key, value, ts = field(), field(), rng.randrange(-2**63, 2**63)
         for options in (DigestOptions(), make_options(True, "none"), make_options(False, "a,\u00e9")):
             assert encode(key, value, headers, ts, options) == _reference_encode(key, value, headers, ts, options)
+            assert encode(key, value, iter(headers), ts, options) == _reference_encode(key, value, headers, ts, options)
 
 
 def test_a_record_moved_far_shows_as_mutated_where_it_left_and_landed_and_reordered_between():

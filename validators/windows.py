@@ -88,7 +88,11 @@ def counterpart(pmap: PartitionMap, source_offset: int, fallback: int | None = N
 def align(source: Iterable[Item], target: Iterable[Item], pmap: PartitionMap,
           include_source: Include = _everything, include_target: Include = _everything) -> Iterator[tuple]:
     """Pair the two streams through the map; see the module docstring for the events."""
-    tgt = _Peek(target)
+    # The pairing loop runs once per source record: the target's next item is a local (`head`,
+    # None at the end) and the include test is skipped when everything is included.
+    titer = iter(target)
+    head = next(titer, None)
+    every = include_source is _everything
     high = pmap.source_high
     runs = pmap.runs
     run_lo = run_hi = 0
@@ -110,21 +114,21 @@ def align(source: Iterable[Item], target: Iterable[Item], pmap: PartitionMap,
                 run = runs[i]
                 run_lo, run_hi, delta = run.source_start, run.source_end, run.target_start - run.source_start
                 t_exp = s_off + delta
-        wanted = include_source(s_off, s[2])
+        wanted = every or include_source(s_off, s[2])
         if t_exp is None:
             if wanted:
                 yield (MISSING, s, None)
             continue
-        head = tgt.peek()
         while head is not None and head[0] < t_exp:
-            yield from _unclaimed(tgt.take(), pmap, include_target)
-            head = tgt.peek()
+            yield from _unclaimed(head, pmap, include_target)
+            head = next(titer, None)
         if head is not None and head[0] == t_exp:
-            tgt.take()
             if wanted:
                 yield (PAIR, s, head)
+            head = next(titer, None)
         elif wanted:
             yield (MISSING, s, t_exp)
+    tgt = _Peek(_chain(head, titer) if head is not None else titer)
     target_high = pmap.target_high
     head = tgt.peek()
     while head is not None and target_high is not None and head[0] < target_high:
