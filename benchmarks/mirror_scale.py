@@ -13,8 +13,8 @@ from /proc every 0.1 s:
   other target topics, with at most N slot transactions open at once (Tansu's transactions
   cost more broker CPU when several are open together: see the README).
 It prints records/s, the ratio to the smallest P of the same invocation, peak threads, peak
-RSS, peak open file descriptors, the start-up time (to the first partition copying) and CPU
-seconds per million records.  Then `migrate validate` of the largest estate against a raw
+RSS, peak open file descriptors, the start-up time (to the first partition copying), CPU
+seconds per million records, and the same for the copy alone (start-up excluded).  Then `migrate validate` of the largest estate against a raw
 read of the same partitions (both sides, one consumer per 250 partitions).
 Wall-clock figures on a shared machine are noisy: CPU seconds are steadier.
 """
@@ -95,7 +95,7 @@ def raw_pipe(source: str, target: str, topics: dict[str, int], records: int) -> 
     seconds = time.monotonic() - started
     consumer.close()
     assert copied == records, f"raw pipe copied {copied} of {records}"
-    return {"records": copied, "seconds": seconds, "startup": 0.0}
+    return {"records": copied, "seconds": seconds, "startup": 0.0, "copy_from": started}
 
 
 def mirror_job(source: str, target: str, state: str, open_transactions: int = 0) -> dict:
@@ -108,19 +108,44 @@ def mirror_job(source: str, target: str, state: str, open_transactions: int = 0)
                       topics=(r"bench\..*",), until_caught_up=True, compression="lz4", rename=rename,
                       open_transactions=open_transactions)
     with State(state) as st:
+        began = time.monotonic()
         result = run_mirror(spec, st)
     assert result.ok and result.caught_up
-    return {"records": result.records, "seconds": result.seconds,
-            "startup": result.seconds - result.copy_seconds}
+    startup = result.seconds - result.copy_seconds
+    return {"records": result.records, "seconds": result.seconds, "startup": startup, "copy_from": began + startup}
+
+
+class CpuClock:
+    """The process's CPU seconds (every thread) sampled every 20 ms, to tell start-up from copying."""
+
+    def __init__(self) -> None:
+        self.samples = [(time.monotonic(), time.process_time())]
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.02):
+            self.samples.append((time.monotonic(), time.process_time()))
+
+    def at(self, moment: float) -> float:
+        """CPU seconds used by `moment` (the last sample not after it)."""
+        self._done.set()
+        self._thread.join()
+        return max(cpu for when, cpu in self.samples if when <= moment)
 
 
 def child(job: dict) -> None:
+    clock = CpuClock()
     if job["kind"] == "raw":
         out = raw_pipe(job["source"], job["target"], job["topics"], job["records"])
     else:
         out = mirror_job(job["source"], job["target"], job["state"], job.get("open_transactions", 0))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out["cpu"] = usage.ru_utime + usage.ru_stime
+    # CPU of the copy alone: from the first record read (the raw pipe) or the first partition
+    # copying (the mirror), to the end; imports, group join, fencing and reconciliation excluded.
+    out["copy_cpu"] = out["cpu"] - clock.at(out.pop("copy_from"))
     print(json.dumps(out))
 
 
@@ -224,10 +249,12 @@ def main() -> None:
                 else raw_first["records"] / raw_first["seconds"])
         table.append([label, size, f"{f['records']:,}", f"{rate:,.0f}",
                       f"{rate / base:.2f}", f["threads"], f["rss"], f["fds"],
-                      f"{f['startup']:.1f}", f"{f['cpu'] / f['records'] * 1e6:.1f}"])
+                      f"{f['startup']:.1f}", f"{f['cpu'] / f['records'] * 1e6:.1f}",
+                      f"{f['copy_cpu'] / f['records'] * 1e6:.1f}"])
     print(f"{args.source} -> {args.target}, {args.records:,} records of {args.size} B, {os.cpu_count()} cores")
     print(tabulate(table, headers=["job", "partitions", "records", "records/s", f"vs {sizes[0]} partitions",
-                                   "peak threads", "peak RSS MB", "peak fds", "start-up s", "CPU s / M records"]))
+                                   "peak threads", "peak RSS MB", "peak fds", "start-up s", "CPU s / M records",
+                                   "copy CPU s / M records"]))
     if validate_row:
         print(f"validate at {sizes[-1]} partitions: {validate_row[0]:.1f}s (exit {validate_row[2]}); "
               f"raw read of both sides: {validate_row[1]:.1f}s")
