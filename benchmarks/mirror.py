@@ -8,7 +8,8 @@ a fresh child process (so peak RSS is its own):
 - raw: the simplest confluent-kafka consume -> produce loop (no transactions, no maps);
 - mirror: `migrate mirror --until-caught-up` in the default mode;
 - mirror --transactions.
-It prints records/s, MB/s, the ratio to the raw pipe and peak RSS.  Wall-clock figures on a
+It prints records/s, MB/s, the ratio to the raw pipe, peak RSS, and CPU seconds per million
+records: the whole process, and the copy alone (start-up excluded; the lowest of the repeats).  Wall-clock figures on a
 shared machine are noisy: read the ratios, which share the same conditions.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
+from cpuclock import CpuClock
 from migrate import kafka
 from migrate.config import ClusterProfile
 from migrate.local import platforms
@@ -80,7 +82,7 @@ def raw_pipe(source: str, target: str, topic: str, out_topic: str, partitions: i
     seconds = time.monotonic() - started
     consumer.close()
     assert copied == records, f"raw pipe copied {copied} of {records}"
-    return {"records": copied, "bytes": nbytes, "seconds": seconds}
+    return {"records": copied, "bytes": nbytes, "seconds": seconds, "copy_from": started}
 
 
 def mirror_job(source: str, target: str, topic: str, name: str, transactions: bool, state: str) -> dict:
@@ -91,19 +93,25 @@ def mirror_job(source: str, target: str, topic: str, name: str, transactions: bo
                       topics=(topic,), rename="mirror-" + name + ".{topic}", until_caught_up=True,
                       transactions=transactions, compression="lz4")
     with State(state) as st:
+        began = time.monotonic()
         result = run_mirror(spec, st)
     assert result.ok and result.caught_up
     return {"records": result.records, "bytes": result.bytes, "seconds": result.seconds,
-            "copy_seconds": result.copy_seconds}
+            "copy_seconds": result.copy_seconds, "copy_from": began + result.seconds - result.copy_seconds}
 
 
 def child(args: argparse.Namespace) -> None:
     job = json.loads(args.child)
+    clock = CpuClock()
     if job["kind"] == "raw":
         out = raw_pipe(job["source"], job["target"], job["topic"], job["out_topic"], job["partitions"], job["records"])
     else:
         out = mirror_job(job["source"], job["target"], job["topic"], job["name"], job["transactions"], job["state"])
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["peak_rss_mb"] = usage.ru_maxrss / 1024
+    out["cpu"] = usage.ru_utime + usage.ru_stime
+    # the copy alone: from the first record read (raw) or the first partition copying (mirror)
+    out["copy_cpu"] = out["cpu"] - clock.at(out.pop("copy_from"))
     print(json.dumps(out))
 
 
@@ -159,6 +167,8 @@ def main() -> None:
                                                   "state": str(base / f"state-{factor}-{label}{attempt}.db")}))
             raw, default, txn = (max(runs[k], key=lambda r: r["records"] / r["seconds"]) for k in ("raw", "default", "txn"))
             peak = {k: max(r["peak_rss_mb"] for r in runs[k]) for k in runs}
+            cpu = {k: (min(r["cpu"] for r in runs[k]) / records * 1e6, min(r["copy_cpu"] for r in runs[k]) / records * 1e6)
+                   for k in runs}
         finally:
             for broker in brokers:
                 platforms.stop_broker(broker.pid, broker.port)
@@ -169,14 +179,16 @@ def main() -> None:
             steady = figures["records"] / figures.get("copy_seconds", figures["seconds"]) / raw_rate
             rows.append([f"{factor}x", label, f"{figures['records']:,}", f"{rate:,.0f}",
                          f"{figures['bytes'] / figures['seconds'] / 1e6:.1f}",
-                         f"{rate / raw_rate:.2f}", f"{steady:.2f}", f"{peak[key]:.0f}"])
+                         f"{rate / raw_rate:.2f}", f"{steady:.2f}", f"{peak[key]:.0f}",
+                         f"{cpu[key][0]:.2f}", f"{cpu[key][1]:.2f}"])
     from tabulate import tabulate
 
     print(f"{args.source} -> {args.target}, {args.partitions} partitions, {args.size} B values, "
           f"{os.cpu_count()} cores")
     print(tabulate(rows, headers=["backlog", "job", "records", "records/s", "MB/s", "vs raw",
-                                 "vs raw, start-up excluded", "peak RSS MB"]))
-    print(f"best of {args.repeats} interleaved runs per job; 'vs raw' counts the mirror's start-up "
+                                 "vs raw, start-up excluded", "peak RSS MB", "CPU s / M records",
+                                 "copy CPU s / M records"]))
+    print(f"best of {args.repeats} interleaved runs per job (CPU: the lowest); 'vs raw' counts the mirror's start-up "
           "(group join, fencing, reconciliation), the next column counts from the first partition resumed")
 
 

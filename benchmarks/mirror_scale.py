@@ -34,6 +34,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
+from cpuclock import CpuClock
 from migrate import kafka
 from migrate.config import ClusterProfile
 from migrate.local import platforms
@@ -113,26 +114,6 @@ def mirror_job(source: str, target: str, state: str, open_transactions: int = 0)
     assert result.ok and result.caught_up
     startup = result.seconds - result.copy_seconds
     return {"records": result.records, "seconds": result.seconds, "startup": startup, "copy_from": began + startup}
-
-
-class CpuClock:
-    """The process's CPU seconds (every thread) sampled every 20 ms, to tell start-up from copying."""
-
-    def __init__(self) -> None:
-        self.samples = [(time.monotonic(), time.process_time())]
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._done.wait(0.02):
-            self.samples.append((time.monotonic(), time.process_time()))
-
-    def at(self, moment: float) -> float:
-        """CPU seconds used by `moment` (the last sample not after it)."""
-        self._done.set()
-        self._thread.join()
-        return max(cpu for when, cpu in self.samples if when <= moment)
 
 
 def child(job: dict) -> None:
