@@ -10,6 +10,7 @@ platforms answer wrongly after multi-record batches.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import logging
 import socket
@@ -28,6 +29,7 @@ librdkafka_log = logging.getLogger("migrate.librdkafka")
 
 REACH_TIMEOUT = 10.0
 ENDS_CHUNK = 250  # partitions per reader in partition_ends
+ENDS_PARALLEL = 4  # readers at once in partition_ends
 
 
 def _base(profile: ClusterProfile, role: str, overrides: Mapping[str, object]) -> dict[str, object]:
@@ -374,12 +376,28 @@ def partition_ends(
     we know (and at the last stable offset under read_committed).
     """
     wanted = list(dict.fromkeys(partitions))
-    ends: dict[tuple[str, int], PartitionEnds] = {}
     # Bounded chunks: a librdkafka consumer assigned 600+ partitions of some platforms
-    # (Tansu 0.6.0, measured) stops getting Fetch answers, and memory stays bounded.
-    for first in range(0, len(wanted), ENDS_CHUNK):
-        ends.update(_partition_ends(profile, wanted[first:first + ENDS_CHUNK], isolation, timeout))
-    return ends
+    # (Tansu 0.6.0, measured) stops getting Fetch answers, and memory stays bounded.  A chunk
+    # mostly waits for its answers, so up to ENDS_PARALLEL chunks are read at once.
+    chunks = [wanted[first:first + ENDS_CHUNK] for first in range(0, len(wanted), ENDS_CHUNK)]
+    return at_once([functools.partial(_partition_ends, profile, chunk, isolation, timeout) for chunk in chunks],
+                   ENDS_PARALLEL)
+
+
+def at_once(calls: list, parallel: int) -> dict:
+    """Run calls returning dicts, up to `parallel` at a time in threads, and merge their answers
+    in order; the first exception raised (in call order) is raised here."""
+    if len(calls) <= 1 or parallel <= 1:
+        merged: dict = {}
+        for call in calls:
+            merged.update(call())
+        return merged
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+    merged = {}
+    for future in futures:
+        merged.update(future.result())
+    return merged
 
 
 def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isolation: str,

@@ -451,12 +451,12 @@ class Mirror:
         ends: dict = {}
         if not keys:
             return ends
-        try:
-            for key, end in kafka.partition_ends(self.spec.source, keys).items():
-                ends[("source", key)] = end
-            targets = [(self.mapping[t], p) for t, p in keys]
-            for key, end in kafka.partition_ends(self.spec.target, targets).items():
-                ends[("target", key)] = end
+        targets = [(self.mapping[t], p) for t, p in keys]
+        try:  # both clusters at once: each read mostly waits for answers
+            ends = kafka.at_once([
+                lambda: {("source", key): end for key, end in kafka.partition_ends(self.spec.source, keys).items()},
+                lambda: {("target", key): end for key, end in kafka.partition_ends(self.spec.target, targets).items()},
+            ], 2)
         except KafkaOperationError as exc:
             log.debug("bulk end lookup failed (%s); reading ends per partition", exc)
         return ends
@@ -480,10 +480,13 @@ class Mirror:
                     last_source[(topic, partition)] = (run.source_end - 1, run.source_end)
                     last_target[target_key] = (run.target_end - 1, run.target_end)
             tails[target_key] = (max(pmap.target_high or 0, tgt_end.low), tgt_end.high)
-        try:
-            found_source = kafka.read_ranges(self.spec.source, last_source, "read_uncommitted")
-            found_target = kafka.read_ranges(self.spec.target, last_target, "read_uncommitted")
-            found_tails = kafka.read_ranges(self.spec.target, tails, "read_committed")
+        try:  # the three reads at once: each mostly waits for answers
+            found = kafka.at_once([
+                lambda: {"source": kafka.read_ranges(self.spec.source, last_source, "read_uncommitted")},
+                lambda: {"target": kafka.read_ranges(self.spec.target, last_target, "read_uncommitted")},
+                lambda: {"tails": kafka.read_ranges(self.spec.target, tails, "read_committed")},
+            ], 3)
+            found_source, found_target, found_tails = found["source"], found["target"], found["tails"]
         except KafkaOperationError as exc:
             log.debug("bulk reconciliation read failed (%s); reading per partition", exc)
             return {}
