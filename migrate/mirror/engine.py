@@ -648,9 +648,12 @@ class Mirror:
         spec = self.spec
         live_interval = min(spec.commit_interval_s, LIVE_COMMIT_BACKFILLING_S if self.lanes.backfilling else LIVE_COMMIT_S)
         assert self.pool is not None  # set in run() before the loop
+        turn_over = self._others_wait_their_turn()
         for number, slot in self.slots.items():
-            # Short transactions for live records, long ones while backfilling (module docstring).
-            if slot.due(now, spec.commit_interval_s if slot.backfill else live_interval, spec.commit_max_records):
+            # Short transactions for live records, long ones while backfilling (module docstring);
+            # under --open-transactions, as soon as another slot waits for its turn.
+            if slot.due(now, spec.commit_interval_s if slot.backfill else live_interval, spec.commit_max_records) or (
+                    turn_over and slot.open and not slot.committing):
                 slot.committing = True
                 slot.backfill = False
                 self.commits[number] = self.pool.submit(slot.commit)
@@ -1058,25 +1061,48 @@ class Mirror:
     def _handle(self, messages, backfill: bool = False) -> None:
         writers = self.writers
         skipping = self.skip_below
+        gated = bool(self.spec.open_transactions)
+        # --open-transactions: whether a slot without an open transaction must wait, worked out
+        # again only when something may have changed it (a slot opened, failed, an event).
+        shut = gated and self._gate_shut()
         for message in messages:
             error = message.error()
             key = (message.topic(), message.partition())
             writer = writers.get(key)
-            if writer is not None and (writer.slot.committing or (not writer.slot.open and self._gate_shut())):
+            if writer is not None and (writer.slot.committing or (shut and not writer.slot.open)):
                 self._hold(writer.slot, message, backfill)
                 continue
             if error is not None:
                 self._on_message_error(message, error, backfill)
+                shut = gated and self._gate_shut()
                 continue
             if skipping and key in skipping and self._reread(key, message):
+                shut = gated and self._gate_shut()
                 continue
             if writer is not None:
+                slot = writer.slot
+                opening = not slot.open
                 if backfill:
-                    writer.slot.backfill = True
+                    slot.backfill = True
                 try:
                     writer.write(message)
                 except WriterFailed as exc:
-                    self._slot_failed(writer.slot, exc)
+                    self._slot_failed(slot, exc)
+                    opening = True
+                if opening and gated:
+                    shut = self._gate_shut()
+
+    def _others_wait_their_turn(self) -> bool:
+        """--open-transactions: the limit is reached and some slot holds records, waiting to open one.
+
+        Then an open slot commits at once instead of at its interval: the slots take turns, each
+        writing in one transaction all it held while it waited.  (At 2,000 partitions on Tansu,
+        waiting out the interval left the others idle: 16 transactions took 27 s.)"""
+        if not self.spec.open_transactions or not self.held or not self._gate_shut():
+            return False
+        slots = self.slots
+        return any(not slot.open and not slot.committing
+                   for slot in (slots.get(number) for number in self.held) if slot is not None)
 
     def _gate_shut(self) -> bool:
         """--open-transactions: no slot may open a transaction now (the limit is reached)."""
