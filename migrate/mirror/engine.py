@@ -326,23 +326,24 @@ class Mirror:
 
     def _take_over(self) -> None:
         """Slots the group handed over, taken in the loop: every new slot is fenced (in parallel),
-        then the fenced slots' partitions are opened, one slot per turn of the loop.
+        then the fenced slots' partitions are opened a slot at a time, serving the group between two.
 
         Not in the rebalance callback: a member is only ready for the group's next rebalance once
         its callback returned, and opening a slot reconciles every partition of it (seconds per
         partition on a loaded target).  Done there, one slow member holds every rebalance of the
         fleet back until it returns: the likely cause of a CI run (2 cores, full suite) where two
         workers held no slot for 300 s after a third left.  A slot revoked meanwhile is dropped
-        from the queue (_close_slot).  Between two slots the loop serves the group and copies
-        what is open so far (at 2,000 partitions on Tansu, opening the eight slots took 3.5 s in
-        which nothing was written while they were opened in one go)."""
+        from the queue (_close_slot).  Nothing else runs until the queue is done, so metrics and
+        the copy see the worker's partitions open together, as before."""
         unfenced = self._unfenced()
         if unfenced:
             self._fence_slots(unfenced)
-        if self.unopened and not self.stop.is_set() and self.callback_error is None:
+        while self.unopened and not self.stop.is_set() and self.callback_error is None:
             slot = self.unopened.pop(0)
             if slot in self.slots:
                 self._open_all(self._slot_keys(slot))
+            if self.unopened:
+                self._poll_coordinator(self.coordinator)
 
     def _unfenced(self) -> list[int]:
         """Slots the group gave this worker with no writer yet and no retry scheduled (a slot whose
