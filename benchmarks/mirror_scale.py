@@ -4,8 +4,8 @@
                                       [--source noida] [--target tansu] [--open-transactions 1]
 
 For each partition count P it fills P partitions (topics of at most 5 partitions; 6 is one
-topic) with the same total records on fresh brokers, then, each in a child process sampled
-from /proc every 0.1 s:
+topic) with the same total records on a fresh source broker, then, each in a child process
+sampled from /proc every 0.1 s and each writing to a fresh target broker of its own:
 - raw: the simplest confluent-kafka consume -> produce loop (no transactions, no maps), one
   consumer and one producer over all partitions: what the platforms give at that size;
 - mirror: `Mirror(...).run()` with --until-caught-up, default settings (8 write slots);
@@ -22,6 +22,7 @@ Wall-clock figures on a shared machine are noisy: CPU seconds are steadier.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -31,6 +32,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
@@ -103,7 +105,7 @@ def mirror_job(source: str, target: str, state: str, open_transactions: int = 0)
     from migrate.mirror import MirrorSpec, run_mirror
     from migrate.state import State
 
-    # A gated run is a second mirror (own name, own target topics) over the same source.
+    # A gated run is a second mirror (own name, own target topics, own target broker) over the same source.
     name, rename = ("bench", "{topic}") if not open_transactions else ("gated", "gated.{topic}")
     spec = MirrorSpec(name=name, source=profile("source", source), target=profile("target", target),
                       topics=(r"bench\..*",), until_caught_up=True, compression="lz4", rename=rename,
@@ -168,6 +170,21 @@ def run_child(job: dict) -> dict:
     return figures
 
 
+def start(platform_name: str, role: str, data_dir: Path) -> platforms.BrokerProcess:
+    plat = platforms.platform(platform_name)
+    return platforms.start_broker(plat, role, data_dir=data_dir if plat.keeps_data else None, die_with_parent=True)
+
+
+@contextlib.contextmanager
+def fresh(platform_name: str, data_dir: Path) -> Iterator[str]:
+    """A target broker of its own for one job; yields its bootstrap address."""
+    broker = start(platform_name, "target", data_dir)
+    try:
+        yield broker.bootstrap
+    finally:
+        platforms.stop_broker(broker.pid, broker.port)
+
+
 def raw_read(profile_: ClusterProfile, keys: list[tuple[str, int]]) -> int:
     ends = kafka.partition_ends(profile_, keys)
     messages = kafka.read_ranges(profile_, {k: (ends[k].low, ends[k].high) for k in keys}, eof_ends=True)
@@ -192,34 +209,37 @@ def main() -> None:
     sizes = [int(p) for p in args.partitions.split(",")]
     rows, first_rate, first_gated, validate_row = [], None, None, None
     for size in sizes:
-        brokers = []
-        for role, plat_name in (("source", args.source), ("target", args.target)):
-            plat = platforms.platform(plat_name)
-            brokers.append(platforms.start_broker(plat, role, data_dir=base / f"{role}-{size}" if plat.keeps_data
-                                                  else None, die_with_parent=True))
-        source, target = (b.bootstrap for b in brokers)
+        source_broker = start(args.source, "source", base / f"source-{size}")
+        source = source_broker.bootstrap
         try:
             topics = layout(size)
             kafka.create_topics(profile("source", source), {t: (n, {"retention.ms": "-1"}) for t, n in topics.items()})
             kafka.wait_for_topics(profile("source", source), topics, timeout=120)
             fill(source, topics, args.records, args.size)
-            common = {"source": source, "target": target, "topics": topics, "records": args.records}
-            kafka.create_topics(profile("target", target), {"raw." + t: (n, {}) for t, n in topics.items()})
-            kafka.wait_for_topics(profile("target", target), {"raw." + t: n for t, n in topics.items()}, timeout=120)
-            rows.append(["raw pipe", size, run_child({**common, "kind": "raw"})])
-            mirror = run_child({**common, "kind": "mirror", "state": str(base / f"state-{size}.db")})
-            rows.append(["mirror", size, mirror])
-            first_rate = first_rate or mirror["records"] / mirror["seconds"]
+            common = {"source": source, "topics": topics, "records": args.records}
+            # Each job writes to a target of its own: a platform's cost per partition can grow with
+            # the partitions it already holds (Tansu's transactions do), which would charge a later
+            # job for an earlier one's topics.
+            with fresh(args.target, base / f"raw-target-{size}") as target:
+                kafka.create_topics(profile("target", target), {"raw." + t: (n, {}) for t, n in topics.items()})
+                kafka.wait_for_topics(profile("target", target), {"raw." + t: n for t, n in topics.items()},
+                                      timeout=120)
+                rows.append(["raw pipe", size, run_child({**common, "target": target, "kind": "raw"})])
+            with fresh(args.target, base / f"mirror-target-{size}") as target:
+                mirror = run_child({**common, "target": target, "kind": "mirror", "state": str(base / f"state-{size}.db")})
+                rows.append(["mirror", size, mirror])
+                first_rate = first_rate or mirror["records"] / mirror["seconds"]
+                if size == sizes[-1]:
+                    validate_row = compare_validate(source, target, topics, base / f"state-{size}.db")
             if args.open_transactions:
-                gated = run_child({**common, "kind": "mirror", "state": str(base / f"gated-{size}.db"),
-                                   "open_transactions": args.open_transactions})
+                with fresh(args.target, base / f"gated-target-{size}") as target:
+                    gated = run_child({**common, "target": target, "kind": "mirror",
+                                       "state": str(base / f"gated-{size}.db"),
+                                       "open_transactions": args.open_transactions})
                 rows.append([f"mirror --open-transactions {args.open_transactions}", size, gated])
                 first_gated = first_gated or gated["records"] / gated["seconds"]
-            if size == sizes[-1]:
-                validate_row = compare_validate(source, target, topics, base / f"state-{size}.db")
         finally:
-            for broker in brokers:
-                platforms.stop_broker(broker.pid, broker.port)
+            platforms.stop_broker(source_broker.pid, source_broker.port)
     from tabulate import tabulate
 
     table = []
