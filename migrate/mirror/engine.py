@@ -1097,8 +1097,9 @@ class Mirror:
         """--open-transactions: the limit is reached and some slot holds records, waiting to open one.
 
         Then an open slot commits at once instead of at its interval: the slots take turns, each
-        writing in one transaction all it held while it waited.  (At 2,000 partitions on Tansu,
-        waiting out the interval left the others idle: 16 transactions took 27 s.)"""
+        writing in one transaction all it held while it waited.  (Waiting out the interval left the
+        others idle: 6 backfilling partitions, 1M records, noida-db -> Tansu, --open-transactions 1:
+        102-112k records/s, 126-129k with the early turn.)"""
         if not self.spec.open_transactions or not self.held or not self._gate_shut():
             return False
         slots = self.slots
