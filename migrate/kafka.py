@@ -16,7 +16,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, cast
+from typing import Callable, Iterable, Iterator, Mapping, TypeVar, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
@@ -30,6 +30,7 @@ librdkafka_log = logging.getLogger("migrate.librdkafka")
 REACH_TIMEOUT = 10.0
 ENDS_CHUNK = 250  # partitions per reader in partition_ends
 ENDS_PARALLEL = 4  # readers at once in partition_ends
+T = TypeVar("T")
 
 
 def _base(profile: ClusterProfile, role: str, overrides: Mapping[str, object]) -> dict[str, object]:
@@ -380,24 +381,21 @@ def partition_ends(
     # (Tansu 0.6.0, measured) stops getting Fetch answers, and memory stays bounded.  A chunk
     # mostly waits for its answers, so up to ENDS_PARALLEL chunks are read at once.
     chunks = [wanted[first:first + ENDS_CHUNK] for first in range(0, len(wanted), ENDS_CHUNK)]
-    return at_once([functools.partial(_partition_ends, profile, chunk, isolation, timeout) for chunk in chunks],
-                   ENDS_PARALLEL)
+    ends: dict[tuple[str, int], PartitionEnds] = {}
+    for chunk_ends in at_once([functools.partial(_partition_ends, profile, chunk, isolation, timeout)
+                               for chunk in chunks], ENDS_PARALLEL):
+        ends.update(chunk_ends)
+    return ends
 
 
-def at_once(calls: list, parallel: int) -> dict:
-    """Run calls returning dicts, up to `parallel` at a time in threads, and merge their answers
-    in order; the first exception raised (in call order) is raised here."""
+def at_once(calls: list[Callable[[], T]], parallel: int) -> list[T]:
+    """The calls' answers, in call order, from up to `parallel` threads at a time; the first
+    exception raised (in call order) is raised here, once every call has ended."""
     if len(calls) <= 1 or parallel <= 1:
-        merged: dict = {}
-        for call in calls:
-            merged.update(call())
-        return merged
+        return [call() for call in calls]
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(calls))) as pool:
         futures = [pool.submit(call) for call in calls]
-    merged = {}
-    for future in futures:
-        merged.update(future.result())
-    return merged
+    return [future.result() for future in futures]
 
 
 def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isolation: str,

@@ -12,8 +12,8 @@ from __future__ import annotations
 class NoMetrics:
     """The engine's metrics when none are served."""
 
-    def attach(self, engine, consumer) -> None:
-        """The engine's loop is about to start; `consumer` is its source consumer."""
+    def attach(self, engine, lanes) -> None:
+        """The engine's loop is about to start; `lanes` are its source consumers (migrate.mirror.lanes)."""
 
     def tick(self) -> None:
         """One turn of the engine's loop (the only place a scrape may read the engine's state)."""

@@ -122,7 +122,7 @@ class MirrorMetrics(NoMetrics):
         self.peeker = Peeker(source)
         self.mirror = self.worker = ""
         self._engine: Mirror | None = None
-        self._consumer: Lanes | None = None
+        self._lanes: Lanes | None = None
         self._wanted = threading.Event()
         self._ready = threading.Event()
         self._scrape = threading.Lock()
@@ -156,15 +156,15 @@ class MirrorMetrics(NoMetrics):
 
     # --- engine hooks (engine thread) ------------------------------------------------------------
 
-    def attach(self, engine, consumer) -> None:
+    def attach(self, engine, lanes) -> None:
         self.mirror, self.worker = engine.spec.name, engine.worker
-        self._engine, self._consumer = engine, consumer
+        self._engine, self._lanes = engine, lanes
         for outcome in ("committed", "skipped", "failed"):
             self.group_syncs.labels(self.mirror, self.worker, outcome)
         self.peeks.labels(self.mirror, self.worker)
 
     def detach(self) -> None:
-        self._engine = self._consumer = None
+        self._engine = self._lanes = None
         self._ready.set()  # a scrape waiting for a snapshot serves the last one
         with self._scrape:  # never close the peeker under a scrape that is using it
             self.peeker.close()
@@ -219,13 +219,13 @@ class MirrorMetrics(NoMetrics):
             self.group_syncs.labels(self.mirror, self.worker, outcome).inc(count)
 
     def _take(self) -> Snapshot:
-        engine, consumer = self._engine, self._consumer
-        assert engine is not None and consumer is not None  # tick() takes snapshots only while attached
+        engine, lanes = self._engine, self._lanes
+        assert engine is not None and lanes is not None  # tick() takes snapshots only while attached
         views = []
         for key, writer in engine.writers.items():
             pmap = writer.pmap
             try:
-                _low, high = consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+                _low, high = lanes.get_watermark_offsets(TopicPartition(*key), cached=True)
             except KafkaException:
                 high = -1
             self._known[key] = (pmap.source_high, len(pmap.runs))

@@ -453,10 +453,10 @@ class Mirror:
             return ends
         targets = [(self.mapping[t], p) for t, p in keys]
         try:  # both clusters at once: each read mostly waits for answers
-            ends = kafka.at_once([
-                lambda: {("source", key): end for key, end in kafka.partition_ends(self.spec.source, keys).items()},
-                lambda: {("target", key): end for key, end in kafka.partition_ends(self.spec.target, targets).items()},
-            ], 2)
+            source_ends, target_ends = kafka.at_once([lambda: kafka.partition_ends(self.spec.source, keys),
+                                                      lambda: kafka.partition_ends(self.spec.target, targets)], 2)
+            ends = {**{("source", key): end for key, end in source_ends.items()},
+                    **{("target", key): end for key, end in target_ends.items()}}
         except KafkaOperationError as exc:
             log.debug("bulk end lookup failed (%s); reading ends per partition", exc)
         return ends
@@ -481,12 +481,11 @@ class Mirror:
                     last_target[target_key] = (run.target_end - 1, run.target_end)
             tails[target_key] = (max(pmap.target_high or 0, tgt_end.low), tgt_end.high)
         try:  # the three reads at once: each mostly waits for answers
-            found = kafka.at_once([
-                lambda: {"source": kafka.read_ranges(self.spec.source, last_source, "read_uncommitted")},
-                lambda: {"target": kafka.read_ranges(self.spec.target, last_target, "read_uncommitted")},
-                lambda: {"tails": kafka.read_ranges(self.spec.target, tails, "read_committed")},
+            found_source, found_target, found_tails = kafka.at_once([
+                lambda: kafka.read_ranges(self.spec.source, last_source, "read_uncommitted"),
+                lambda: kafka.read_ranges(self.spec.target, last_target, "read_uncommitted"),
+                lambda: kafka.read_ranges(self.spec.target, tails, "read_committed"),
             ], 3)
-            found_source, found_target, found_tails = found["source"], found["target"], found["tails"]
         except KafkaOperationError as exc:
             log.debug("bulk reconciliation read failed (%s); reading per partition", exc)
             return {}
