@@ -95,6 +95,13 @@ def error_of(exc: BaseException) -> KafkaError | None:
     return None
 
 
+def is_fatal(error: KafkaError) -> bool:
+    """A client error that ends the client for good: flagged fatal, or the _FATAL code a client
+    raises for every call after its fatal error (measured: produce() on an idempotent producer
+    whose target restarted empty raised code _FATAL with the fatal flag unset)."""
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
+
+
 def describe_error(exc: BaseException) -> str:
     """A short, secret-free description of a Kafka exception."""
     err = error_of(exc)

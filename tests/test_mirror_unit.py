@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from migrate.config import ClusterProfile
 from migrate.errors import DataLossDetected
@@ -212,3 +212,14 @@ def test_slot_partitions_lists_exactly_the_partitions_slot_of_puts_in_the_slot()
     assert slot_partitions(counts, 0, 1) == [("orders", p) for p in range(10)] + [("payments", p) for p in range(3)]
     for slot in range(8):
         assert all(slot_of(t, p, 8) == slot for t, p in slot_partitions(counts, slot, 8))
+
+
+def test_a_map_producer_failing_with_the_fatal_code_is_replaced_and_other_errors_are_raised(mirror):
+    # After its fatal error a client raises code _FATAL with the fatal flag unset (an idempotent map
+    # producer whose target restarted empty, seen in a full run): that too is a producer to replace.
+    mirror.map_producer = None
+    mirror._map_producer_failed(KafkaException(KafkaError(KafkaError._FATAL, "Unable to produce message")))
+    assert mirror.map_producer is not None
+    mirror._map_producer_failed(KafkaException(KafkaError(KafkaError._FENCED, "fenced", fatal=True)))
+    with pytest.raises(KafkaException):
+        mirror._map_producer_failed(KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out")))

@@ -608,7 +608,7 @@ class Mirror:
         only ever lag the truth (reconciliation extends the maps), so a new producer takes over;
         the partitions themselves find the target's loss when they are reconciled."""
         err = kafka.error_of(exc)
-        if err is None or not err.fatal():
+        if err is None or not kafka.is_fatal(err):
             raise exc
         log.warning('the map producer on cluster "%s" failed for good (%s); starting a new one',
                     self.spec.target.name, kafka.describe_error(exc))
@@ -961,7 +961,7 @@ class Mirror:
         message = coordinator.poll(0)
         if message is not None and message.error() is not None:
             error = message.error()
-            if error.fatal() or error.code() == KafkaError._FATAL:
+            if kafka.is_fatal(error):
                 self._raise_fatal(error)
             log.debug("coordination: %s", error.str())
 
@@ -1131,7 +1131,7 @@ class Mirror:
 
     def _on_consumer_error(self, error) -> None:
         """librdkafka reports some fatal errors (a fenced static member) only here."""
-        if error.fatal() or error.code() == KafkaError._FATAL:
+        if kafka.is_fatal(error):
             self.fatal = error
         else:
             log.debug("source client: %s", error.str())
@@ -1178,7 +1178,7 @@ class Mirror:
                 self.skip_below.pop(key, None)
                 self.lanes.unassign([TopicPartition(*key)])
             return
-        if error.fatal() or code == KafkaError._FATAL:
+        if kafka.is_fatal(error):
             self._raise_fatal(error)
         log.warning("source: %s", error.str())
 
