@@ -10,109 +10,28 @@ platforms answer wrongly after multi-record batches.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
-import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Mapping, TypeVar, cast
+from typing import Iterable, Iterator, Mapping, cast
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
 from migrate.config import ClusterProfile, redact_text
 from migrate.errors import ClusterUnreachable, KafkaOperationError
+from migrate.kafka.client_errors import describe_error, error_of, fail, is_fatal, read_failure
+from migrate.kafka.clients import admin, consumer, producer
+from migrate.kafka.parallel import at_once
 
-log = logging.getLogger("migrate.kafka")
-librdkafka_log = logging.getLogger("migrate.librdkafka")
+# Names defined in the package's modules, re-exported here.
+__all__ = ["admin", "at_once", "consumer", "describe_error", "error_of", "fail", "is_fatal", "producer",
+           "read_failure"]
 
 REACH_TIMEOUT = 10.0
 ENDS_CHUNK = 250  # partitions per reader in partition_ends
 ENDS_PARALLEL = 4  # readers at once in partition_ends
-T = TypeVar("T")
-
-
-def _base(profile: ClusterProfile, role: str, overrides: Mapping[str, object]) -> dict[str, object]:
-    config = profile.client_config(role, **overrides)
-    config.setdefault("client.id", f"migrate-{profile.name}")
-    config["logger"] = librdkafka_log
-    config.setdefault("error_cb", functools.partial(_log_client_error, profile.name))
-    return config
-
-
-def _log_client_error(cluster: str, err: KafkaError) -> None:
-    # Losing every broker is what an operator must see at once (the client retries on its own,
-    # silently, for up to its delivery timeout); other client errors are detail for -vv.
-    if err.code() == KafkaError._ALL_BROKERS_DOWN:
-        log.warning('cluster "%s": every broker connection is down (librdkafka: %s); retrying',
-                    cluster, redact_text(err.str()))
-    else:
-        librdkafka_log.debug("client error: %s", redact_text(str(err)))
-
-
-def _client(kind, profile: ClusterProfile, config: dict):
-    try:
-        return kind(config)
-    except RuntimeError as exc:
-        # librdkafka takes OS resources per client (threads, a thread-local key); past the
-        # process limits the constructor raises this instead of a Kafka error.
-        raise KafkaOperationError(
-            f'cannot create another Kafka client for cluster "{profile.name}" ({exc}): this process hit an OS '
-            "limit on threads or thread-local storage; use fewer write slots (--slots) or workers (--parallel)"
-        ) from exc
-
-
-def admin(profile: ClusterProfile, **overrides: object) -> AdminClient:
-    return _client(AdminClient, profile, _base(profile, "admin", overrides))
-
-
-def consumer(profile: ClusterProfile, **overrides: object) -> Consumer:
-    """A consumer that never commits on its own unless asked (assign-style reading)."""
-    defaults = {
-        "group.id": f"migrate-reader-{profile.name}",
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "error",
-        "isolation.level": "read_committed",
-        # Some platforms (noida-db 0.2.3, measured) ignore Fetch size limits and answer with
-        # everything up to the end of the partition; librdkafka drops a response above this
-        # limit and retries forever, so accept the largest rather than stall.
-        "receive.message.max.bytes": 2_147_483_647,
-    }
-    return _client(Consumer, profile, _base(profile, "consumer", {**defaults, **overrides}))
-
-
-def producer(profile: ClusterProfile, **overrides: object) -> Producer:
-    defaults = {"linger.ms": 5, "enable.idempotence": True}
-    return _client(Producer, profile, _base(profile, "producer", {**defaults, **overrides}))
-
-
-def error_of(exc: BaseException) -> KafkaError | None:
-    """The KafkaError a client exception carries (code, name, fatal flag), or None."""
-    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
-        return exc.args[0]
-    return None
-
-
-def is_fatal(error: KafkaError) -> bool:
-    """A client error that ends the client for good: flagged fatal, or the _FATAL code a client
-    raises for every call after its fatal error (measured: produce() on an idempotent producer
-    whose target restarted empty raised code _FATAL with the fatal flag unset)."""
-    return bool(error.fatal()) or error.code() == KafkaError._FATAL
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short, secret-free description of a Kafka exception."""
-    err = error_of(exc)
-    if err is not None:
-        return redact_text(f"{err.name()}: {err.str()}")
-    return redact_text(str(exc))
-
-
-def fail(profile: ClusterProfile, what: str, exc: BaseException) -> KafkaOperationError:
-    """Translate a client exception into our error, naming the cluster and the request."""
-    return KafkaOperationError(f'{what} on cluster "{profile.name}" failed: {describe_error(exc)}')
 
 
 # --- reachability --------------------------------------------------------------------------
@@ -395,16 +314,6 @@ def partition_ends(
     return ends
 
 
-def at_once(calls: list[Callable[[], T]], parallel: int) -> list[T]:
-    """The calls' answers, in call order, from up to `parallel` threads at a time; the first
-    exception raised (in call order) is raised here, once every call has ended."""
-    if len(calls) <= 1 or parallel <= 1:
-        return [call() for call in calls]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(calls))) as pool:
-        futures = [pool.submit(call) for call in calls]
-    return [future.result() for future in futures]
-
-
 def _partition_ends(profile: ClusterProfile, wanted: list[tuple[str, int]], isolation: str,
                     timeout: float) -> dict[tuple[str, int], PartitionEnds]:
     client = consumer(profile, **{"enable.partition.eof": True, "isolation.level": isolation,
@@ -466,14 +375,6 @@ def offset_of(message: Message) -> int:
 
 def _names(keys: Iterable[Key]) -> str:
     return ", ".join(f"{t}[{p}]" for t, p in list(keys)[:5])
-
-
-def read_failure(profile: ClusterProfile, what: str, error: KafkaError) -> KafkaOperationError | None:
-    """The error to raise for a consumer error met reading `what` ("topic[partition]"), or None when
-    librdkafka retries it on its own."""
-    if error.fatal() or not error.retriable():
-        return KafkaOperationError(f'reading {what} on cluster "{profile.name}" failed: {redact_text(error.str())}')
-    return None
 
 
 def read_assigned(client: Consumer, profile: ClusterProfile, reading: set[Key], *, timeout: float, batch: int,
