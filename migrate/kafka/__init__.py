@@ -11,274 +11,30 @@ platforms answer wrongly after multi-record batches.
 from __future__ import annotations
 
 import functools
-import socket
 import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
 from migrate.config import ClusterProfile, redact_text
-from migrate.errors import ClusterUnreachable, KafkaOperationError
+from migrate.errors import KafkaOperationError
 from migrate.kafka.client_errors import describe_error, error_of, fail, is_fatal, read_failure
 from migrate.kafka.clients import admin, consumer, producer
+from migrate.kafka.metadata import (REACH_TIMEOUT, AdminSession, TopicInfo, check_reachable, list_topics, wait_for_topic,
+                                    wait_for_topics)
 from migrate.kafka.parallel import at_once
+from migrate.kafka.topics import (add_partitions, create_topic, create_topics, delete_topics, topic_config_entries,
+                                  topic_config_entries_many, topic_configs)
 
 # Names defined in the package's modules, re-exported here.
-__all__ = ["admin", "at_once", "consumer", "describe_error", "error_of", "fail", "is_fatal", "producer",
-           "read_failure"]
+__all__ = ["REACH_TIMEOUT", "AdminSession", "TopicInfo", "add_partitions", "admin", "at_once", "check_reachable",
+           "consumer", "create_topic", "create_topics", "delete_topics", "describe_error", "error_of", "fail",
+           "is_fatal", "list_topics", "producer", "read_failure", "topic_config_entries", "topic_config_entries_many",
+           "topic_configs", "wait_for_topic", "wait_for_topics"]
 
-REACH_TIMEOUT = 10.0
 ENDS_CHUNK = 250  # partitions per reader in partition_ends
 ENDS_PARALLEL = 4  # readers at once in partition_ends
-
-
-# --- reachability --------------------------------------------------------------------------
-
-
-def _tcp_probe(bootstrap: str, timeout: float) -> str | None:
-    """None when some bootstrap address accepts a TCP connection, else the last reason."""
-    reason = "no address"
-    for address in bootstrap.split(","):
-        host, _, port = address.strip().rpartition(":")
-        host = host.strip("[]")
-        try:
-            with socket.create_connection((host, int(port)), timeout=timeout):
-                return None
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-        except ValueError:
-            reason = f"bad address {address!r}"
-    return reason
-
-
-def check_reachable(profile: ClusterProfile, timeout: float = REACH_TIMEOUT):
-    """Return the cluster metadata, or raise ClusterUnreachable within about `timeout` seconds."""
-    return AdminSession(profile).check_reachable(timeout)
-
-
-# --- topics ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TopicInfo:
-    name: str
-    partitions: int
-
-
-def list_topics(profile: ClusterProfile, timeout: float = REACH_TIMEOUT) -> dict[str, TopicInfo]:
-    return AdminSession(profile).list_topics(timeout)
-
-
-class AdminSession:
-    """One admin client of a cluster, held across a sequence of metadata requests.
-
-    The module's check_reachable, list_topics and wait_for_topics build a client per call; a
-    caller that lists, creates and waits, or polls a listing, holds one session instead (the
-    client is made on first use and dropped on close).  Answers and errors are those of the
-    module functions: each listing still probes TCP first, so a cluster that went away fails as
-    fast and with the same reason as a fresh list_topics.
-    """
-
-    def __init__(self, profile: ClusterProfile):
-        self.profile = profile
-        self._client: AdminClient | None = None
-
-    def __enter__(self) -> AdminSession:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._client = None
-
-    def _admin(self) -> AdminClient:
-        if self._client is None:
-            self._client = admin(self.profile)
-        return self._client
-
-    def check_reachable(self, timeout: float = REACH_TIMEOUT):
-        """Return the cluster metadata, or raise ClusterUnreachable within about `timeout` seconds."""
-        profile = self.profile
-        started = time.monotonic()
-        reason = _tcp_probe(profile.bootstrap, timeout=min(3.0, timeout))
-        if reason is not None:
-            raise ClusterUnreachable(profile.name, profile.bootstrap, reason.lower())
-        remaining = max(1.0, timeout - (time.monotonic() - started))
-        client = self._admin()
-        try:
-            return client.list_topics(timeout=remaining)
-        except KafkaException as exc:
-            raise ClusterUnreachable(profile.name, profile.bootstrap, describe_error(exc)) from exc
-        finally:
-            client.poll(0)  # librdkafka's log lines reach our logger (-vv) only when the client is polled
-
-    def list_topics(self, timeout: float = REACH_TIMEOUT) -> dict[str, TopicInfo]:
-        metadata = self.check_reachable(timeout)
-        return {
-            name: TopicInfo(name, len(topic.partitions))
-            for name, topic in metadata.topics.items()
-            if topic.error is None or topic.error.code() == KafkaError.NO_ERROR
-        }
-
-    def wait_for_topic(self, name: str, partitions: int, timeout: float = 15.0) -> None:
-        self.wait_for_topics({name: partitions}, timeout)
-
-    def wait_for_topics(self, wanted: Mapping[str, int], timeout: float = 15.0) -> None:
-        """Wait until every topic is in the metadata with at least its partition count."""
-        profile = self.profile
-        deadline = time.monotonic() + timeout
-        client = self._admin()
-        missing = dict(wanted)
-        while missing:
-            try:
-                metadata = client.list_topics(timeout=max(1.0, deadline - time.monotonic()))
-            except KafkaException as exc:
-                raise ClusterUnreachable(profile.name, profile.bootstrap, describe_error(exc)) from exc
-            for name, partitions in list(missing.items()):
-                topic = metadata.topics.get(name)
-                if topic is not None and topic.error is None and len(topic.partitions) >= partitions:
-                    del missing[name]
-            if not missing:
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(f'"{n}"' for n in list(missing)[:5])
-                raise KafkaOperationError(
-                    f'topic {names} did not appear on cluster "{profile.name}" within {timeout:.0f}s'
-                )
-            time.sleep(0.05)
-
-
-def create_topic(
-    profile: ClusterProfile,
-    name: str,
-    partitions: int,
-    configs: Mapping[str, str] | None = None,
-    replication_factor: int = -1,
-    timeout: float = 30.0,
-) -> bool:
-    """Create a topic; True when created, False when it already existed."""
-    client = admin(profile)
-    futures = client.create_topics(
-        [NewTopic(name, partitions, replication_factor, config=dict(configs or {}))],
-        operation_timeout=timeout,
-        request_timeout=timeout,
-    )
-    try:
-        futures[name].result(timeout=timeout)
-        return True
-    except KafkaException as exc:
-        if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-            return False
-        raise fail(profile, f'creating topic "{name}"', exc) from exc
-
-
-def create_topics(
-    profile: ClusterProfile,
-    topics: Mapping[str, tuple[int, Mapping[str, str]]],
-    timeout: float = 60.0,
-) -> set[str]:
-    """Create many topics (name -> (partitions, configs)) in one CreateTopics request.
-
-    Returns the names created; a topic that already existed is not an error.
-    """
-    if not topics:
-        return set()
-    client = admin(profile)
-    futures = client.create_topics(
-        [NewTopic(name, partitions, -1, config=dict(configs)) for name, (partitions, configs) in topics.items()],
-        operation_timeout=timeout, request_timeout=timeout,
-    )
-    created = set()
-    for name, future in futures.items():
-        try:
-            future.result(timeout=timeout)
-            created.add(name)
-        except KafkaException as exc:
-            if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                continue
-            raise fail(profile, f'creating topic "{name}"', exc) from exc
-    return created
-
-
-def add_partitions(profile: ClusterProfile, name: str, total: int, timeout: float = 30.0) -> None:
-    """Grow a topic to `total` partitions (CreatePartitions)."""
-    client = admin(profile)
-    try:
-        futures = client.create_partitions([NewPartitions(name, total)], operation_timeout=timeout,
-                                           request_timeout=timeout)
-        futures[name].result(timeout=timeout)
-    except (KafkaException, TimeoutError) as exc:
-        raise fail(profile, f'adding partitions to topic "{name}"', exc) from exc
-
-
-def wait_for_topic(profile: ClusterProfile, name: str, partitions: int, timeout: float = 15.0) -> None:
-    AdminSession(profile).wait_for_topic(name, partitions, timeout)
-
-
-def wait_for_topics(profile: ClusterProfile, wanted: Mapping[str, int], timeout: float = 15.0) -> None:
-    """Wait until every topic is in the metadata with at least its partition count (one client)."""
-    AdminSession(profile).wait_for_topics(wanted, timeout)
-
-
-def delete_topics(profile: ClusterProfile, names: Iterable[str], timeout: float = 30.0) -> None:
-    names = list(names)
-    if not names:
-        return
-    client = admin(profile)
-    futures = client.delete_topics(names, operation_timeout=timeout, request_timeout=timeout)
-    for name, future in futures.items():
-        try:
-            future.result(timeout=timeout)
-        except KafkaException as exc:
-            if exc.args and exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                continue
-            raise fail(profile, f'deleting topic "{name}"', exc) from exc
-
-
-def topic_config_entries(profile: ClusterProfile, name: str, timeout: float = 15.0) -> dict[str, tuple[str, bool]]:
-    """Every topic config the broker reports: key -> (value, reported as explicitly set).
-
-    Brokers differ in how they flag defaults (some mark everything as a default), so callers
-    that copy configs should also compare values with Kafka's documented defaults.
-    """
-    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
-    client = admin(profile)  # keep a reference: a destroyed client fails its pending futures
-    try:
-        result = client.describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
-    except KafkaException as exc:
-        raise fail(profile, f'describing configs of topic "{name}"', exc) from exc
-    return {
-        key: (entry.value, not entry.is_default)
-        for key, entry in result.items()
-        if entry.value is not None and not entry.is_sensitive
-    }
-
-
-def topic_config_entries_many(profile: ClusterProfile, names: Iterable[str],
-                              timeout: float = 30.0) -> dict[str, dict[str, tuple[str, bool]]]:
-    """`topic_config_entries` for many topics in one DescribeConfigs request."""
-    resources = {name: ConfigResource(ConfigResource.Type.TOPIC, name) for name in names}
-    if not resources:
-        return {}
-    client = admin(profile)
-    futures = client.describe_configs(list(resources.values()), request_timeout=timeout)
-    out = {}
-    for name, resource in resources.items():
-        try:
-            result = futures[resource].result(timeout)
-        except KafkaException as exc:
-            raise fail(profile, f'describing configs of topic "{name}"', exc) from exc
-        out[name] = {key: (entry.value, not entry.is_default) for key, entry in result.items()
-                     if entry.value is not None and not entry.is_sensitive}
-    return out
-
-
-def topic_configs(profile: ClusterProfile, name: str, timeout: float = 15.0) -> dict[str, str]:
-    """Topic-level configs the broker reports as explicitly set on the topic."""
-    return {k: v for k, (v, explicit) in topic_config_entries(profile, name, timeout).items() if explicit}
 
 
 # --- partition ends ----------------------------------------------------------------------------
