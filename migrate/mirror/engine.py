@@ -116,8 +116,6 @@ class Mirror:
         self.durable: MapTopicReader | None = None
         self._closing = False
 
-    # --- a run -----------------------------------------------------------------------------------
-
     def run(self) -> MirrorResult:
         started = time.monotonic()
         selected = self._open_run()
@@ -259,8 +257,6 @@ class Mirror:
             self.coordinator.close()
             self.lanes.close()
 
-    # --- slots -----------------------------------------------------------------------------------
-
     def _take_over(self) -> None:
         """Slots the group handed over: every new one is fenced (in parallel), then their partitions
         are opened a slot at a time (migrate.mirror.ownership)."""
@@ -299,8 +295,6 @@ class Mirror:
             self._fence(slots)
         if keys:
             self.opener.open(keys)
-
-    # --- the group, the clients, the topics --------------------------------------------------------
 
     def _poll_coordinator(self) -> None:
         """Serve the group: heartbeats and slot hand-overs happen in here (migrate.mirror.ownership)."""
@@ -364,8 +358,6 @@ class Mirror:
             self.group_sync()
         except Exception as exc:  # a sync problem must not stop the mirror
             log.warning("group offset sync failed: %s", exc)
-
-    # --- what the run shows ------------------------------------------------------------------------
 
     def unfinished(self) -> str:
         """What stopping now would leave behind (for the last line of an abandoned stop)."""
