@@ -41,7 +41,8 @@ from migrate.offset_maps.store import MapStore
 @click.option("--refresh-interval", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
               help="Seconds between source metadata refreshes (new matching topics are picked up).")
 @click.option("--worker-id", default="", metavar="ID",
-              help="Stable id of this worker (static group membership): a restart reclaims its partitions at once.")
+              help="This worker's id in the slots group (static membership: a restart reclaims its slots at once). "
+                   "Default: derived from this machine, the state file and --name.")
 @click.option("--slots", type=click.IntRange(min=1, max=256), default=8, show_default=True,
               help="Write slots (one target producer each) shared by the workers; fixed on the mirror's first run.")
 @click.option("--open-transactions", type=click.IntRange(min=0, max=256), default=0, show_default=True,
@@ -82,6 +83,11 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
     show = progress.printer(f"migrate.mirror.{name}", is_terminal())
     engine = Mirror(spec, app.state, stop=stop, on_progress=show, group_sync=group_sync, metrics=metrics)
     shutdown.abandoning(engine.unfinished)
+    # An abandoned stop still leaves the slots group where the source answers (a worker that does
+    # not leave holds its slots on brokers that never drop it): shortly before the grace ends.
+    grace = shutdown.grace()
+    leave_at = grace - min(5.0, grace / 3)
+    shutdown.escalate(leave_at, lambda: engine.leave_within(grace - leave_at - 0.3))
     show.start()
     try:
         result = engine.run()
@@ -153,11 +159,16 @@ def status(app: AppContext, name: str | None, source, target, fmt: str) -> None:
 
     Example: migrate mirror status --name default --format json
     """
-    rows = mirror_status(app, name, source, target)
+    waiting: list[str] = []
+    rows = mirror_status(app, name, source, target, waiting)
     emit(rows, fmt)
+    for line in waiting:
+        click.echo(f"warning: {line}", err=True)
 
 
-def mirror_status(app: AppContext, name: str | None, source: str | None, target: str | None) -> list[dict]:
+def mirror_status(app: AppContext, name: str | None, source: str | None, target: str | None,
+                  waiting: list[str] | None = None) -> list[dict]:
+    """The partition rows; `waiting` gets a line per live worker holding no slot (migrate.mirror.vacancies)."""
     if name is None:
         name = choose_mirror(app.state, None) if recorded_mirrors(app.state) else DEFAULT_NAME
     record = registry.get(app.state, name)
@@ -173,6 +184,10 @@ def mirror_status(app: AppContext, name: str | None, source: str | None, target:
         record = registry.get(app.state, name)
         assert record is not None  # adopt_definition has just recorded it
     parts = registry.progress(app.state, name, fleet_status)
+    if waiting is not None and fleet_status is not None:
+        waiting.extend(f"worker {w.worker} is running but has held no write slot for {w.waiting_s:.0f}s "
+                       "(its log says why)" for w in fleet_status.workers.values()
+                       if w.alive() and not w.slots and w.waiting_s is not None and w.waiting_s >= 10)
     ends = kafka.partition_ends(app.cluster(source or record.source, "source"),
                                 [(r.topic, r.partition) for r in parts])
     vanished = MapStore(app.state, name).vanished()

@@ -42,6 +42,7 @@ from migrate.mirror.catchup import CatchUp
 from migrate.mirror.commits import Commits
 from migrate.mirror.intake import Intake
 from migrate.mirror.lanes import Lanes
+from migrate.mirror.membership import Membership, WorkerClaim, derived_instance_id
 from migrate.mirror.loops import check_no_loop
 from migrate.mirror.opening import Opener
 from migrate.mirror.ownership import SlotOwnership
@@ -52,6 +53,7 @@ from migrate.mirror.retries import Retries
 from migrate.mirror.setbacks import Setbacks
 from migrate.mirror.spec import MirrorSpec, validate_spec
 from migrate.mirror.topicset import TopicSet
+from migrate.mirror.vacancies import Vacancies
 from migrate.offset_maps.store import MapStore
 from migrate.offset_maps.topic import MapTopicReader, ensure_map_topic
 from migrate.state import State
@@ -111,25 +113,32 @@ class Mirror:
         self.started_at = ""  # ISO time of run(); progress rows older than it are stale
         self.catch_up: CatchUp | None = None
         self.lanes: Lanes | None = None
-        self.coordinator = None  # the slots-group member, from the start of the run on
+        # The slots-group member (migrate.mirror.membership); its client exists from the start of the run on.
+        self.membership = Membership(spec.source, spec.group_id,
+                                     spec.worker_id or derived_instance_id(spec.name, state.path), spec.session_timeout_ms)
+        self.claim = None if spec.worker_id else WorkerClaim(state.path, spec.name)
+        self.ownership.on_member = self.membership.note_member_id
         self.map_topic = ""
         self.durable: MapTopicReader | None = None
         self._closing = False
+        self._subscribed = False
+        self.vacancies: Vacancies | None = None  # from the start of the run on
 
     def run(self) -> MirrorResult:
         started = time.monotonic()
         selected = self._open_run()
-        lanes, coordinator = self.lanes, self.coordinator
-        assert lanes is not None and coordinator is not None
+        assert self.lanes is not None
         last_refresh = last_progress = last_flush = last_sync = last_check = time.monotonic()
         # Everything allocated so far lives as long as the run: keep the collector off it, and
         # make collections rare (the copy allocates no reference cycles of its own).
         with collector.rare_collections(freeze=True):
             try:
                 self.publisher.start_heartbeats()
+                assert self.vacancies is not None
+                self.vacancies.start()
                 self.metrics.attach(self.spec.name, self.worker, self.snapshot)  # scrapes may now ask
                 if selected:
-                    self.ownership.subscribe(coordinator)
+                    self._subscribe()
                 while not self.stop.is_set():
                     self._turn()
                     now = time.monotonic()
@@ -161,6 +170,8 @@ class Mirror:
     def _open_run(self) -> list[str]:
         """Check both clusters, prepare the topics and the mirror's own topics, build the clients."""
         spec = self.spec
+        if self.claim is not None:
+            self.claim.take()  # one worker per state file and mirror: its group.instance.id is derived from them
         self.started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         kafka.check_reachable(spec.source)
         kafka.check_reachable(spec.target)
@@ -174,6 +185,9 @@ class Mirror:
         self.ownership.slot_count = slot_count
         self.map_topic = ensure_map_topic(spec.target, spec.name)
         self.publisher.start(self.map_topic, fleet.ensure_status_topic(spec.target, spec.name), slot_count)
+        self.vacancies = Vacancies(spec.target, spec.source, spec.name, spec.group_id, self.worker,
+                                   spec.session_timeout_ms, idle=lambda: self._subscribed and not self.ownership.owned)
+        self.publisher.member = self._member
         durable = MapTopicReader(spec.target, spec.name)
         durable.refresh()
         self.durable = durable
@@ -192,18 +206,17 @@ class Mirror:
             "fetch.wait.max.ms": 50,
             "error_cb": self._on_consumer_error,
         }) for _ in ("live", "backfill")))
-        self.coordinator = self._coordinator()
-        self.publisher.coordinator = self.coordinator
+        self.membership.open(self._coordinator)
+        self.publisher.membership = self.membership
         self.setbacks.lanes = self.lanes
         self.opener.start(durable, self.lanes)
         self.intake.start(self.lanes, goal)
         self.commits.start_pool(self.lanes)
         return selected
 
-    def _coordinator(self):
-        """The slots-group member (migrate.mirror.ownership)."""
+    def _coordinator(self, settings: dict):
+        """The slots-group member's client (migrate.mirror.membership, migrate.mirror.ownership)."""
         spec = self.spec
-        settings = {"group.instance.id": spec.worker_id} if spec.worker_id else {}
         return kafka.consumer(spec.source, **settings, **{
             "group.id": spec.group_id,
             "auto.offset.reset": "latest",
@@ -243,6 +256,8 @@ class Mirror:
     def _close_run(self) -> None:
         """Commit what is open, give every slot up, say the worker stopped, close the clients."""
         self._closing = True
+        if self.vacancies is not None:
+            self.vacancies.stop()
         try:
             self.commits.finish(wait=True)
             for number in list(self.ownership.slots):
@@ -253,9 +268,32 @@ class Mirror:
             self.publisher.io("flush", 30)
             self.commits.close_pool()
             self.metrics.detach()  # metrics: no snapshot of a closed consumer
-            assert self.coordinator is not None and self.lanes is not None
-            self.coordinator.close()
+            self._leave()
+            assert self.lanes is not None
             self.lanes.close()
+            if self.claim is not None:
+                self.claim.release()
+
+    def _subscribe(self) -> None:
+        self.ownership.subscribe(self.membership)
+        self._subscribed = True
+
+    def _member(self) -> dict:
+        """This worker's slots-group identity, in its heartbeat (the fleet removes it if it dies)."""
+        waiting = self.vacancies.waiting_for() if self.vacancies is not None and self._subscribed else None
+        return {"member_id": self.membership.member_id, "instance_id": self.membership.instance_id,
+                "waiting_s": None if waiting is None or self.ownership.owned else round(waiting, 1)}
+
+    def _leave(self) -> None:
+        """Leave the slots group (migrate.mirror.membership rules 4 and 5)."""
+        waited = self.membership.settle(lambda: self.ownership.rebalancing and self.membership.client is not None)
+        if waited >= 0.1:
+            log.debug("served the slots group %.1fs until its rebalance was over, before leaving", waited)
+        self.membership.leave()
+
+    def leave_within(self, budget: float) -> None:
+        """An abandoned stop (from the stop watchdog): leave the slots group in at most `budget` s."""
+        self.membership.leave_within(budget, self.ownership.drop_all)
 
     def _take_over(self) -> None:
         """Slots the group handed over: every new one is fenced (in parallel), then their partitions
@@ -298,8 +336,7 @@ class Mirror:
 
     def _poll_coordinator(self) -> None:
         """Serve the group: heartbeats and slot hand-overs happen in here (migrate.mirror.ownership)."""
-        assert self.coordinator is not None
-        message = self.coordinator.poll(0)
+        message = self.membership.poll()
         if message is not None and message.error() is not None:
             error = message.error()
             if kafka.is_fatal(error):
@@ -330,7 +367,7 @@ class Mirror:
         if now_selected and (self.topics.take_grown() or now_selected != selected):
             log.info("topics changed; now mirroring %s", ", ".join(now_selected))
             if not selected:
-                self.ownership.subscribe(self.coordinator)
+                self._subscribe()
             self.opener.open([k for slot in self.ownership.slots for k in self.ownership.slot_keys(slot)])
         return now_selected or selected
 

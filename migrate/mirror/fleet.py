@@ -67,11 +67,13 @@ def partition_record(topic: str, partition: int, target_topic: str, pmap, state:
     })
 
 
-def worker_record(worker: str, slots: list[int], partitions: int, running: bool) -> tuple[bytes, bytes]:
+def worker_record(worker: str, slots: list[int], partitions: int, running: bool,
+                  member: dict | None = None) -> tuple[bytes, bytes]:
+    """`member`: its slots-group identity (member_id, instance_id) and waiting_s (held no slot for)."""
     return _key("worker", worker), _value({
         "worker": worker, "host": socket.gethostname(), "pid": os.getpid(), "slots": slots,
         "partitions": partitions, "seen_at": now_iso(), "state": "running" if running else "stopped",
-        "interval": HEARTBEAT_S,
+        "interval": HEARTBEAT_S, **(member or {}),
     })
 
 
@@ -84,6 +86,9 @@ class WorkerStatus:
     partitions: int
     seen_at: str
     state: str  # as last reported: running | stopped
+    member_id: str = ""  # its slots-group member (to remove it when it is gone: migrate.mirror.vacancies)
+    instance_id: str = ""
+    waiting_s: float | None = None  # held no slot for this long, when it last beat
 
     def alive(self, now: dt.datetime | None = None) -> bool:
         if self.state != "running":
@@ -144,4 +149,5 @@ class StatusReader:
         elif kind == "worker":
             self.status.workers[rest[0]] = WorkerStatus(
                 data["worker"], data.get("host", ""), data.get("pid", 0), tuple(data.get("slots", ())),
-                data.get("partitions", 0), data["seen_at"], data.get("state", "running"))
+                data.get("partitions", 0), data["seen_at"], data.get("state", "running"),
+                data.get("member_id", ""), data.get("instance_id", ""), data.get("waiting_s"))

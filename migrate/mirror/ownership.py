@@ -57,6 +57,12 @@ class SlotOwnership:
         self.slots: dict[int, SlotWriter] = {}  # fenced and working
         self.unopened: list[int] = []  # fenced, partitions not opened yet
         self.callback_error: BaseException | None = None
+        # From subscribing until the group assigned (eager protocol: every rebalance revokes first).
+        self.rebalancing = False
+        # Set when an abandoned stop leaves the group: the callbacks give slots up without
+        # touching the target (it may be what froze); the next holder reconciles.
+        self.abandoning = False
+        self.on_member = lambda: None  # called in the assign callback (the member's id is known then)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -137,9 +143,14 @@ class SlotOwnership:
 
     # --- the group's callbacks (in the loop's poll of the coordinator) ----------------------------
 
-    def subscribe(self, coordinator) -> None:
-        coordinator.subscribe([slot_plans.slots_topic_name(self.spec.name)], on_assign=self.on_assign,
-                              on_revoke=self.on_revoke, on_lost=self.on_lost)
+    def subscribe(self, membership) -> None:
+        self.rebalancing = True
+        membership.subscribe(slot_plans.slots_topic_name(self.spec.name), on_assign=self.on_assign,
+                             on_revoke=self.on_revoke, on_lost=self.on_lost)
+
+    def drop_all(self) -> None:
+        """An abandoned stop: nothing of this worker's is its to write any more (see `abandoning`)."""
+        self.abandoning = True
 
     def on_assign(self, coordinator, partitions) -> None:
         try:
@@ -148,25 +159,34 @@ class SlotOwnership:
             # The coordination topic holds no records: its partitions are only tokens of ownership.
             coordinator.assign(partitions)
             coordinator.pause(partitions)
+            self.rebalancing = False
+            self.on_member()
+            if self.abandoning:
+                return
             self.owned |= set(slots)  # fenced and opened by the loop (take_over)
         except BaseException as exc:  # noqa: BLE001 - librdkafka would swallow it; the loop re-raises it
             self.callback_error = self.callback_error or exc
 
     def on_revoke(self, coordinator, partitions) -> None:
         try:
+            self.rebalancing = True
             for tp in partitions:
                 self.owned.discard(tp.partition)
-                self._give_up(tp.partition, True)
-            self._revoked()
+                if not self.abandoning:
+                    self._give_up(tp.partition, True)
+            if not self.abandoning:
+                self._revoked()
             coordinator.unassign()
         except BaseException as exc:  # noqa: BLE001
             self.callback_error = self.callback_error or exc
 
     def on_lost(self, coordinator, partitions) -> None:
         try:
+            self.rebalancing = True
             for tp in partitions:
                 self.owned.discard(tp.partition)
-                self._give_up(tp.partition, False)
+                if not self.abandoning:
+                    self._give_up(tp.partition, False)
             coordinator.unassign()
         except BaseException as exc:  # noqa: BLE001
             self.callback_error = self.callback_error or exc

@@ -26,10 +26,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer, TopicPartition
 
 from migrate import kafka
 from migrate.mirror import fleet
+from migrate.mirror.membership import Membership
 from migrate.mirror.partitions import Partitions
 from migrate.mirror.spec import MirrorSpec
 from migrate.mirror.topicset import TopicSet
@@ -54,7 +55,8 @@ class Publisher:
         self.map_topic = self.status_topic = ""
         self.slot_count = spec.slots
         self.producer: Producer | None = None  # the map and status producer, from start() on
-        self.coordinator: Consumer | None = None  # the slots-group member that commits the source positions
+        self.member: Callable[[], dict] = dict  # this worker's slots-group identity, for its heartbeat
+        self.membership: Membership | None = None  # the slots-group member (migrate.mirror.membership), which commits the source positions
         self._saves: dict[Key, PartitionWriter] = {}  # published since the last local save
         self._status_due: dict[Key, PartitionWriter] = {}
         self._source_commits: dict[Key, int | None] = {}  # None: nothing mapped yet
@@ -114,7 +116,8 @@ class Publisher:
 
     def heartbeat(self, running: bool) -> None:
         slots, partitions = self._holding()
-        self._produce(*fleet.worker_record(self.worker, slots, partitions, running), topic=self.status_topic)
+        self._produce(*fleet.worker_record(self.worker, slots, partitions, running, self.member()),
+                      topic=self.status_topic)
 
     def start_heartbeats(self) -> None:
         self.heartbeat(running=True)
@@ -144,11 +147,11 @@ class Publisher:
         if self._source_commits:
             offsets = [TopicPartition(t, p, o) for (t, p), o in self._source_commits.items() if o is not None]
             self._source_commits = {}
-            if offsets and self.coordinator is not None:
+            if offsets and self.membership is not None:
                 # Informational only (lag tools read the group's offsets): the coordination member
                 # commits them, since only a member of the group may.
                 try:
-                    self.coordinator.commit(offsets=offsets, asynchronous=True)
+                    self.membership.commit(offsets)
                 except (KafkaException, RuntimeError) as exc:
                     log.debug("source group commit skipped: %s", exc)
 

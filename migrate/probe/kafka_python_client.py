@@ -7,33 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from migrate.config import ClusterProfile
+from migrate.kafka.group_members import kafka_python_settings
 from migrate.probe.context import ProbeContext
 from migrate.probe.model import FAIL, UNSUPPORTED
 
-# librdkafka property -> kafka-python keyword, for the settings that decide whether we can connect.
-_SETTINGS = {
-    "bootstrap.servers": "bootstrap_servers",
-    "client.id": "client_id",
-    "security.protocol": "security_protocol",
-    "sasl.mechanism": "sasl_mechanism",
-    "sasl.mechanisms": "sasl_mechanism",
-    "sasl.username": "sasl_plain_username",
-    "sasl.password": "sasl_plain_password",
-    "ssl.ca.location": "ssl_cafile",
-    "ssl.certificate.location": "ssl_certfile",
-    "ssl.key.location": "ssl_keyfile",
-    "ssl.key.password": "ssl_password",
-}
-
-
-def settings(profile: ClusterProfile, role: str = "consumer") -> dict[str, Any]:
-    config = profile.client_config(role)
-    out: dict[str, Any] = {"request_timeout_ms": 15_000}
-    for key, value in config.items():
-        if key in _SETTINGS:
-            out[_SETTINGS[key]] = value
-    return out
+settings = kafka_python_settings  # the probe's name for it
 
 
 def make_consumer(ctx: ProbeContext, **extra: Any):
