@@ -3,7 +3,8 @@
 A run copies the selected source topics to the target exactly once and keeps their maps.  Its
 parts, each owning one thing (their docstrings state their invariants):
 - migrate.mirror.topicset: which topics are mirrored, and where to;
-- migrate.mirror.ownership: the write slots this worker holds (the slots group, fencing);
+- migrate.mirror.ownership: the write slots this worker holds (fencing, the rebalance callbacks),
+  migrate.mirror.membership its place in the slots group, migrate.mirror.vacancies slots nobody works;
 - migrate.mirror.partitions: the state of each source partition (the one owner of it);
 - migrate.mirror.opening: opening a partition (map, reconciliation, read start);
 - migrate.mirror.intake: the per-record path, the two lanes, end-of-partition events;
@@ -18,7 +19,8 @@ prepared, the mirror's own topics and clients made), then turns until it is stop
 up: each turn serves the slots group first (hand-overs happen in its callbacks), takes over new
 slots, pumps the lanes, finishes and starts commits, and opens what is due for a retry.  A fatal
 client error or an exception kept from a rebalance callback stops the run with one line.  On
-the way out every slot commits what it holds and is given up, and the worker says it stopped.
+the way out every slot commits what it holds and is given up, the worker says it stopped and
+leaves the slots group (also when its stop is abandoned: `leave_within`).
 A mirror in the opposite direction over the same topics is refused (migrate.mirror.loops).
 """
 
@@ -31,7 +33,7 @@ import socket
 import threading
 import time
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError
 
 from migrate import collector, kafka
 from migrate.errors import KafkaOperationError
@@ -53,6 +55,7 @@ from migrate.mirror.retries import Retries
 from migrate.mirror.setbacks import Setbacks
 from migrate.mirror.spec import MirrorSpec, validate_spec
 from migrate.mirror.topicset import TopicSet
+from migrate.mirror.trusted import target_transactions_trusted
 from migrate.mirror.vacancies import Vacancies
 from migrate.offset_maps.store import MapStore
 from migrate.offset_maps.topic import MapTopicReader, ensure_map_topic
@@ -61,14 +64,6 @@ from migrate.state import State
 log = logging.getLogger("migrate.mirror")
 
 Key = tuple[str, int]
-# The slots group's rebalance timeout (librdkafka sends max.poll.interval.ms as it).  Tansu waits
-# up to it for a member that died during a rebalance, whatever its session timeout: with the
-# 300 s default, a kill, a join and a leave within seconds left the survivors without a slot for
-# over 200 s (then the wait was stopped); with 15 s or 30 s they had them 11 s after the kill
-# (measured, plain confluent-kafka members, 12 partitions).  The loop serves the group far more
-# often than this (between two slots while taking slots over); a member that does not is
-# dropped and rejoins, and fencing keeps it harmless.
-COORDINATION_REBALANCE_MS = 60_000
 
 
 class Mirror:
@@ -179,7 +174,7 @@ class Mirror:
         check_no_loop(spec, self.topics.source_names, [self.topics.mapping[t] for t in selected])
         self.topics.take_grown()
         if spec.transactions:
-            self.transactions = self._target_transactions_trusted()
+            self.transactions = target_transactions_trusted(spec, self.state)
         log.debug("topics ready: %s", ", ".join(selected))
         slot_count = slot_plans.ensure_slots_topic(spec.source, spec.name, spec.slots)
         self.ownership.slot_count = slot_count
@@ -206,29 +201,13 @@ class Mirror:
             "fetch.wait.max.ms": 50,
             "error_cb": self._on_consumer_error,
         }) for _ in ("live", "backfill")))
-        self.membership.open(self._coordinator)
+        self.membership.open(self._on_consumer_error)
         self.publisher.membership = self.membership
         self.setbacks.lanes = self.lanes
         self.opener.start(durable, self.lanes)
         self.intake.start(self.lanes, goal)
         self.commits.start_pool(self.lanes)
         return selected
-
-    def _coordinator(self, settings: dict):
-        """The slots-group member's client (migrate.mirror.membership, migrate.mirror.ownership)."""
-        spec = self.spec
-        return kafka.consumer(spec.source, **settings, **{
-            "group.id": spec.group_id,
-            "auto.offset.reset": "latest",
-            "session.timeout.ms": spec.session_timeout_ms,
-            "heartbeat.interval.ms": max(100, spec.session_timeout_ms // 10),
-            "max.poll.interval.ms": max(COORDINATION_REBALANCE_MS, spec.session_timeout_ms),
-            # Eager, not cooperative-sticky: with Tansu as the coordinator a leave took 148 s to
-            # hand the slots over under cooperative-sticky and 18 s under roundrobin (one fleet
-            # test run each, same machine).
-            "partition.assignment.strategy": "roundrobin",
-            "error_cb": self._on_consumer_error,
-        })
 
     def _turn(self) -> None:
         """One loop turn: the group, new slots, the records, the commits, the retries."""
@@ -286,7 +265,9 @@ class Mirror:
 
     def _leave(self) -> None:
         """Leave the slots group (migrate.mirror.membership rules 4 and 5)."""
-        waited = self.membership.settle(lambda: self.ownership.rebalancing and self.membership.client is not None)
+        alone = self.spec.until_caught_up and not self.ownership.shared and not (
+            self.vacancies is not None and self.vacancies.others_seen)
+        waited = self.membership.settle(lambda: self.ownership.rebalancing, alone)
         if waited >= 0.1:
             log.debug("served the slots group %.1fs until its rebalance was over, before leaving", waited)
         self.membership.leave()
@@ -371,25 +352,6 @@ class Mirror:
             self.opener.open([k for slot in self.ownership.slots for k in self.ownership.slot_keys(slot)])
         return now_selected or selected
 
-    def _target_transactions_trusted(self) -> bool:
-        """--transactions only where `migrate probe` found the target's transactions sound."""
-        from migrate.probe.requirements import TRANSACTION_CHECKS, check_requirements
-        from migrate.probe.store import load_latest
-
-        target = self.spec.target
-        report = load_latest(self.state, target.name, target.bootstrap)
-        if report is None:
-            log.warning('--transactions: cluster "%s" was never probed; trusting its transactions '
-                        "(run: migrate probe --cluster %s)", target.name, self.spec.target_spec or target.bootstrap)
-            return True
-        unmet = [u for u in check_requirements(report, TRANSACTION_CHECKS) if report.named(u.name)]
-        if unmet:
-            log.warning('--transactions: cluster "%s" fails the transaction checks (%s), so records and map '
-                        "entries cannot commit atomically there; mirroring in the default mode, which stays "
-                        "exactly-once through reconciliation", target.name, ", ".join(u.name for u in unmet))
-            return False
-        return True
-
     def _sync_groups(self) -> None:
         try:
             self.group_sync()
@@ -409,23 +371,8 @@ class Mirror:
         return snapshot.take(self.partitions, self.retries, self.ownership.slot_keys, self.lanes, self.store)
 
     def progress(self, started: float) -> Progress:
-        lag: dict[str, int] = {}
         assert self.lanes is not None
-        for state in self.partitions.opened():
-            writer = state.writer
-            assert writer is not None
-            try:
-                _low, high = self.lanes.get_watermark_offsets(TopicPartition(*state.key), cached=True)
-            except Exception:  # a lane closing under a progress report: no figure this time
-                continue
-            if high is not None and high >= 0:
-                topic = state.key[0]
-                lag[topic] = lag.get(topic, 0) + max(0, high - (writer.pmap.source_high or 0) - writer.count)
-        slots = self.ownership.slots.values()
-        records = self.result.records + sum(s.count for s in slots)
-        nbytes = self.result.bytes + sum(s.writer.bytes for s in self.partitions.opened() if s.writer is not None)
-        return Progress(records, nbytes, time.monotonic() - started, lag, self.partitions.open_count(),
-                        len(self.partitions.failures()))
+        return snapshot.progress(self.partitions, self.ownership.slots.values(), self.lanes, self.result, started)
 
 
 def run_mirror(spec: MirrorSpec, state: State, **kwargs) -> MirrorResult:

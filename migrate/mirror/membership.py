@@ -15,9 +15,15 @@ does what each rule relies on):
 4. Every stop leaves the group: librdkafka sends no LeaveGroup for a static member, and neither
    local broker drops a static member that stopped for good (90 s past a 10 s session), so after
    the client is closed the member is removed explicitly (migrate.kafka.group_members).
-5. Before a clean leave, a member in the middle of a rebalance is served until the rebalance is
-   over (bounded by `settle_limit`).  On Tansu a member that left while its group rebalanced left
-   a generation the others could not complete: the fleet stall (docs/failure-behaviour.md).
+5. Before a clean leave, the member serves the group for two heartbeats, and on while a rebalance
+   is under way (bounded by `settle_limit`).  On Tansu 0.6.0 a group leader that leaves while a
+   rebalance started by another member's join is under way leaves a group nobody is ever assigned
+   in (DescribeGroups: UNKNOWN): the fleet stall.  Minimal reproduction with plain confluent-kafka
+   members, tests/faults/repro_tansu_leader_leave.py: the leader leaving 0.5-3 s after a join
+   stalled the group past 90 s in every run; a follower leaving, or the leader leaving after it
+   served the group like this, had the others assigned in 11-12 s.  A `--until-caught-up` worker
+   that never saw another (it always held every slot, and the fleet status showed no other live
+   worker) skips the two heartbeats: they would add seconds to every batch run.
 6. An abandoned stop still leaves where the source answers: the stop watchdog calls
    `leave_within` shortly before the grace ends; the slots are dropped without touching the
    target (it may be what froze) and the member closed and removed, in a thread bounded by what
@@ -37,11 +43,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from migrate import kafka
 from migrate.config import ClusterProfile
 from migrate.errors import UsageError
 from migrate.kafka.group_members import Removal, remove_member
 
 log = logging.getLogger("migrate.mirror")
+
+# The slots group's rebalance timeout (librdkafka sends max.poll.interval.ms as it).  Tansu waits
+# up to it for a member that died during a rebalance, whatever its session timeout: with the
+# 300 s default, a kill, a join and a leave within seconds left the survivors without a slot for
+# over 200 s (then the wait was stopped); with 15 s or 30 s they had them 11 s after the kill
+# (measured, plain confluent-kafka members, 12 partitions).  The loop serves the group far more
+# often than this (between two slots while taking slots over); a member that does not is
+# dropped and rejoins, and fencing keeps it harmless.
+COORDINATION_REBALANCE_MS = 60_000
 
 
 class WorkerRunning(UsageError):
@@ -94,8 +110,21 @@ class Membership:
         self.left: Removal | None = None
         self._lock = threading.RLock()
 
-    def open(self, make_client: Callable[[dict], Any]) -> None:
-        self.client = make_client({"group.instance.id": self.instance_id})
+    def open(self, error_cb: Callable) -> None:
+        """The member's client (it joins once subscribed: migrate.mirror.ownership)."""
+        self.client = kafka.consumer(self.source, **{
+            "group.id": self.group,
+            "group.instance.id": self.instance_id,
+            "auto.offset.reset": "latest",
+            "session.timeout.ms": self.session_timeout_ms,
+            "heartbeat.interval.ms": max(100, self.session_timeout_ms // 10),
+            "max.poll.interval.ms": max(COORDINATION_REBALANCE_MS, self.session_timeout_ms),
+            # Eager, not cooperative-sticky: with Tansu as the coordinator a leave took 148 s to
+            # hand the slots over under cooperative-sticky and 18 s under roundrobin (one fleet
+            # test run each, same machine).
+            "partition.assignment.strategy": "roundrobin",
+            "error_cb": error_cb,
+        })
 
     @property
     def settle_limit(self) -> float:
@@ -128,10 +157,16 @@ class Membership:
             if self.client is not None:
                 self.client.commit(offsets=offsets, asynchronous=True)
 
-    def settle(self, rebalancing: Callable[[], bool], stopped: Callable[[], bool] = lambda: False) -> float:
-        """Rule 5: serve the group while it rebalances, at most settle_limit seconds; the time waited."""
+    def settle(self, rebalancing: Callable[[], bool], alone: bool = False) -> float:
+        """Rule 5: serve the group for two heartbeats (a rebalance another member's join started is
+        learnt from a heartbeat answer; skipped by a worker that never saw another), then while it
+        rebalances, at most settle_limit seconds in all; returns the time it served."""
         began = time.monotonic()
-        while rebalancing() and time.monotonic() - began < self.settle_limit and not stopped():
+        learn = 0.0 if alone else 2 * max(100, self.session_timeout_ms // 10) / 1000
+        while self.client is not None:
+            elapsed = time.monotonic() - began
+            if elapsed >= self.settle_limit or (elapsed >= learn and not rebalancing()):
+                break
             self.poll()
             time.sleep(0.05)
         return time.monotonic() - began

@@ -62,6 +62,7 @@ class SlotOwnership:
         # Set when an abandoned stop leaves the group: the callbacks give slots up without
         # touching the target (it may be what froze); the next holder reconciles.
         self.abandoning = False
+        self.shared = False  # some assignment gave this worker fewer than every slot
         self.on_member = lambda: None  # called in the assign callback (the member's id is known then)
 
     # --- reading ---------------------------------------------------------------------------------
@@ -160,6 +161,7 @@ class SlotOwnership:
             coordinator.assign(partitions)
             coordinator.pause(partitions)
             self.rebalancing = False
+            self.shared = self.shared or len(slots) < self.slot_count  # another member holds some
             self.on_member()
             if self.abandoning:
                 return

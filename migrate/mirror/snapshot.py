@@ -20,6 +20,7 @@ from confluent_kafka import KafkaException, TopicPartition
 
 from migrate.mirror.lanes import Lanes
 from migrate.mirror.partitions import Partitions
+from migrate.mirror.results import MirrorResult, Progress
 from migrate.mirror.retries import Retries
 from migrate.offset_maps.store import MapStore
 
@@ -72,3 +73,22 @@ def take(partitions: Partitions, retries: Retries, slot_keys: Callable[[int], li
             known = partitions.last_known[(topic, partition)] = (pmap.source_high, len(pmap.runs))
         views.append(PartitionView(topic, partition, state_name, known[0], None, known[1], None))
     return Snapshot(time.time(), tuple(views))
+
+
+def progress(partitions: Partitions, slots, lanes: Lanes, result: MirrorResult, started: float) -> Progress:
+    """The run's progress line: records and bytes so far, lag per topic from the cached watermarks."""
+    lag: dict[str, int] = {}
+    for state in partitions.opened():
+        writer = state.writer
+        assert writer is not None
+        try:
+            _low, high = lanes.get_watermark_offsets(TopicPartition(*state.key), cached=True)
+        except Exception:  # a lane closing under a progress report: no figure this time
+            continue
+        if high is not None and high >= 0:
+            topic = state.key[0]
+            lag[topic] = lag.get(topic, 0) + max(0, high - (writer.pmap.source_high or 0) - writer.count)
+    records = result.records + sum(s.count for s in slots)
+    nbytes = result.bytes + sum(s.writer.bytes for s in partitions.opened() if s.writer is not None)
+    return Progress(records, nbytes, time.monotonic() - started, lag, partitions.open_count(),
+                    len(partitions.failures()))

@@ -67,6 +67,7 @@ class Vacancies:
         self._removed: set[str] = set()  # member ids removed by this worker
         self._reader = fleet.StatusReader(target, mirror)
         self.waiting_since: float | None = time.monotonic()  # None while holding a slot
+        self.others_seen = False  # another live worker of the mirror was seen in the fleet status
         self._warned_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,6 +97,7 @@ class Vacancies:
     def check(self, status: fleet.FleetStatus, now: float) -> None:
         for worker in status.workers.values():
             if worker.worker != self.worker:
+                self.others_seen = self.others_seen or worker.alive()
                 self._maybe_remove(worker, now)
         self._say_waiting(status, now)
 

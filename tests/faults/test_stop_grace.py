@@ -111,8 +111,7 @@ def test_mirror_with_a_frozen_target_stops_within_the_grace_and_a_restart_is_exa
     produce_workload(source_cluster.profile, topic, 400, partitions=2)
     proc = start_cli(tmp_path, "mirror", "--source", source_cluster.bootstrap, "--target", target.bootstrap,
                      "--topics", topic, "--name", name, "--follow", "--session-timeout-ms", "6000",
-                     # static membership: noida-db never expires a member that did not leave (an abandoned
-                     # stop cannot), so the restart reclaims the partitions under the same id
+                     # an explicit id (the default one is derived from the state file: tests/faults/test_restarts.py)
                      "--worker-id", "grace-worker")
     err = StreamTail(proc.stderr)
     pid = None
