@@ -63,6 +63,8 @@ from migrate.state import State
 
 log = logging.getLogger("migrate.mirror")
 
+MAX_REJOINS = 5  # fenced slots-group members replaced in one run before the run stops (Mirror._rejoined)
+
 Key = tuple[str, int]
 
 
@@ -117,6 +119,7 @@ class Mirror:
         self.durable: MapTopicReader | None = None
         self._closing = False
         self._subscribed = False
+        self._rejoins = 0
         self.vacancies: Vacancies | None = None  # from the start of the run on
 
     def run(self) -> MirrorResult:
@@ -212,7 +215,8 @@ class Mirror:
     def _turn(self) -> None:
         """One loop turn: the group, new slots, the records, the commits, the retries."""
         if self.fatal is not None:
-            self._raise_fatal(self.fatal)
+            if not self._rejoined(self.fatal):
+                self._raise_fatal(self.fatal)
         self._poll_coordinator()
         if self.ownership.callback_error is not None:
             self.ownership.raise_callback_error()
@@ -320,7 +324,7 @@ class Mirror:
         message = self.membership.poll()
         if message is not None and message.error() is not None:
             error = message.error()
-            if kafka.is_fatal(error):
+            if kafka.is_fatal(error) and not self._rejoined(error):
                 self._raise_fatal(error)
             log.debug("coordination: %s", error.str())
 
@@ -330,6 +334,21 @@ class Mirror:
             self.fatal = error
         else:
             log.debug("source client: %s", error.str())
+
+    def _rejoined(self, error) -> bool:
+        """migrate.mirror.membership rule 7: a fenced member with a derived id rejoins, its slots dropped."""
+        if self.claim is None or not self.membership.fenced(error) or self._rejoins >= MAX_REJOINS:
+            return False
+        self._rejoins += 1
+        log.warning("the slots-group member was fenced (%s) although no other worker has its id; rejoining",
+                    error.str())
+        self.fatal = None
+        for slot in sorted(self.ownership.owned):
+            self.ownership.owned.discard(slot)
+            self.setbacks.give_up_slot(slot, False)
+        self.membership.replace(self._on_consumer_error)
+        self._subscribe()
+        return True
 
     def _raise_fatal(self, error) -> None:
         raise KafkaOperationError(

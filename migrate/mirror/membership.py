@@ -28,6 +28,12 @@ does what each rule relies on):
    `leave_within` shortly before the grace ends; the slots are dropped without touching the
    target (it may be what froze) and the member closed and removed, in a thread bounded by what
    is left of the grace.
+7. A member fenced (FENCED_INSTANCE_ID) although its id is derived, so no other live worker has it
+   (rule 2), rejoins with a new client instead of stopping the run: noida-db fences a static
+   member's old member id after the broker itself restarted, with nobody else holding the id
+   (measured).  Its slots are dropped first (open transactions abort; the next holder, maybe this
+   worker, reconciles).  After MAX_REJOINS in one run something else fences it: the run stops.
+   With an explicit --worker-id a fence stops the run at once (another worker may have the id).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from confluent_kafka import KafkaError
 
 from migrate import kafka
 from migrate.config import ClusterProfile
@@ -125,6 +133,23 @@ class Membership:
             "partition.assignment.strategy": "roundrobin",
             "error_cb": error_cb,
         })
+
+    @staticmethod
+    def fenced(error) -> bool:
+        """A FENCED_INSTANCE_ID error (librdkafka reports it as fatal: the client is done)."""
+        code = error.code() if hasattr(error, "code") else None
+        return code == KafkaError.FENCED_INSTANCE_ID or "group.instance.id" in str(getattr(error, "str", lambda: "")())
+
+    def replace(self, error_cb: Callable) -> None:
+        """A fenced client is of no further use: close it (no LeaveGroup: its id is fenced) and open another."""
+        with self._lock:
+            old, self.client, self.member_id = self.client, None, ""
+            if old is not None:
+                try:
+                    old.close()
+                except Exception as exc:  # noqa: BLE001 - a fatal client may refuse even this
+                    log.debug("closing the fenced slots-group member: %s", exc)
+            self.open(error_cb)
 
     @property
     def settle_limit(self) -> float:
