@@ -60,16 +60,19 @@ def test_sigkill_at_random_points_twenty_times_loses_and_duplicates_nothing(sour
 
 
 def test_two_workers_share_partitions_and_the_survivor_takes_over(cluster_pool, tmp_path):
-    # Tansu as the source: its group coordinator expires a killed member after the session
-    # timeout, as Kafka does.  noida-db does not (a SIGKILLed dynamic member blocks the
-    # group's rebalance for minutes), so the takeover is proven where the platform allows it.
+    # Tansu as the source.  One state file for both workers, so each needs its own --worker-id
+    # (two workers on one state file and mirror would share the derived group identity: refused).
+    # The killed one is a static member Tansu never drops: the survivor removes it from the group
+    # once its heartbeat has been silent for 30 s (migrate.mirror.vacancies).
     source_cluster, target_cluster = cluster_pool("source", "tansu"), cluster_pool("target", "noida")
     topic = unique("scaleout")
     state_path = tmp_path / "state.db"
     make_topic(source_cluster.profile, topic, 6)
     produce_workload(source_cluster.profile, topic, 3000, partitions=6)
-    first = mirror_process(state_path, source_cluster.profile, target_cluster.profile, topic, "pair")
-    second = mirror_process(state_path, source_cluster.profile, target_cluster.profile, topic, "pair")
+    first = mirror_process(state_path, source_cluster.profile, target_cluster.profile, topic, "pair",
+                           "--worker-id", "pair-1")
+    second = mirror_process(state_path, source_cluster.profile, target_cluster.profile, topic, "pair",
+                            "--worker-id", "pair-2")
 
     def workers_owning_partitions():
         with State(state_path) as state:
@@ -88,7 +91,7 @@ def test_two_workers_share_partitions_and_the_survivor_takes_over(cluster_pool, 
                 rows = MapStore(state, "pair").progress()
             return all((r["source_high"] or 0) >= ends[(topic, r["partition"])].high for r in rows)
 
-        wait_until(survivor_caught_up, timeout=90, message="the surviving worker to mirror everything")
+        wait_until(survivor_caught_up, timeout=150, message="the surviving worker to mirror everything")
     finally:
         for worker in (first, second):
             if worker.poll() is None:
