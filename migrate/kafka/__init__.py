@@ -11,7 +11,7 @@ platforms answer wrongly after multi-record batches.  One module per idea:
     client_errors   error_of, is_fatal, describe_error, fail, read_failure: client errors into ours
     parallel        at_once: independent calls from a few threads, answers in call order
     metadata        check_reachable, list_topics, wait_for_topic(s), AdminSession: one admin client
-    topics          create_topic(s), add_partitions, delete_topics, topic_config_entries, topic_configs
+    topics          create_topic(s), add_partitions, delete_topics, topic_config_entries, alter_topic_configs
     ends            partition_ends, PartitionEnds: log start and end from Fetch responses
     read_loop       read_assigned, key_of, offset_of: the one loop that reads assigned partitions
     bounded_reads   read_ranges, iter_partition, read_log, read_compacted: reads up to a known end
@@ -33,14 +33,14 @@ from migrate.kafka.metadata import (REACH_TIMEOUT, AdminSession, TopicInfo, chec
                                     wait_for_topics)
 from migrate.kafka.parallel import at_once
 from migrate.kafka.read_loop import Key, key_of, offset_of, read_assigned
-from migrate.kafka.topics import (add_partitions, create_topic, create_topics, delete_topics, topic_config_entries,
-                                  topic_config_entries_many, topic_configs)
+from migrate.kafka.topics import (add_partitions, alter_topic_configs, create_topic, create_topics, delete_topics,
+                                  topic_config_entries, topic_config_entries_many, topic_configs)
 
 __all__ = [
     "ENDS_CHUNK", "ENDS_PARALLEL", "REACH_TIMEOUT", "AdminSession", "KafkaError", "Key", "PartitionEnds", "TopicInfo",
-    "add_partitions", "admin", "at_once", "check_reachable", "consumer", "create_topic", "create_topics",
-    "delete_topics", "describe_error", "error_of", "fail", "is_fatal", "iter_partition", "key_of", "list_topics",
-    "offset_of", "partition_ends", "producer", "read_assigned", "read_compacted", "read_failure", "read_log",
-    "read_ranges", "topic_config_entries", "topic_config_entries_many", "topic_configs", "wait_for_topic",
+    "add_partitions", "admin", "alter_topic_configs", "at_once", "check_reachable", "consumer", "create_topic",
+    "create_topics", "delete_topics", "describe_error", "error_of", "fail", "is_fatal", "iter_partition", "key_of",
+    "list_topics", "offset_of", "partition_ends", "producer", "read_assigned", "read_compacted", "read_failure",
+    "read_log", "read_ranges", "topic_config_entries", "topic_config_entries_many", "topic_configs", "wait_for_topic",
     "wait_for_topics",
 ]
