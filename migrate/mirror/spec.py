@@ -43,6 +43,12 @@ class MirrorSpec:
     # Records held for one slot while it commits (or waits for its turn) before its partitions are
     # paused: with the records in the client's fetch queues, what bounds a worker's memory.
     held_records: int = 50_000
+    # Topic configs kept in sync while following (migrate.mirror.configs): the allow-list plus keys
+    # matching config_include, minus keys matching config_exclude; a target changed by hand is
+    # restored ("restore") or only reported ("report").
+    config_include: tuple[str, ...] = ()
+    config_exclude: tuple[str, ...] = ()
+    config_drift: str = "restore"
 
     @property
     def group_id(self) -> str:
@@ -54,7 +60,8 @@ def validate_spec(spec: MirrorSpec) -> None:
         raise UsageError(f'mirror name "{spec.name}" may hold only letters, digits, ".", "_" and "-"')
     if not spec.topics:
         raise UsageError("no topics selected; pass --topics REGEX (repeatable)")
-    for flag, patterns in (("--topics", spec.topics), ("--exclude", spec.exclude)):
+    for flag, patterns in (("--topics", spec.topics), ("--exclude", spec.exclude),
+                           ("--config-include", spec.config_include), ("--config-exclude", spec.config_exclude)):
         for pattern in patterns:
             compile_pattern(pattern, flag)
     if not 1 <= spec.slots <= 256:
@@ -63,6 +70,8 @@ def validate_spec(spec: MirrorSpec) -> None:
         raise UsageError(f"--open-transactions {spec.open_transactions} is out of range; use 0 (no limit) to 256")
     if not 1 <= spec.held_records <= 10_000_000:
         raise UsageError(f"--held-records {spec.held_records} is out of range; use 1 to 10000000")
+    if spec.config_drift not in ("restore", "report"):
+        raise UsageError(f'--config-drift "{spec.config_drift}" is not known; use restore or report')
     if "{topic}" not in spec.rename:
         raise UsageError(f'--rename "{spec.rename}" must contain {{topic}}, for example "src.{{topic}}"')
     try:
