@@ -2,16 +2,17 @@
 
 Runs the probe on the target only when asked (a probe writes scratch topics there);
 otherwise it reuses the latest stored probe results of the target, or reports readiness
-as "not probed".  Both clusters are checked for reachability before anything is read.
+as "not probed".  Topics already on the target are checked for config drift (migrate.assess.drift).  Both clusters are checked for reachability before anything is read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from migrate import kafka
+from migrate.assess import drift
 from migrate.assess import plan as planning
 from migrate.assess import readiness
 from migrate.assess.inventory import take_inventory
@@ -50,6 +51,9 @@ def run_assessment(state: State | None, source: ClusterProfile, source_name: str
         say("checking the estate's behaviours against the target")
         found_readiness = readiness.assess_readiness(inventory, target, target_name or target.name, report,
                                                      readiness.probe_used(report, target_name or target.name, how))
+        say("comparing topic configs with the target")
+        drifted = drift.drift_findings(inventory, source, target, drift.target_names(state, source, source_name))
+        found_readiness = replace(found_readiness, findings=found_readiness.findings + tuple(drifted))
     throughput, source_of = options.throughput_mb_s, "given"
     if throughput is None:
         throughput, source_of = planning.probe_throughput(report)

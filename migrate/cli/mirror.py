@@ -10,11 +10,10 @@ from migrate import kafka, shutdown
 from migrate.cli import progress
 from migrate.cli.common import AppContext, emit, format_option, is_terminal, pass_app, source_option, target_option
 from migrate.cli.metrics import mirror_serve_options, serve_metrics_options
-from migrate.errors import UsageError
-from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, registry
+from migrate.errors import ClusterUnreachable, KafkaOperationError, UsageError
+from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, configsync, registry
 from migrate.mirror.registry import MirrorRecord, choose_mirror, recorded_mirrors
 from migrate.offset_maps.store import MapStore
-
 
 
 @click.group(invoke_without_command=True)
@@ -49,6 +48,12 @@ from migrate.offset_maps.store import MapStore
                    "limit). 1 or 2 suits targets whose transactions slow down when concurrent (Tansu).")
 @click.option("--held-records", type=click.IntRange(min=1, max=10_000_000), default=50_000, show_default=True,
               help="Records held per slot while it commits before its partitions are paused (bounds memory).")
+@click.option("--config-include", multiple=True, metavar="REGEX",
+              help="Also keep topic configs whose whole key matches in sync (repeatable; beside the built-in list).")
+@click.option("--config-exclude", multiple=True, metavar="REGEX",
+              help="Never copy or sync topic configs whose whole key matches (repeatable).")
+@click.option("--config-drift", type=click.Choice(["restore", "report"]), default="restore", show_default=True,
+              help="A target topic config changed by hand: set it back to the source's value, or only report it.")
 @click.option("--sync-groups", metavar="REGEX", help="Also sync offsets of matching inactive groups to the target.")
 @click.option("--sync-interval", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Seconds between group offset syncs.")
@@ -56,7 +61,8 @@ from migrate.offset_maps.store import MapStore
 @click.pass_context
 def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, until_caught_up, follow,
            transactions, compression, commit_interval, session_timeout_ms, refresh_interval, worker_id, slots,
-           open_transactions, held_records, sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
+           open_transactions, held_records, config_include, config_exclude, config_drift,
+           sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
     """Copy topics from a source to a target cluster exactly once, writing exact offset maps.
 
     Example: migrate mirror --source source --target target --topics 'workflow\\..*' --until-caught-up
@@ -73,7 +79,8 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         session_timeout_ms=session_timeout_ms, source_spec=source, target_spec=target,
         sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id,
         metadata_refresh_s=refresh_interval, slots=slots,
-        open_transactions=open_transactions, held_records=held_records,
+        open_transactions=open_transactions, held_records=held_records, config_include=tuple(config_include),
+        config_exclude=tuple(config_exclude), config_drift=config_drift,
     )
     serving = mirror_serve_options(app, metrics_port, metrics_host, metrics_detail)
     metrics, server = _serve_metrics(spec, serving) if serving.enabled else (None, None)
@@ -146,7 +153,8 @@ def _group_sync(app: AppContext, spec: MirrorSpec, metrics=None):
 @format_option()
 @pass_app
 def status(app: AppContext, name: str | None, source, target, fmt: str) -> None:
-    """Per partition: source end, mirrored up to, lag, vanished offsets, state, worker and whether it is alive.
+    """Per partition: source end, mirrored up to, lag, vanished offsets, state, worker, whether it is alive,
+    and its topic's config drift (keys left different from the source: reported, or refused by the target).
 
     Read from the mirror's fleet status on the target, so any machine gives the same answer;
     with an empty state, pass --target.
@@ -165,7 +173,8 @@ def mirror_status(app: AppContext, name: str | None, source: str | None, target:
         raise UsageError(f'no mirror named "{name}" in {app.state.path}; run migrate mirror --name {name} first, '
                          "or pass --target to read its fleet status from the target cluster")
     # record is None only when --target is given (refused above otherwise)
-    fleet_status = registry.read_fleet(app.cluster(target or cast(MirrorRecord, record).target, "target"), name)
+    target_profile = app.cluster(target or cast(MirrorRecord, record).target, "target")
+    fleet_status = registry.read_fleet(target_profile, name)
     if record is None:
         if fleet_status is None or not registry.adopt_definition(app.state, name, fleet_status):
             raise UsageError(f'no mirror named "{name}" in {app.state.path} nor on cluster "target"; '
@@ -176,6 +185,7 @@ def mirror_status(app: AppContext, name: str | None, source: str | None, target:
     ends = kafka.partition_ends(app.cluster(source or record.source, "source"),
                                 [(r.topic, r.partition) for r in parts])
     vanished = MapStore(app.state, name).vanished()
+    configs = _config_records(target_profile, name)
     rows = []
     for r in parts:
         end = ends[(r.topic, r.partition)]
@@ -185,6 +195,15 @@ def mirror_status(app: AppContext, name: str | None, source: str | None, target:
             "source_end": end.high, "mirrored_to": r.source_high, "lag": max(0, end.high - mirrored_to),
             "vanished": sum(e - f for f, e in vanished.get((r.topic, r.partition), [])),
             "status": r.status, "last_commit": r.updated_at, "worker": r.worker,
-            "worker_alive": r.alive, "error": r.error,
+            "worker_alive": r.alive, "config_drift": configsync.drift_text(configs.get(r.topic, {})), "error": r.error,
         })
     return rows
+
+
+def _config_records(target, name: str) -> dict[str, dict]:
+    """The config sync's records (migrate.mirror.configsync); none when they cannot be read."""
+    try:
+        return configsync.read_records(target, name)
+    except (ClusterUnreachable, KafkaOperationError) as exc:
+        click.echo(f"warning: config drift of mirror \"{name}\" unreadable ({exc})", err=True)
+        return {}

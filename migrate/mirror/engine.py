@@ -3,6 +3,7 @@
 A run copies the selected source topics to the target exactly once and keeps their maps.  Its
 parts, each owning one thing (their docstrings state their invariants):
 - migrate.mirror.topicset: which topics are mirrored, and where to;
+- migrate.mirror.configsync: their configs kept in sync while following, drift reported;
 - migrate.mirror.ownership: the write slots this worker holds (the slots group, fencing);
 - migrate.mirror.partitions: the state of each source partition (the one owner of it);
 - migrate.mirror.opening: opening a partition (map, reconciliation, read start);
@@ -40,6 +41,7 @@ from migrate.mirror import fleet, snapshot
 from migrate.mirror import slots as slot_plans
 from migrate.mirror.catchup import CatchUp
 from migrate.mirror.commits import Commits
+from migrate.mirror.configsync import ConfigSync
 from migrate.mirror.intake import Intake
 from migrate.mirror.lanes import Lanes
 from migrate.mirror.loops import check_no_loop
@@ -106,6 +108,7 @@ class Mirror:
         self.opener = Opener(spec, self.store, self.topics, self.partitions, self.ownership, self.retries,
                              self.publisher, self.result, fail=setbacks.fail, retry_later=setbacks.retry_later,
                              stop=setbacks.stop)
+        self.configs = ConfigSync(spec, self.worker, self.metrics, self.stop)
         self.transactions = spec.transactions
         self.fatal: KafkaError | None = None  # a fatal source-client error reported through error_cb
         self.started_at = ""  # ISO time of run(); progress rows older than it are stale
@@ -327,6 +330,7 @@ class Mirror:
             log.warning("metadata refresh failed: %s", exc)
             return selected
         check_no_loop(self.spec, self.topics.source_names, [self.topics.mapping[t] for t in now_selected])
+        self.configs.due({t: self.topics.mapping[t] for t in now_selected if self.ownership.slot_of((t, 0)) is not None})
         if now_selected and (self.topics.take_grown() or now_selected != selected):
             log.info("topics changed; now mirroring %s", ", ".join(now_selected))
             if not selected:
