@@ -15,6 +15,27 @@ from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, configsync, registr
 from migrate.mirror.registry import MirrorRecord, choose_mirror, recorded_mirrors
 from migrate.offset_maps.store import MapStore
 
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
+
+
+class ByteSize(click.ParamType):
+    """A byte count: 500000, 500KB, 20MB, 1GiB (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024)."""
+
+    name = "bytes"
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().replace(" ", "")
+        number = text.rstrip("KMGIB")
+        unit = text[len(number):]
+        try:
+            if unit not in _UNITS or float(number) < 0:
+                raise ValueError(text)
+            return int(float(number) * _UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a byte count; use e.g. 500000, 500KB, 20MB or 1GiB", param, ctx)
+
 
 @click.group(invoke_without_command=True)
 @source_option
@@ -54,6 +75,9 @@ from migrate.offset_maps.store import MapStore
               help="Never copy or sync topic configs whose whole key matches (repeatable).")
 @click.option("--config-drift", type=click.Choice(["restore", "report"]), default="restore", show_default=True,
               help="A target topic config changed by hand: set it back to the source's value, or only report it.")
+@click.option("--max-bytes-per-second", type=ByteSize(), default="0", show_default=True, metavar="BYTES",
+              help="Source bytes this worker reads per second at most, e.g. 20MB (0: no limit); live partitions "
+                   "are served first.")
 @click.option("--sync-groups", metavar="REGEX", help="Also sync offsets of matching inactive groups to the target.")
 @click.option("--sync-interval", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Seconds between group offset syncs.")
@@ -61,7 +85,7 @@ from migrate.offset_maps.store import MapStore
 @click.pass_context
 def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, until_caught_up, follow,
            transactions, compression, commit_interval, session_timeout_ms, refresh_interval, worker_id, slots,
-           open_transactions, held_records, config_include, config_exclude, config_drift,
+           open_transactions, held_records, config_include, config_exclude, config_drift, max_bytes_per_second,
            sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
     """Copy topics from a source to a target cluster exactly once, writing exact offset maps.
 
@@ -80,7 +104,7 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id,
         metadata_refresh_s=refresh_interval, slots=slots,
         open_transactions=open_transactions, held_records=held_records, config_include=tuple(config_include),
-        config_exclude=tuple(config_exclude), config_drift=config_drift,
+        config_exclude=tuple(config_exclude), config_drift=config_drift, max_bytes_per_second=max_bytes_per_second,
     )
     serving = mirror_serve_options(app, metrics_port, metrics_host, metrics_detail)
     metrics, server = _serve_metrics(spec, serving) if serving.enabled else (None, None)

@@ -29,6 +29,9 @@ class NoMetrics:
     def reached_end(self, key: tuple[str, int], writer) -> None:
         """The source consumer reported end-of-partition for `key`, mirrored by `writer`."""
 
+    def throttling(self, figures) -> None:
+        """Under --max-bytes-per-second: `figures()` returns a migrate.mirror.throttle.Figures, read at scrape time."""
+
     def config_changed(self, topic: str, key: str, outcome: str) -> None:
         """The config sync (its own thread) applied, restored, or was refused a change of `key`."""
 

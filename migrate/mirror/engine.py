@@ -194,7 +194,7 @@ class Mirror:
             "enable.partition.eof": True,
             "fetch.wait.max.ms": 50,
             "error_cb": self._on_consumer_error,
-        }) for _ in ("live", "backfill")))
+        }, **self.intake.lane_settings(lane)) for lane in ("live", "backfill")))
         self.coordinator = self._coordinator()
         self.publisher.coordinator = self.coordinator
         self.setbacks.lanes = self.lanes

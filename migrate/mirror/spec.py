@@ -49,6 +49,9 @@ class MirrorSpec:
     config_include: tuple[str, ...] = ()
     config_exclude: tuple[str, ...] = ()
     config_drift: str = "restore"
+    # Source bytes (keys and values) this worker reads per second at most (0: no limit); live
+    # partitions are served first within it (migrate.mirror.throttle).
+    max_bytes_per_second: int = 0
 
     @property
     def group_id(self) -> str:
@@ -72,6 +75,8 @@ def validate_spec(spec: MirrorSpec) -> None:
         raise UsageError(f"--held-records {spec.held_records} is out of range; use 1 to 10000000")
     if spec.config_drift not in ("restore", "report"):
         raise UsageError(f'--config-drift "{spec.config_drift}" is not known; use restore or report')
+    if spec.max_bytes_per_second < 0:
+        raise UsageError(f"--max-bytes-per-second {spec.max_bytes_per_second} is negative; use 0 (no limit) or more")
     if "{topic}" not in spec.rename:
         raise UsageError(f'--rename "{spec.rename}" must contain {{topic}}, for example "src.{{topic}}"')
     try:
