@@ -26,6 +26,6 @@ if [ "$(cat "$quix_stamp" 2>/dev/null)" != "$quix_want" ]; then
   "$venv/bin/python" -m pip install -q --no-deps -r "$here/quix/requirements.txt" >"$log" 2>&1 \
     || { cat "$log" >&2; rm -f "$log"; exit 1; }
   rm -f "$log"
-  "$venv/bin/python" -W ignore -c "import quixstreams"
+  "$venv/bin/python" -c "import quixstreams" >/dev/null 2>&1 || { echo "quixstreams does not import in $venv" >&2; exit 1; }
   echo "$quix_want" > "$quix_stamp"
 fi

@@ -17,8 +17,7 @@ async function main() {
         key: `wf-${i % 7}`,
         value: `event-${i}`,
         timestamp: String(base + i * 13),
-        headers: { 'event-id': String(i), agent: i % 3 === 0 ? ['planner', 'critic'] : 'planner',
-                   'content-type': 'text/plain' },
+        headers: { 'event-id': String(i), agent: i % 3 === 0 ? ['planner', 'critic'] : 'planner' },
       });
     }
     await producer.send({ topic: cfg.topic, acks: -1, messages });
