@@ -137,9 +137,30 @@ class Move:
         return out.stdout
 
 
-def make_topic(profile, topic: str, partitions: int) -> None:
-    kafka.create_topic(profile, topic, partitions, {})
+def make_topic(profile, topic: str, partitions: int, configs: dict | None = None) -> None:
+    kafka.create_topic(profile, topic, partitions, configs or {})
     kafka.wait_for_topic(profile, topic, partitions)
 
 
 PYTHON = sys.executable
+
+
+QUIX_APP = APPS / "quix" / "counter.py"
+
+
+def quix_process(cluster, log: Path, **cfg) -> App:
+    """tests/apps/quix/counter.py on `cluster`, in Quix Streams' own virtualenv."""
+    config = {"brokers": cluster.bootstrap, "session_timeout_ms": session_timeout_ms(cluster.platform), **cfg}
+    return App([quix_python(), str(QUIX_APP), json.dumps(config)], log)
+
+
+def wait_committed(cluster, group: str, offsets: dict, app: App, timeout: float = 60) -> None:
+    """Until the group's committed offsets are `offsets`; fails at once when the application has died."""
+    from migrate import groups as kgroups
+
+    def done() -> bool:
+        if app.proc.poll() is not None:
+            raise AssertionError(f"the application exited {app.proc.returncode} early: {app.events()}\n"
+                                 + app.log.read_text()[-3000:])
+        return kgroups.committed(cluster.profile, [group])[group] == offsets
+    wait_until(done, timeout=timeout, interval=0.2, message=f"group {group} to commit {offsets}")
