@@ -25,9 +25,10 @@ from migrate.errors import MigrateError, PlaybookError, StepFailed, UsageError
 from migrate.playbooks import processes
 from migrate.playbooks.actions import ActionContext, StepResult, registry
 from migrate.playbooks.journal import FINISHED_OK, Journal, StepRow, new_run_id, parse_iso
-from migrate.playbooks.loader import MissingVariables, load_playbook, missing_message
+from migrate.playbooks.loader import load_playbook
 from migrate.playbooks.model import Playbook, Step
 from migrate.playbooks.shadow import Shadow, tag_of
+from migrate.playbooks.variables import MissingVariables, missing_message
 
 log = logging.getLogger("migrate.playbooks")
 SHADOW_TAG_MARK = ".rh-{}"  # in a shadow mirror's name

@@ -8,10 +8,13 @@ both clusters to the Fetch high watermark on its own.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+
+from migrate.metrics.mirror import Figures
 
 from metrics_support import MetricsMirror, counts, raise_limit, stuck_topic  # noqa: F401 (a fixture)
 from mirror_support import make_topic, produce_workload
@@ -253,3 +256,79 @@ def test_topic_detail_serves_per_topic_sums_and_group_syncs_are_counted(source_c
     finally:
         reader.close()
     assert all(tp.offset >= 20 for tp in committed), committed
+
+
+class HeldCommits:
+    """A slot's real producer, whose commit_transaction waits while `hold` is set: a slow target commit."""
+
+    def __init__(self, producer, hold: threading.Event, entered: threading.Event, release: threading.Event):
+        self._producer, self._hold, self._entered, self._release = producer, hold, entered, release
+
+    def __getattr__(self, name):
+        return getattr(self._producer, name)
+
+    def commit_transaction(self, *args):
+        if self._hold.is_set():
+            self._entered.set()
+            assert self._release.wait(60)
+        return self._producer.commit_transaction(*args)
+
+
+def test_a_scrape_during_a_slow_commit_counts_none_of_its_records_as_mirrored(
+        source_cluster, target_cluster, tmp_path, monkeypatch):
+    # Before the maps grew only after the commit returned, a slot's map was extended before
+    # commit_transaction was sent: a scrape meanwhile counted records whose transaction could
+    # still abort as mirrored (lag 0 where 50 records were not committed on the target).
+    from migrate.metrics.mirror import MirrorMetrics
+    from migrate.mirror import Mirror, MirrorSpec
+    from migrate.mirror import writer as writer_module
+    from migrate.state import State
+    from prometheus_client import CollectorRegistry
+
+    source, target = source_cluster.profile, target_cluster.profile
+    topic = unique("slow-commit")
+    make_topic(source, topic, 1)
+    produce_per_partition(source, topic, {0: 100})
+    hold, entered, release = threading.Event(), threading.Event(), threading.Event()
+    real_init = writer_module.SlotWriter.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self.producer = HeldCommits(self.producer, hold, entered, release)
+
+    monkeypatch.setattr(writer_module.SlotWriter, "__init__", init)
+    spec = MirrorSpec(name=unique("m"), source=source, target=target, topics=(topic,), commit_interval_s=0.05)
+    metrics = MirrorMetrics(CollectorRegistry(), source)
+    stop, failed = threading.Event(), []
+
+    def run():
+        try:
+            with State(tmp_path / "state.db") as state:
+                Mirror(spec, state, stop=stop, metrics=metrics).run()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failed.append(exc)
+
+    def lag() -> int | None:
+        snapshot = metrics.snapshot()
+        if snapshot is None:
+            return None
+        return metrics.figures(snapshot.partitions, time.time()).get((topic, 0), Figures(None, None)).lag
+
+    thread = threading.Thread(target=run, name="mirror")
+    thread.start()
+    try:
+        wait_until(lambda: failed or lag() == 0, timeout=60, message="the first 100 records to be mirrored")
+        assert not failed, failed
+        hold.set()
+        produce_per_partition(source, topic, {0: 50}, start=100)
+        assert entered.wait(60), "a commit of the new records to reach commit_transaction"
+        # The 50 records are flushed to the target and their transaction is being committed: not mirrored yet.
+        assert lag() == 50
+        release.set()
+        wait_until(lambda: lag() == 0, timeout=60, message="lag 0 once the commit returned")
+    finally:
+        release.set()
+        stop.set()
+        thread.join(60)
+    assert not failed, failed
+    assert counts(target, topic) == {0: 150}

@@ -7,6 +7,7 @@ decision and looks at what it chose.  The lanes are fakes that record what was a
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -60,7 +61,7 @@ def test_a_failing_partition_waits_twice_as_long_each_time_up_to_the_cap(mirror)
     delays = []
     for _ in range(8):
         before = time.monotonic()
-        mirror._retry_later(key, "target write failed")
+        mirror.setbacks.retry_later(key, "target write failed")
         delays.append(mirror.retries.backoff[key])
         assert before + delays[-1] <= mirror.retries.at[key] <= time.monotonic() + delays[-1]
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
@@ -68,11 +69,11 @@ def test_a_failing_partition_waits_twice_as_long_each_time_up_to_the_cap(mirror)
 
 
 def test_each_partition_and_slot_has_its_own_backoff(mirror):
-    mirror.counts = {"t": 4}
+    mirror.topics.counts = {"t": 4}
     for _ in range(3):
-        mirror._retry_later(("t", 0), "x")
-    mirror._retry_later(("t", 1), "x")
-    mirror._retry_later(2, "slot fenced")  # a slot number: the whole slot is retried
+        mirror.setbacks.retry_later(("t", 0), "x")
+    mirror.setbacks.retry_later(("t", 1), "x")
+    mirror.setbacks.retry_later(2, "slot fenced")  # a slot number: the whole slot is retried
     assert mirror.retries.backoff == {("t", 0): 4.0, ("t", 1): 1.0, 2: 1.0}
     assert set(mirror.retries.at) == {("t", 0), ("t", 1), 2}
 
@@ -131,30 +132,35 @@ def test_a_partition_further_behind_than_live_lag_starts_in_the_backfill_lane():
 # --- where a partition's source is read from --------------------------------------------------
 
 
+def opened(mirror, pmap: PartitionMap, log_start: int = 0):
+    """Partition t[0] opened with `pmap`; its writer is a stand-in of which only the map is read."""
+    return mirror.partitions.open(("t", 0), SimpleNamespace(pmap=pmap), log_start)
+
+
 def test_a_contiguous_map_is_read_right_after_its_end_and_nothing_is_skipped(mirror):
-    pmap = PartitionMap([Run(0, 0, 100)])
-    mirror.skip_below[("t", 0)] = 50  # left over from an earlier opening
-    tp = mirror._read_from(("t", 0), pmap)
+    state = opened(mirror, PartitionMap([Run(0, 0, 100)]))
+    state.skip_below = 50  # left over from an earlier opening
+    tp = mirror.opener.read_from(state)
     assert (tp.topic, tp.partition, tp.offset) == ("t", 0, 100)
-    assert ("t", 0) not in mirror.skip_below
+    assert state.skip_below is None
 
 
 def test_a_map_with_a_gap_is_read_again_from_the_gap_and_the_reread_records_are_dropped(mirror):
     # 100..104 held an aborted transaction: its abort marker must be seen again in order
-    pmap = PartitionMap([Run(0, 0, 100), Run(105, 100, 95)])
-    tp = mirror._read_from(("t", 0), pmap)
-    assert tp.offset == 100 and mirror.skip_below[("t", 0)] == 200
-    assert mirror._reread(("t", 0), Message(150)) is True  # below the resume point: dropped
-    assert mirror._reread(("t", 0), Message(200)) is False  # the first new record: written
-    assert ("t", 0) not in mirror.skip_below  # and the partition reads normally from then on
+    state = opened(mirror, PartitionMap([Run(0, 0, 100), Run(105, 100, 95)]))
+    tp = mirror.opener.read_from(state)
+    assert tp.offset == 100 and state.skip_below == 200
+    assert mirror.intake.reread(state, Message(150)) is True  # below the resume point: dropped
+    assert mirror.intake.reread(state, Message(200)) is False  # the first new record: written
+    assert state.skip_below is None  # and the partition reads normally from then on
 
 
 def test_the_reread_never_starts_below_the_source_log_start(mirror):
     pmap = PartitionMap([Run(0, 0, 100), Run(105, 100, 95)])
-    mirror.log_starts[("t", 0)] = 103  # retention removed the start of the gap
-    assert mirror._read_from(("t", 0), pmap).offset == 103
-    mirror.log_starts[("t", 0)] = 500  # everything mirrored is gone from the source
-    assert mirror._read_from(("t", 0), pmap).offset == 200 and ("t", 0) not in mirror.skip_below
+    state = opened(mirror, pmap, log_start=103)  # retention removed the start of the gap
+    assert mirror.opener.read_from(state).offset == 103
+    state = opened(mirror, pmap, log_start=500)  # everything mirrored is gone from the source
+    assert mirror.opener.read_from(state).offset == 200 and state.skip_below is None
 
 
 def test_a_map_that_began_after_a_gap_at_its_low_end_rereads_from_its_low_end():
@@ -217,9 +223,9 @@ def test_slot_partitions_lists_exactly_the_partitions_slot_of_puts_in_the_slot()
 def test_a_map_producer_failing_with_the_fatal_code_is_replaced_and_other_errors_are_raised(mirror):
     # After its fatal error a client raises code _FATAL with the fatal flag unset (an idempotent map
     # producer whose target restarted empty, seen in a full run): that too is a producer to replace.
-    mirror.map_producer = None
-    mirror._map_producer_failed(KafkaException(KafkaError(KafkaError._FATAL, "Unable to produce message")))
-    assert mirror.map_producer is not None
-    mirror._map_producer_failed(KafkaException(KafkaError(KafkaError._FENCED, "fenced", fatal=True)))
+    mirror.publisher.producer = None
+    mirror.publisher.producer_failed(KafkaException(KafkaError(KafkaError._FATAL, "Unable to produce message")))
+    assert mirror.publisher.producer is not None
+    mirror.publisher.producer_failed(KafkaException(KafkaError(KafkaError._FENCED, "fenced", fatal=True)))
     with pytest.raises(KafkaException):
-        mirror._map_producer_failed(KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out")))
+        mirror.publisher.producer_failed(KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out")))

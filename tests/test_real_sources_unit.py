@@ -63,9 +63,9 @@ def test_an_exception_in_the_assign_callback_is_kept_and_raised_as_one_line(tmp_
         "bootstrap.servers": "127.0.0.1:2"}), topics=("t",))
     with State(tmp_path / "state.db") as state:
         mirror = Mirror(spec, state)
-        mirror._on_assign(RefusingConsumer(), [TopicPartition("t", 0)])  # must not raise into librdkafka
-        assert isinstance(mirror.callback_error, KafkaException)
+        mirror.ownership.on_assign(RefusingConsumer(), [TopicPartition("t", 0)])  # must not raise into librdkafka
+        assert isinstance(mirror.ownership.callback_error, KafkaException)
         with pytest.raises(KafkaOperationError) as raised:
-            mirror._raise_callback_error()
+            mirror.ownership.raise_callback_error()
     message = str(raised.value)
     assert "assignment" in message and "_STATE" in message and "\n" not in message

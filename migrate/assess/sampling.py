@@ -249,7 +249,7 @@ def header_names_kafka_python(profile: ClusterProfile, plan: list[PartitionWindo
     """
     from kafka import KafkaConsumer, TopicPartition
 
-    from migrate.probe.kafka_python_checks import settings
+    from migrate.probe.kafka_python_client import settings
 
     names: dict[str, set[str]] = {}
     if not plan:

@@ -13,7 +13,7 @@ from migrate.errors import EXIT_CHECK_FAILED, ConfigError, UsageError
 
 
 def _duration(ctx, param, value: str | None) -> float | None:
-    from migrate.playbooks.loader import parse_duration
+    from migrate.playbooks.param_types import parse_duration
 
     if value is None:
         return None

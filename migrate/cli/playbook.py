@@ -16,8 +16,8 @@ from migrate.cli.common import AppContext, emit, emit_json, format_option, pass_
 from migrate.cli.metrics import batch_metrics_options, leaving_metrics
 from migrate.errors import PlaybookFailed, UsageError
 from migrate.metrics.batch import playbook_metrics
-from migrate.playbooks.loader import load_vars_file, parse_var_overrides
 from migrate.playbooks.runner import RehearsalReport, RunOptions, RunOutcome, Runner, plan_rows
+from migrate.playbooks.variables import load_vars_file, parse_var_overrides
 
 STEP_COLUMNS = ["step", "name", "action", "status", "time", "result"]  # the table; json has every field
 PLAN_COLUMNS = ["step", "name", "action", "with", "policy"]  # the table; --format json has every field

@@ -1,6 +1,6 @@
 """The calls the mirror engine makes into metrics, and the do-nothing default.
 
-The engine calls these at a handful of points (see `migrate.mirror.engine`, lines marked
+The engine calls these at a handful of points (see `migrate/mirror/`, lines marked
 `metrics:`), never per record: once at start and stop, once per loop turn (`tick`, a flag
 test unless a scrape is waiting), once per commit, retry and end-of-partition.  With metrics
 off the engine holds a `NoMetrics`, so none of this costs anything.
@@ -12,8 +12,9 @@ from __future__ import annotations
 class NoMetrics:
     """The engine's metrics when none are served."""
 
-    def attach(self, engine, lanes) -> None:
-        """The engine's loop is about to start; `lanes` are its source consumers (migrate.mirror.lanes)."""
+    def attach(self, mirror: str, worker: str, take) -> None:
+        """The engine's loop is about to start; `take()` returns a migrate.mirror.snapshot.Snapshot
+        (called only from `tick`, in the engine's thread)."""
 
     def tick(self) -> None:
         """One turn of the engine's loop (the only place a scrape may read the engine's state)."""
@@ -24,8 +25,8 @@ class NoMetrics:
     def retry(self, key: tuple[str, int], reason: str) -> None:
         """`key` failed and will be opened again after a backoff."""
 
-    def reached_end(self, key: tuple[str, int]) -> None:
-        """The source consumer reported end-of-partition for `key`."""
+    def reached_end(self, key: tuple[str, int], writer) -> None:
+        """The source consumer reported end-of-partition for `key`, mirrored by `writer`."""
 
     def detach(self) -> None:
         """The engine's loop has ended."""

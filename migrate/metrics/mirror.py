@@ -11,7 +11,8 @@ partitions by state) is computed when Prometheus scrapes, by a custom collector:
   (a rebalance, a slow commit) for longer than `snapshot_timeout`, the previous snapshot is
   served and `migrate_mirror_snapshot_age_seconds` says how old it is.
 - **Exact lag** of a partition = its source end minus the map's `source_high` (every source
-  offset below it is on the target, committed).  The source end is the high watermark (the
+  offset below it is on the target, committed: a map grows only once its target transaction
+  has committed, migrate.mirror.commits).  The source end is the high watermark (the
   last stable offset: the mirror reads read_committed) of the mirror consumer's latest
   Fetch response, never ListOffsets (wrong on some platforms).  A partition the consumer is
   not fetching (retrying, stopped, not fetched yet) is read at scrape time by
@@ -47,9 +48,9 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from confluent_kafka import KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
@@ -58,13 +59,12 @@ from migrate.errors import REFUSED_ERRORS
 from migrate.metrics.hooks import NoMetrics
 from migrate.metrics.peek import Peeker
 
+from migrate.mirror.snapshot import STATES, PartitionView, Snapshot
+
 if TYPE_CHECKING:
-    from migrate.mirror.engine import Mirror
-    from migrate.mirror.lanes import Lanes
     from migrate.mirror.writer import PartitionWriter
 
 Key = tuple[str, int]
-STATES = ("mirroring", "retrying", "diverged", "data-loss")
 MAX_PEEKS = 256  # partitions read per scrape at most (the rest keep no figure until a later scrape)
 DEFER_S = 0.5  # how long a snapshot waits for partitions between two transactions to open the next one
 COMMIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -86,25 +86,6 @@ def retry_reason(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class PartitionView:
-    """One partition as the engine saw it when the snapshot was taken."""
-
-    topic: str
-    partition: int
-    state: str
-    mirrored_to: int | None  # the map's source_high: every source offset below it is on the target
-    source_end: int | None  # from the mirror consumer's latest Fetch (None: not fetching)
-    runs: int
-    oldest_pending: int | None  # CreateTime (ms) of the open transaction's first record
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    taken: float
-    partitions: tuple[PartitionView, ...]
-
-
-@dataclass(frozen=True)
 class Figures:
     """What a scrape reports for one partition (None: no answer yet)."""
 
@@ -121,14 +102,12 @@ class MirrorMetrics(NoMetrics):
         self.peek_timeout = peek_timeout
         self.peeker = Peeker(source)
         self.mirror = self.worker = ""
-        self._engine: Mirror | None = None
-        self._lanes: Lanes | None = None
+        self._take: Callable[[], Snapshot] | None = None  # the engine's snapshot, while it runs
         self._wanted = threading.Event()
         self._ready = threading.Event()
         self._scrape = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._asked_at = 0.0
-        self._known: dict[Key, tuple[int | None, int]] = {}  # engine thread only
         self._following: dict[Key, weakref.ref] = {}
         self._following_next: dict[Key, weakref.ref] = {}
         self._stamps: dict[Key, tuple[int, int | None]] = {}  # scrape side: offset -> its CreateTime
@@ -156,21 +135,21 @@ class MirrorMetrics(NoMetrics):
 
     # --- engine hooks (engine thread) ------------------------------------------------------------
 
-    def attach(self, engine, lanes) -> None:
-        self.mirror, self.worker = engine.spec.name, engine.worker
-        self._engine, self._lanes = engine, lanes
+    def attach(self, mirror: str, worker: str, take: Callable[[], Snapshot]) -> None:
+        self.mirror, self.worker = mirror, worker
+        self._take = take
         for outcome in ("committed", "skipped", "failed"):
             self.group_syncs.labels(self.mirror, self.worker, outcome)
         self.peeks.labels(self.mirror, self.worker)
 
     def detach(self) -> None:
-        self._engine = self._lanes = None
+        self._take = None
         self._ready.set()  # a scrape waiting for a snapshot serves the last one
         with self._scrape:  # never close the peeker under a scrape that is using it
             self.peeker.close()
 
     def tick(self) -> None:
-        if not self._wanted.is_set() or self._engine is None:
+        if not self._wanted.is_set() or self._take is None:
             return
         snapshot = self._take()
         # A lagging partition between two transactions has its oldest unmirrored record in the
@@ -183,8 +162,6 @@ class MirrorMetrics(NoMetrics):
         self._ready.set()
 
     def committed(self, key: Key, writer: PartitionWriter) -> None:
-        pmap = writer.pmap
-        self._known[key] = (pmap.source_high, len(pmap.runs))
         count = writer.last_count
         if not count:
             return
@@ -204,10 +181,7 @@ class MirrorMetrics(NoMetrics):
     def retry(self, key: Key, reason: str) -> None:
         self.retries.labels(self.mirror, self.worker, key[0], retry_reason(reason)).inc()
 
-    def reached_end(self, key: Key) -> None:
-        writer = self._engine.writers.get(key) if self._engine is not None else None
-        if writer is None:
-            return
+    def reached_end(self, key: Key, writer: PartitionWriter) -> None:
         following = self._following.get(key)
         if following is not None and following() is writer:
             return
@@ -218,39 +192,11 @@ class MirrorMetrics(NoMetrics):
         if count:
             self.group_syncs.labels(self.mirror, self.worker, outcome).inc(count)
 
-    def _take(self) -> Snapshot:
-        engine, lanes = self._engine, self._lanes
-        assert engine is not None and lanes is not None  # tick() takes snapshots only while attached
-        views = []
-        for key, writer in engine.writers.items():
-            pmap = writer.pmap
-            try:
-                _low, high = lanes.get_watermark_offsets(TopicPartition(*key), cached=True)
-            except KafkaException:
-                high = -1
-            self._known[key] = (pmap.source_high, len(pmap.runs))
-            stamp = writer.first_timestamp if writer.open else None
-            views.append(PartitionView(key[0], key[1], "mirroring", pmap.source_high, high if high >= 0 else None,
-                                       len(pmap.runs), stamp if stamp and stamp > 0 else None))
-        stopped = [(key, failure.kind) for key, failure in engine.failed.items()]
-        # retries hold partitions and, with write slots, slot numbers: a slot retries all its partitions
-        retrying = [k for what in engine.retries.at
-                    for k in (engine._slot_keys(what) if isinstance(what, int) else [what])]
-        stopped += [(key, "retrying") for key in dict.fromkeys(retrying) if key not in engine.writers
-                    and key not in engine.failed]
-        for key, state in stopped:
-            if key not in self._known:
-                pmap = engine.store.load(*key)
-                self._known[key] = (pmap.source_high, len(pmap.runs))
-            mirrored_to, runs = self._known[key]
-            views.append(PartitionView(key[0], key[1], state, mirrored_to, None, runs, None))
-        return Snapshot(time.time(), tuple(views))
-
     # --- scrape side (HTTP server thread) ----------------------------------------------------------
 
     def snapshot(self) -> Snapshot | None:
         """A fresh snapshot from the engine's loop, or the last one if the loop is busy."""
-        if self._engine is not None:
+        if self._take is not None:
             self._ready.clear()
             self._asked_at = time.monotonic()
             self._wanted.set()
@@ -268,7 +214,7 @@ class MirrorMetrics(NoMetrics):
                 need[key] = v.mirrored_to
             elif v.source_end > v.mirrored_to and v.oldest_pending is None and self._stamp(key, v.mirrored_to) is None:
                 need[key] = v.mirrored_to
-        if self._engine is None:  # the mirror has stopped: serve what the last snapshot knew
+        if self._take is None:  # the mirror has stopped: serve what the last snapshot knew
             need = {}
         by_key = {(v.topic, v.partition): v for v in views}
         stopped_first = sorted(need, key=lambda k: by_key[k].source_end is not None)

@@ -19,7 +19,8 @@ With `transactions=True` the map entries are produced to the map topic inside th
 transaction, so data and map commit together on targets whose transactions work.
 
 Threads: `commit` may run in a pool thread while the engine goes on with other slots; the
-engine never produces into a slot while its commit is in flight.
+engine never produces into a slot while its commit is in flight, and extends the maps itself,
+in its own thread, once the commit has returned.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ log = logging.getLogger("migrate.mirror")
 
 SAMPLE = 1024
 Key = tuple[str, int]
+Run = tuple[int, int, int]  # source start, target start, length: pairs one transaction wrote
 
 
 def slot_transactional_id(mirror: str, slot: int) -> str:
@@ -93,8 +95,17 @@ class SlotWriter:
     def due(self, now: float, interval: float, max_records: int) -> bool:
         return self.open and not self.committing and (self.count >= max_records or now - self.started_at >= interval)
 
-    def commit(self, timeout: float = 60.0) -> dict[Key, list[tuple[bytes, bytes]]]:
-        """Commit the open transaction and extend the maps; returns map records still to publish."""
+    @property
+    def maps_in_transaction(self) -> bool:
+        """Map entries are written inside the records' own transaction (--transactions)."""
+        return self.transactions and bool(self.map_topic)
+
+    def commit(self, timeout: float = 60.0) -> dict[Key, list[Run]]:
+        """Commit the open transaction; returns each written partition's new runs.
+
+        The maps are not touched here: the caller extends them (PartitionWriter.extend_map) once
+        this has returned, so that a map never shows a pair whose transaction may still abort
+        (a metrics scrape during a slow commit read the extended map as mirrored)."""
         if not self.open:
             self.last_count = self.last_bytes = 0
             return {}
@@ -112,12 +123,11 @@ class SlotWriter:
             raise WriterFailed(f"{remaining} records undelivered; errors: "
                                f"{'; '.join(text for _, _, text in errors)}", failing,
                                tuple(dict.fromkeys(name for _, name, _ in errors)))
-        pending = {(w.source_topic, w.partition): w.extend_map() for w in written}
-        if self.transactions and self.map_topic:
-            for records in pending.values():
-                for key, value in records:
+        runs = {(w.source_topic, w.partition): w.written_runs() for w in written}
+        if self.map_topic and self.transactions:
+            for w in written:
+                for key, value in w.map_records_after(runs[(w.source_topic, w.partition)]):
                     self.producer.produce(self.map_topic, value, key, partition=0)
-            pending = {key: [] for key in pending}
         try:
             self.producer.commit_transaction(timeout)
         except (KafkaException, SystemError) as exc:
@@ -132,7 +142,7 @@ class SlotWriter:
             writer.last_first_timestamp, writer.committed_at = writer.first_timestamp, committed_at
             writer.last_commit_seconds = seconds
         self._reset()
-        return pending
+        return runs
 
     def abort(self) -> None:
         """Drop the open transaction (its records were never mapped; reconciliation decides)."""
@@ -264,8 +274,8 @@ class PartitionWriter:
             runs.append((self.run_start, self.run_next - self.run_start))
         return runs
 
-    def extend_map(self) -> list[tuple[bytes, bytes]]:
-        """After a flush: check the delivery samples, then add this transaction's pairs to the map."""
+    def written_runs(self) -> list[Run]:
+        """After a flush: check the delivery samples; this transaction's runs (source start, target start, length)."""
         key = ((self.source_topic, self.partition),)
         first = self.samples.get(0)
         if first is None:
@@ -276,11 +286,30 @@ class PartitionWriter:
                 raise WriterFailed(
                     f"target offsets are not contiguous within one transaction (record {index} at {offset}, "
                     f"expected {first + index}): another writer on {self.target_topic}[{self.partition}]?", key)
-        target = first
+        runs, target = [], first
         for start, length in self._source_runs():
-            self.pmap.append_run(start, target, length)
+            runs.append((start, target, length))
             target += length
+        return runs
+
+    def extend_map(self, runs: list[Run]) -> list[tuple[bytes, bytes]]:
+        """The transaction of `runs` committed: add its pairs to the map; returns the map changes."""
+        for start, target, length in runs:
+            self.pmap.append_run(start, target, length)
         return self.map_changes()
+
+    def map_records_after(self, runs: list[Run]) -> list[tuple[bytes, bytes]]:
+        """The map changes `extend_map(runs)` will make, the map left as it is (--transactions writes
+        them inside the transaction, before it commits)."""
+        pmap = self.pmap
+        # Only the unsaved runs, and the last saved one (the first new run may extend it).
+        base = max(0, min(pmap.dirty_from, len(pmap.runs) - 1))
+        preview = PartitionMap(pmap.runs[base:], source_low=pmap.source_low, source_high=pmap.source_high,
+                               target_high=pmap.target_high)
+        preview.dirty_from, preview.head_dirty = pmap.dirty_from - base, pmap.head_dirty
+        for start, target, length in runs:
+            preview.append_run(start, target, length)
+        return map_records(self.source_topic, self.partition, preview, self.target_topic)
 
     def map_changes(self) -> list[tuple[bytes, bytes]]:
         """Map-topic records for what changed in the map since it was last saved."""

@@ -2,7 +2,8 @@
 
     model.py         CheckResult, ProbeReport (the values at the boundary)
     checks.py        the catalogue: stable check names, which function answers each
-    *_checks.py      the checks themselves (data, groups, admin, freshness, kafka-python)
+    *_checks.py      the checks themselves (data, groups, admin, freshness), with confluent-kafka
+    kafka_python_*   the same checks with kafka-python (data, groups, admin), over its clients
     isolation.py     running a check in a child process with a timeout
     runner.py        run_probe(): one run against one cluster, scratch topics cleaned up
     store.py         results kept in the state database

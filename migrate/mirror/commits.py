@@ -1,0 +1,200 @@
+"""When a slot's transaction commits, what waits meanwhile, and what a commit changes.
+
+Records are written in short per-slot transactions.  A due slot commits in a small thread pool
+while the loop goes on consuming and producing for the other slots; records that arrive for a
+slot whose commit is in flight are held, in order, and written once it is done (past
+--held-records a slot's partitions are paused, and fetched again from right after the last
+held record: nothing is skipped).
+
+The policy (`start`):
+1. A slot whose open transaction holds backfill-lane records commits at --commit-interval, in
+   large transactions.
+2. One holding only live records commits after LIVE_COMMIT_S, or LIVE_COMMIT_BACKFILLING_S
+   while any partition backfills.  (benchmarks/freshness.py, noida-db -> Tansu: live p50 was
+   3.6x the platform's at 100 ms, 2.05-2.24x at 50 ms (four runs), 1.78-1.92x at 30 ms (four
+   runs).  Short commits also during a backfill stretched a concurrent 1M-record backfill to
+   1.4-2.1x its time alone, against 1.2-1.5x at 100 ms: on Tansu every transaction open beside
+   another costs the broker more CPU; 200 ms did not shorten it further, 1.5-2.3x in two runs.)
+3. Any slot commits at --commit-max-records.
+4. --open-transactions N: at most N slots have a transaction open or committing; a slot
+   without one holds its records until a turn is free (the gate), and an open slot commits at
+   once when another slot waits for its turn, so the slots take turns with whole transactions
+   (waiting out the interval left the others idle: 6 backfilling partitions, 1M records,
+   --open-transactions 1: 102-112k records/s, 126-129k with the early turn).
+A commit that went through extends the committed partitions' maps (never before: a scrape or
+a progress report must never count records whose transaction may still abort), publishes them
+(migrate.mirror.publisher) and writes what was held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from confluent_kafka import Message, TopicPartition
+
+from migrate.errors import WriterFailed
+from migrate.mirror.lanes import Lanes
+from migrate.mirror.ownership import SlotOwnership
+from migrate.mirror.partitions import Partitions
+from migrate.mirror.publisher import Publisher
+from migrate.mirror.results import MirrorResult
+from migrate.mirror.retries import Retries
+from migrate.mirror.spec import MirrorSpec
+from migrate.mirror.writer import Run, SlotWriter
+
+Key = tuple[str, int]
+COMMIT_THREADS = 4
+LIVE_COMMIT_S, LIVE_COMMIT_BACKFILLING_S = 0.03, 0.1  # rule 2
+
+
+class Commits:
+    def __init__(self, spec: MirrorSpec, ownership: SlotOwnership, partitions: Partitions, retries: Retries,
+                 publisher: Publisher, result: MirrorResult, metrics,
+                 handle: Callable[[list, bool], None], failed: Callable[[SlotWriter, WriterFailed], None]):
+        self.spec = spec
+        self.ownership = ownership
+        self.partitions = partitions
+        self.retries = retries
+        self.publisher = publisher
+        self.result = result
+        self.metrics = metrics
+        self._handle = handle  # the per-record path, for held records
+        self._failed = failed  # a slot whose commit failed (the engine gives it up and retries it)
+        self.lanes: Lanes | None = None  # from the start of the run on
+        self.in_flight: dict[int, Future] = {}  # slot -> commit running in the pool
+        self.held: dict[int, list[tuple[Message, bool]]] = {}  # slot -> (message, from the backfill lane)
+        self.held_paused: dict[int, list[TopicPartition]] = {}
+        self.pool: ThreadPoolExecutor | None = None
+
+    def start_pool(self, lanes: Lanes) -> None:
+        self.lanes = lanes
+        self.pool = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="commit")
+
+    def close_pool(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    @property
+    def busy(self) -> bool:
+        """A transaction is open or committing, or records are held."""
+        return bool(self.held) or any(s.open or s.committing for s in self.ownership.slots.values())
+
+    # --- the policy ------------------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Commit every due slot in the pool (rules 1-4)."""
+        spec = self.spec
+        assert self.lanes is not None and self.pool is not None  # start_pool() ran
+        live_interval = min(spec.commit_interval_s, LIVE_COMMIT_BACKFILLING_S if self.lanes.backfilling else LIVE_COMMIT_S)
+        turn_over = self.others_wait_their_turn()
+        for number, slot in self.ownership.slots.items():
+            if slot.due(now, spec.commit_interval_s if slot.backfill else live_interval, spec.commit_max_records) or (
+                    turn_over and slot.open and not slot.committing):
+                slot.committing = True
+                slot.backfill = False
+                self.in_flight[number] = self.pool.submit(slot.commit)
+
+    def gate_shut(self) -> bool:
+        """Rule 4: no slot may open a transaction now (the limit is reached)."""
+        limit = self.spec.open_transactions
+        return bool(limit) and sum(1 for s in self.ownership.slots.values() if s.open or s.committing) >= limit
+
+    def others_wait_their_turn(self) -> bool:
+        """Rule 4: the limit is reached and some slot holds records, waiting to open a transaction."""
+        if not self.spec.open_transactions or not self.held or not self.gate_shut():
+            return False
+        slots = self.ownership.slots
+        return any(not slot.open and not slot.committing
+                   for slot in (slots.get(number) for number in self.held) if slot is not None)
+
+    # --- finishing -------------------------------------------------------------------------------
+
+    def finish(self, wait: bool = False) -> None:
+        for number, future in list(self.in_flight.items()):
+            if wait or future.done():
+                self._finish(number)
+
+    def await_slot(self, number: int) -> None:
+        if number in self.in_flight:
+            self._finish(number)
+
+    def _finish(self, number: int) -> None:
+        future = self.in_flight.pop(number)
+        slot = self.ownership.slots[number]
+        try:
+            runs = future.result()
+        except WriterFailed as exc:
+            slot.committing = False
+            self._failed(slot, exc)
+            return
+        slot.committing = False
+        self.committed(slot, runs)
+        self.release_held(number)
+
+    def committed(self, slot: SlotWriter, runs: dict[Key, list[Run]]) -> None:
+        """The slot's transaction committed: extend its partitions' maps and publish them."""
+        self.retries.succeeded(slot.slot)  # a commit went through: the next failure starts the backoff afresh
+        self.result.records += slot.last_count
+        self.result.bytes += slot.last_bytes
+        for key, written in runs.items():
+            self.retries.succeeded(key)  # this partition wrote again: its next failure starts afresh
+            writer = slot.partitions[key]
+            records = writer.extend_map(written)
+            if slot.maps_in_transaction:
+                records = []  # committed inside the records' own transaction
+            state = self.partitions.get(key)
+            position = self.partitions.take_position(state) if state is not None and state.writer is writer else None
+            if position is not None and position > (writer.pmap.source_high or 0):
+                writer.pmap.advance(source_high=position)
+                records = writer.map_changes()
+            self.publisher.publish(writer, records)
+            self.metrics.committed(key, writer)  # metrics: counters, commit duration, latency
+            if writer.retired:
+                slot.partitions.pop(key, None)
+                self.partitions.remember(key, writer.pmap)
+        self.publisher.save()
+
+    # --- held records ----------------------------------------------------------------------------
+
+    def hold(self, slot: SlotWriter, message: Message, backfill: bool = False) -> None:
+        """Keep a message of a committing (or gated) slot, in order; past a bound, stop fetching the slot."""
+        held = self.held.setdefault(slot.slot, [])
+        held.append((message, backfill))
+        if len(held) == self.spec.held_records and slot.slot not in self.held_paused:
+            assert self.lanes is not None
+            # A paused partition is fetched again from the position after the last message
+            # returned to us, and every such message is held here: nothing is skipped.
+            paused = [TopicPartition(*key) for key in slot.partitions
+                      if self.partitions.is_open(key) and not self.partitions.is_parked(key)]
+            self.lanes.pause(paused)
+            self.held_paused[slot.slot] = paused
+
+    def release_held(self, number: int) -> None:
+        held = self.held.pop(number, None)
+        paused = self.held_paused.pop(number, None)
+        if held:  # in arrival order, each run with the lane it came from
+            run: list[Message] = []
+            lane = held[0][1]
+            for message, backfill in held:
+                if backfill != lane:
+                    self._handle(run, lane)
+                    run, lane = [], backfill
+                run.append(message)
+            self._handle(run, lane)
+        if paused:
+            assert self.lanes is not None
+            self.lanes.resume([tp for tp in paused if not self.partitions.is_parked((tp.topic, tp.partition))])
+
+    def release_waiting(self) -> None:
+        """Write what slots held while waiting for a turn to open a transaction, oldest waiter first."""
+        for number in list(self.held):
+            slot = self.ownership.slots.get(number)
+            if slot is None or slot.committing or (not slot.open and self.gate_shut()):
+                continue
+            self.release_held(number)
+
+    def drop(self, number: int) -> None:
+        """The slot is given up: what it held is read again by its next holder."""
+        self.held.pop(number, None)
+        self.held_paused.pop(number, None)
