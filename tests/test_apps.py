@@ -409,3 +409,19 @@ def inject_aborted_changelog_record(estate: CounterEstate, word: str, count: int
                               ("__processed_tp_offsets__", json.dumps({estate.input: 0}).encode())])
     producer.flush(30)
     producer.abort_transaction(30)
+
+
+@pytest.mark.parametrize("platform,status", [("tansu", "fail"), ("noida", "pass")])
+def test_probe_finds_the_init_producer_id_versions_kafkajs_and_aiokafka_need(tmp_path, cluster_pool, platform,
+                                                                              status):
+    """The probe sees before a move what the apps above met: Tansu fails InitProducerId v0/v1."""
+    cluster = cluster_pool("target", platform)
+    probe = run_cli("probe", "--cluster", cluster.bootstrap, "--only", "init-producer-id-old-versions",
+                    "--format", "json",
+                    env={"MIGRATE_CONFIG": str(tmp_path / "none.toml"), "MIGRATE_STATE": str(tmp_path / "p.db")})
+    assert probe.returncode == (1 if status == "fail" else 0), probe.stdout + probe.stderr
+    [found] = json.loads(probe.stdout)["results"]
+    assert (found["name"], found["client"], found["status"]) == ("init-producer-id-old-versions", "kafka-wire",
+                                                                  status)
+    if status == "fail":
+        assert found["observed"] == "v0: error -1 (UnknownError); v1: error -1 (UnknownError)"
