@@ -19,8 +19,9 @@ from migrate.probe import data_checks as data
 from migrate.probe import freshness_checks as fresh
 from migrate.probe import group_checks as groups
 from migrate.probe import kafka_python_checks as kp
+from migrate.probe import wire_checks as wire
 from migrate.probe.context import ProbeContext
-from migrate.probe.model import CONFLUENT, KAFKA_PYTHON, CheckResult
+from migrate.probe.model import CONFLUENT, KAFKA_PYTHON, WIRE, CheckResult
 
 CHECK_NAMES: dict[str, str] = {
     "produce-fetch-fidelity": "keys, binary values, null and empty values, duplicate/binary/null headers, CreateTime",
@@ -37,6 +38,7 @@ CHECK_NAMES: dict[str, str] = {
     "offset-out-of-range": "a fetch past the end answers OFFSET_OUT_OF_RANGE",
     "idempotent-producer": "idempotent producer: in order, no duplicates",
     "transactions": "transactional producer: init, commit, abort",
+    "init-producer-id-old-versions": "InitProducerId v0/v1, what kafkajs 2.x and aiokafka producers send",
     "read-committed-hides-aborted": "read_committed does not return aborted records",
     "transaction-markers-take-offsets": "transaction markers take offsets (gaps in offsets)",
     "read-uncommitted": "read_uncommitted returns aborted records too, at their offsets",
@@ -113,6 +115,7 @@ CHECKS: tuple[Check, ...] = (
     _c("offset-out-of-range", ["offset-out-of-range"], data.offset_out_of_range),
     _c("idempotent", ["idempotent-producer"], data.idempotent_producer),
     _c("transactions", _TXN_NAMES, data.transactions),
+    _c("init-producer-id-old-versions", ["init-producer-id-old-versions"], wire.init_producer_id_old_versions, WIRE),
     _c("groups", _GROUP_NAMES, groups.groups),
     _c("inactive-group", ["group-offset-commit-inactive-admin", "describe-groups-empty"], groups.inactive_group_offsets),
     _c("configs", _CONFIG_NAMES, admin.topic_configs),

@@ -22,6 +22,7 @@ STATUSES = (PASS, FAIL, UNSUPPORTED, ERROR)
 CONFLUENT = "confluent-kafka"
 KAFKA_PYTHON = "kafka-python"
 BOTH = "both"
+WIRE = "kafka-wire"  # a request written by the probe itself (migrate.probe.wire_checks)
 
 
 @dataclass(frozen=True)
