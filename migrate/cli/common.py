@@ -102,23 +102,43 @@ def _plain(value: Any) -> Any:
 
 
 def emit(rows: Iterable[Any], fmt: str, headers: list[str] | None = None, tablefmt: str = "simple",
-         fit: bool = False) -> None:
+         fit: bool = True) -> None:
     """Print rows (dicts or dataclasses) as a table or as a JSON list.
 
-    `fit`: tables with long free-text cells (plans, evidence, step results) wrap those cells so
-    that each line fits the terminal width; nothing is cut off, and JSON always has the full text.
+    Tables fit the terminal width (`fit`): long free-text cells wrap inside their column;
+    nothing is cut off, and JSON always has the full text.
     """
     data = [_plain(row) for row in rows]
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, default=str))
         return
+    click.echo(table_text(data, headers, tablefmt, fit))
+
+
+def table_text(rows: Iterable[Any], headers: list[str] | None = None, tablefmt: str = "simple",
+               fit: bool = True) -> str:
+    """Rows (dicts or dataclasses) as a table that fits the terminal width; "(none)" when empty."""
+    data = [_plain(row) for row in rows]
     if not data:
-        click.echo("(none)")
-        return
+        return "(none)"
     keys = headers or list(data[0].keys())
     cells = [[row.get(k) for k in keys] for row in data]
     widths = fitted_widths(keys, cells, terminal_width()) if fit else None
-    click.echo(tabulate(cells, headers=keys, tablefmt=tablefmt, maxcolwidths=widths))
+    return tabulate(cells, headers=keys, tablefmt=tablefmt, maxcolwidths=widths)
+
+
+def wrapped(lines: Iterable[str], indent: str = "  ") -> list[str]:
+    """Free text below a table, each line wrapped to the terminal width (later lines of one indented)."""
+    width = terminal_width()
+    out = []
+    for line in lines:
+        out.extend(click.wrap_text(line, width, subsequent_indent=indent).splitlines() or [""])
+    return out
+
+
+def wide_option(f: Callable) -> Callable:
+    return click.option("--wide", is_flag=True,
+                        help="Every column (tables may then be wider than the terminal); --format json has all.")(f)
 
 
 def terminal_width() -> int:
