@@ -61,9 +61,9 @@ def run_assessment(state: State | None, source: ClusterProfile, source_name: str
 
 def _source_notes(state: State | None, source: ClusterProfile, name: str) -> list[str]:
     """What the source's stored probe results say about the inventory's own figures."""
-    from migrate.probe.store import load_latest
+    from migrate.probe.store import load_for
 
-    report = load_latest(state, name, source.bootstrap) if state is not None else None
+    report = load_for(state, name, source) if state is not None else None
     if report is None:
         return []
     failed = [r for r in report.named("read-committed-hides-aborted") if not r.ok]
@@ -76,7 +76,7 @@ def _source_notes(state: State | None, source: ClusterProfile, name: str) -> lis
 
 def _probe_report(state: State | None, target: ClusterProfile, name: str, inventory, options: AssessOptions, say):
     """The target's probe report: run now (kept in `state` when there is one), else the stored one."""
-    from migrate.probe.store import load_latest, save_report
+    from migrate.probe.store import load_for, save_report
 
     if options.probe:
         from migrate.probe.runner import run_probe
@@ -90,5 +90,5 @@ def _probe_report(state: State | None, target: ClusterProfile, name: str, invent
             save_report(state, report)
         return report, "probed now"
     # Without a state (a library caller) there is no stored run to read.
-    stored = load_latest(state, name, target.bootstrap) if state is not None else None
+    stored = load_for(state, name, target) if state is not None else None
     return stored, "stored run" if stored is not None else "not probed"
