@@ -28,7 +28,7 @@ class AssessOptions:
     sample_seconds: float = 30.0
     sample_limit: int = DEFAULT_LIMIT
     probe: bool = False  # run the probe on the target now (writes scratch topics there)
-    throughput_mb_s: float | None = None  # per mirror worker; None: from the target's probe figure
+    throughput_mb_s: float | None = None  # per mirror worker; None: from the target's probe (a real mirror run)
     copy_window_s: float | None = None
     headroom: float = 1.5
     overlap_days: float = 30.0
@@ -50,11 +50,11 @@ def run_assessment(state: State | None, source: ClusterProfile, source_name: str
         say("checking the estate's behaviours against the target")
         found_readiness = readiness.assess_readiness(inventory, target, target_name or target.name, report,
                                                      readiness.probe_used(report, target_name or target.name, how))
-    throughput, source_of = options.throughput_mb_s, "given"
+    throughput, source_of, records_s = options.throughput_mb_s, "given", None
     if throughput is None:
-        throughput, source_of = planning.probe_throughput(report)
+        throughput, source_of, records_s = planning.probe_throughput(report)
     the_plan = planning.make_plan(inventory, source_name, target_name, throughput, source_of, options.copy_window_s,
-                                  options.headroom, options.overlap_days, options.costs)
+                                  options.headroom, options.overlap_days, options.costs, records_s)
     return Assessment(source_name, target_name, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                       inventory, found_readiness, the_plan, tuple(_source_notes(state, source, source_name)))
 
@@ -83,7 +83,7 @@ def _probe_report(state: State | None, target: ClusterProfile, name: str, invent
 
         only = readiness.checks_needed(inventory)
         if options.throughput_mb_s is None:
-            only.append("throughput")
+            only.append("mirror-throughput")
         say(f"probing the target {name}: {', '.join(only)}")
         report = run_probe(target, only, cluster=name)
         if state is not None:
