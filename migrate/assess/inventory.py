@@ -29,6 +29,7 @@ MOVE_CONFIGS = ("cleanup.policy", "retention.ms", "retention.bytes", "max.messag
                 "message.timestamp.type", "compression.type")
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_588  # Kafka's default, for platforms that report only set keys
 NOT_REPORTED = "(default)"
+TOOL_GROUP_PREFIX = "migrate.mirror."  # MirrorSpec.group_id
 ENDS_CHUNK = 20  # partitions whose ends are read in one go (see _ends)
 
 Progress = Callable[[str], None]
@@ -200,7 +201,8 @@ def _groups(profile: ClusterProfile, selected: set[str], ends) -> list[GroupInve
     in the inventory.  For each partition a group lags on, one record is read: the oldest it has
     yet to read, whose age readiness compares with the topic's retention.
     """
-    names = group_admin.list_groups(profile)
+    # the tool's own groups (a mirror's, on its source) are not the estate's: nothing to move
+    names = [g for g in group_admin.list_groups(profile) if not g.startswith(TOOL_GROUP_PREFIX)]
     if not names:
         return []
     described = group_admin.describe(profile, names)

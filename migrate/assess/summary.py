@@ -7,6 +7,7 @@ plain.  Records are the committed ones, what the mirror copies; aborted ones are
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from migrate.assess.model import LEVELS, NOT_PROBED, OK, Assessment, Readiness, TopicInventory, worst
 
@@ -110,7 +111,7 @@ def not_probed_lines(readiness: Readiness) -> list[str]:
             f"`migrate probe --cluster {target} --only {','.join(missing)}` or add `--probe`"]
 
 
-def readiness_compact_rows(readiness: Readiness) -> list[dict[str, str]]:
+def readiness_compact_rows(readiness: Readiness, prefix: str = "") -> list[dict[str, str]]:
     """One row per topic and group with something to say, worst first; "not probed" said once elsewhere."""
     subjects: dict[tuple[str, str], list] = {}
     for f in readiness.findings:
@@ -120,17 +121,17 @@ def readiness_compact_rows(readiness: Readiness) -> list[dict[str, str]]:
     for (kind, subject), found in subjects.items():
         level = worst(f.level for f in found)
         rows.append((-LEVELS.index(level), kind, subject, {
-            "kind": kind, "name": subject, "readiness": level,
+            "kind": kind, "name": _short(subject, prefix), "readiness": level,
             "why": "; ".join(f"{f.behaviour}" + (f" ({f.level})" if f.level != level else "") for f in found)}))
     return [row for *_, row in sorted(rows, key=lambda r: r[:3])]
 
 
-def ok_line(readiness: Readiness) -> str | None:
+def ok_line(readiness: Readiness, prefix: str = "") -> str | None:
     """The subjects every behaviour of which passes on the target, in one line."""
     levels: dict[tuple[str, str], str] = {}
     for f in readiness.findings:
         levels[(f.kind, f.subject)] = worst([levels.get((f.kind, f.subject), OK), f.level])
-    fine = sorted(subject for (_, subject), level in levels.items() if level == OK)
+    fine = sorted(_short(subject, prefix) for (_, subject), level in levels.items() if level == OK)
     return f"ok on the target: {', '.join(fine)}" if fine else None
 
 
@@ -168,18 +169,32 @@ def _uses(t: TopicInventory) -> str:
     return ", ".join(uses) or "-"
 
 
-def topic_compact_rows(assessment: Assessment) -> list[dict[str, object]]:
+def shared_prefix(assessment: Assessment) -> str:
+    """The dotted prefix every topic name of the estate shares ("" when none), which the compact
+    tables leave out (of group names too) so that names fit."""
+    names = [t.name for t in assessment.inventory.topics]
+    if len(names) < 2:
+        return ""
+    common = os.path.commonprefix(names)
+    return common[:common.rfind(".") + 1]
+
+
+def _short(name: str, prefix: str) -> str:
+    return name[len(prefix):] if prefix and name.startswith(prefix) else name
+
+
+def topic_compact_rows(assessment: Assessment, prefix: str = "") -> list[dict[str, object]]:
     """The columns a person needs: records (committed; aborted apart), bytes, write rate, what it uses."""
-    return [{"topic": t.name, "parts": t.partitions, "records": _est(t, f"{t.copied_records:,}"),
+    return [{"topic": _short(t.name, prefix), "parts": t.partitions, "records": _est(t, f"{t.copied_records:,}"),
              "aborted": _est(t, f"{t.aborted_records:,}") if t.aborted_records or t.transactions != "no" else "-",
              "bytes": _est(t, human_bytes(t.copied_bytes)),
              "rec/s": "-" if t.records_per_s is None else f"{t.records_per_s:g}", "uses": _uses(t)}
             for t in assessment.inventory.topics]
 
 
-def group_compact_rows(assessment: Assessment) -> list[dict[str, object]]:
-    return [{"group": g.group, "state": g.state, "lag": g.lag,
-             "topics": ", ".join(f"{t.topic} ({t.partitions}p)" for t in g.topics)}
+def group_compact_rows(assessment: Assessment, prefix: str = "") -> list[dict[str, object]]:
+    return [{"group": _short(g.group, prefix), "state": g.state, "lag": g.lag,
+             "topics": ", ".join(f"{_short(t.topic, prefix)} ({t.partitions}p)" for t in g.topics)}
             for g in sorted(assessment.inventory.groups, key=lambda g: (-g.lag, g.group))]
 
 

@@ -40,22 +40,24 @@ def render_table(assessment, wide: bool = False) -> str:
     from migrate.assess import summary
 
     parts = []
+    prefix = "" if wide else summary.shared_prefix(assessment)
+    under = f" (names under {prefix})" if prefix else ""
     r = assessment.readiness
     if r is not None:
-        parts.append(f"READINESS on {r.target}")
+        parts.append(f"READINESS on {r.target}{under}")
         collapsed = summary.not_probed_lines(r)
-        rows = summary.readiness_rows(r) if wide else summary.readiness_compact_rows(r)
+        rows = summary.readiness_rows(r) if wide else summary.readiness_compact_rows(r, prefix)
         if rows:
             parts.append(table_text(rows))
         parts += wrapped(collapsed + summary.finding_lines(r, collapse=not wide))
-        fine = summary.ok_line(r)
+        fine = summary.ok_line(r, prefix)
         if fine and not wide:
             parts += wrapped([fine])
         parts.append("")
-    topics = summary.topic_rows(assessment) if wide else summary.topic_compact_rows(assessment)
-    groups = summary.group_rows(assessment) if wide else summary.group_compact_rows(assessment)
-    parts += ["TOPICS", table_text(topics, fit=not wide), *wrapped([summary.topics_total(assessment)]), "",
-              "GROUPS", table_text(groups, fit=not wide), "",
+    topics = summary.topic_rows(assessment) if wide else summary.topic_compact_rows(assessment, prefix)
+    groups = summary.group_rows(assessment) if wide else summary.group_compact_rows(assessment, prefix)
+    parts += [f"TOPICS{under}", table_text(topics, fit=not wide), *wrapped([summary.topics_total(assessment)]), "",
+              f"GROUPS{under}", table_text(groups, fit=not wide), "",
               "PLAN", table_text(summary.plan_rows(assessment)), "",
               *wrapped([*assessment.inventory.notes, *assessment.notes, *assessment.plan.notes,
                         summary.headline(assessment)])]
