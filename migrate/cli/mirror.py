@@ -162,7 +162,10 @@ def status(app: AppContext, name: str | None, source, target, wide: bool, fmt: s
     if fmt == "json" or wide:
         emit(view.partitions_first_problems(rows) if wide else rows, fmt, fit=False)
     else:
-        emit(view.topic_rows(rows), fmt, view.TOPIC_COLUMNS)
+        prefix = view.shared_prefix(rows)
+        if prefix:
+            click.echo(f"topics under {prefix}")
+        emit(view.topic_rows(rows, prefix), fmt, view.TOPIC_COLUMNS)
     if fmt != "json":
         for line in wrapped([view.summary(name, rows),
                              *view.error_lines(rows)]):

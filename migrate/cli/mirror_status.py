@@ -7,6 +7,7 @@ partitions are in and how many of its workers are alive.  Errors go below the ta
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 from migrate.mirror.results import FAILED
@@ -25,7 +26,16 @@ def partitions_first_problems(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: (*_trouble(r), r["topic"], r["partition"]))
 
 
-def topic_rows(rows: list[dict]) -> list[dict]:
+def shared_prefix(rows: list[dict]) -> str:
+    """The dotted prefix all topic names share ("" when none): left out of the topic rows so that they fit."""
+    names = sorted({r["topic"] for r in rows})
+    if len(names) < 2:
+        return ""
+    common = os.path.commonprefix(names)
+    return common[:common.rfind(".") + 1]
+
+
+def topic_rows(rows: list[dict], prefix: str = "") -> list[dict]:
     by_topic: dict[str, list[dict]] = {}
     for row in rows:
         by_topic.setdefault(row["topic"], []).append(row)
@@ -34,7 +44,8 @@ def topic_rows(rows: list[dict]) -> list[dict]:
         states = Counter(p["status"] for p in parts)
         workers = {p["worker"]: p["worker_alive"] for p in parts if p["worker"]}
         alive = sum(1 for a in workers.values() if a)
-        name = topic if all(p["target_topic"] == topic for p in parts) else f"{topic} -> {parts[0]['target_topic']}"
+        name = topic.removeprefix(prefix) if all(p["target_topic"] == topic for p in parts) \
+            else f"{topic} -> {parts[0]['target_topic']}"
         out.append((min(_trouble(p) for p in parts), topic, {
             "topic": name, "partitions": len(parts), "lag": sum(p["lag"] for p in parts),
             "vanished": sum(p["vanished"] for p in parts),
