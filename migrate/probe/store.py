@@ -59,8 +59,13 @@ def load_latest(state: State, cluster: str, bootstrap: str | None = None,
 
 
 def load_for(state: State, name: str, profile: ClusterProfile) -> ProbeReport | None:
-    """The stored picture of the cluster `profile` reaches now (its bootstrap and current cluster id)."""
+    """The stored picture of the cluster `profile` reaches now (its bootstrap and current cluster id;
+    by bootstrap alone when the cluster does not answer, so stored results can still be read)."""
     from migrate import kafka
+    from migrate.errors import ClusterUnreachable
 
-    cluster_id = getattr(kafka.check_reachable(profile), "cluster_id", None) or None
+    try:
+        cluster_id = getattr(kafka.check_reachable(profile), "cluster_id", None) or None
+    except ClusterUnreachable:
+        cluster_id = None
     return load_latest(state, name, profile.bootstrap, cluster_id)
