@@ -8,7 +8,8 @@ import click
 
 from migrate import kafka, shutdown
 from migrate.cli import progress
-from migrate.cli.common import AppContext, emit, format_option, is_terminal, pass_app, source_option, target_option
+from migrate.cli.common import (AppContext, emit, format_option, is_terminal, pass_app, source_option, target_option,
+                                wide_option, wrapped)
 from migrate.cli.metrics import mirror_serve_options, serve_metrics_options
 from migrate.errors import ClusterUnreachable, KafkaOperationError, UsageError
 from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, configsync, registry
@@ -174,24 +175,43 @@ def _group_sync(app: AppContext, spec: MirrorSpec, metrics=None):
               help="Mirror name [default: the only mirror recorded in the state, else default].")
 @source_option
 @target_option
+@wide_option
 @format_option()
 @pass_app
-def status(app: AppContext, name: str | None, source, target, fmt: str) -> None:
-    """Per partition: source end, mirrored up to, lag, vanished offsets, state, worker, whether it is alive,
-    and its topic's config drift (keys left different from the source: reported, or refused by the target).
+def status(app: AppContext, name: str | None, source, target, wide: bool, fmt: str) -> None:
+    """Per topic: partitions, lag, vanished offsets, states and workers, problems first, and
+    each topic's config drift (keys left different from the source: reported, or refused by the target);
+    --wide: per partition.
 
     Read from the mirror's fleet status on the target, so any machine gives the same answer;
-    with an empty state, pass --target.
+    with an empty state, pass --target.  --format json lists every partition with every field.
 
     Example: migrate mirror status --name default --format json
     """
+    from migrate.cli import mirror_status as view
+
+    name = name or _only_mirror(app)
     rows = mirror_status(app, name, source, target)
-    emit(rows, fmt)
+    if fmt == "json" or wide:
+        emit(view.partitions_first_problems(rows) if wide else rows, fmt, fit=False)
+    else:
+        prefix = view.shared_prefix(rows)
+        if prefix:
+            click.echo(f"topics under {prefix}")
+        emit(view.topic_rows(rows, prefix), fmt, view.TOPIC_COLUMNS)
+    if fmt != "json":
+        for line in wrapped([view.summary(name, rows),
+                             *view.error_lines(rows), *view.drift_lines(rows)]):
+            click.echo(line)
+
+
+def _only_mirror(app: AppContext) -> str:
+    return choose_mirror(app.state, None) if recorded_mirrors(app.state) else DEFAULT_NAME
 
 
 def mirror_status(app: AppContext, name: str | None, source: str | None, target: str | None) -> list[dict]:
     if name is None:
-        name = choose_mirror(app.state, None) if recorded_mirrors(app.state) else DEFAULT_NAME
+        name = _only_mirror(app)
     record = registry.get(app.state, name)
     if record is None and not target:
         raise UsageError(f'no mirror named "{name}" in {app.state.path}; run migrate mirror --name {name} first, '
