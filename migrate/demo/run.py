@@ -9,6 +9,7 @@ apps' own files: every event processed exactly once per group, across both clust
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -212,9 +213,12 @@ class Demo:
         mirrored_live, mirrored = self.state.db.execute(
             "SELECT COALESCE(SUM(CASE WHEN topic = ? THEN length END), 0), COALESCE(SUM(length), 0) "
             "FROM offset_runs WHERE mirror = ?", [topic, self.mirror]).fetchone()
-        # the live events the source holds, counted there (no transactions on that topic: one per offset)
+        # the live events produced on the source, counted there by reading them: not by offsets,
+        # since the reverse mirror also writes the target's events back to that topic, in
+        # transactions whose commit markers take offsets too
         ends = kafka.partition_ends(source, [(topic, p) for p in range(LIVE_PARTITIONS)])
-        on_source = sum(end.high - end.low for end in ends.values())
+        read = kafka.read_ranges(source, {key: (end.low, end.high) for key, end in ends.items()})
+        on_source = sum(1 for messages in read.values() for m in messages if _produced_on(m.value()) == "source")
         return DemoSummary(
             source=f"noida-db at {source.bootstrap}", target=f"Tansu at {target.bootstrap}", prefix=self.prefix,
             seeded_records=seeded.records, seeded_topics=len(seeded.topics), events_mirrored=mirrored,
@@ -295,3 +299,11 @@ def _shipped(name: str) -> Path:
 def run_demo(state, state_path: Path, config_path: Path, progress: Callable[[str], None],
              rate: float = 50.0, keep_clusters: bool = False) -> DemoSummary:
     return Demo(state, state_path, config_path, progress, rate, keep_clusters).run()
+
+
+def _produced_on(value: bytes | None) -> str | None:
+    """The cluster a demo event was produced on (its producer says so in the event)."""
+    try:
+        return json.loads(value or b"{}").get("produced_on")
+    except (ValueError, AttributeError):
+        return None
