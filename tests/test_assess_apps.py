@@ -37,7 +37,10 @@ def test_tansu_like_target_blocks_exactly_once_recovery_and_old_init_producer_id
     assert recovery.level == BLOCKER and "at-least-once" in recovery.remedy
     producers = found[("target", "idempotent or transactional producers on kafkajs 2.x or aiokafka")]
     assert producers.level == RISK and "idempotent: false" in producers.remedy
-    assert "--compression gzip" in found[("target", "kafkajs consumers of mirrored topics")].remedy
+    advice = found[("target", "kafkajs consumers of mirrored topics")]
+    assert advice.level == OK and "--compression gzip" in advice.remedy  # advice only: no topic recompresses
+    recompressing = findings([topic("events", configs={"compression.type": "lz4"})], set())
+    assert recompressing[("target", "kafkajs consumers of mirrored topics")].level == RISK
     assert not [k for k in found if k[1] == "Quix state restored from the mirrored changelog"]
 
 

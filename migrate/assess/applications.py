@@ -46,7 +46,9 @@ def application_findings(inventory: Inventory, judge, target: str) -> Iterable[F
                   "idempotent: false, aiokafka enable_idempotence=False: at-least-once), or use a client that "
                   "sends InitProducerId v3+ (confluent-kafka, kafka-python 3, Java)" if level != OK else "")
     recompressed = [t.name for t in inventory.topics if t.configs.get("compression.type") in ("lz4", "snappy", "zstd")]
-    yield Finding("estate", target, RISK, "kafkajs consumers of mirrored topics", "-",
+    # Advice (ok) unless a topic's own compression.type makes the broker recompress: then the mirror's
+    # --compression cannot help kafkajs readers, a risk.
+    yield Finding("estate", target, RISK if recompressed else OK, "kafkajs consumers of mirrored topics", "-",
                   "migrate mirror writes lz4 batches by default (--compression); kafkajs 2.x decodes only gzip "
                   "without a codec plugin (KafkaJSNotImplemented: LZ4 compression not implemented)"
                   + (f"; topics whose compression.type the broker applies whatever the mirror sends: "
