@@ -19,9 +19,9 @@ from metrics_support import MetricsMirror
 from mirror_support import make_topic
 from support import unique, wait_until
 
-LIMIT = 2_000_000  # bytes per second
+LIMIT = 1_000_000  # bytes per second: well under what either platform serves on a loaded 2-core machine (1.7 MB/s seen)
 SIZE = 1000  # key (8 B) + value (992 B): what the limit counts
-BACKLOG = 16_000  # records: 8 s at the limit
+BACKLOG = 8_000  # records: 8 s at the limit
 LIVE = 60
 PAIRS = [("noida", "tansu"), ("tansu", "noida")]
 

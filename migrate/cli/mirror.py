@@ -152,9 +152,15 @@ def _serve_metrics(spec: MirrorSpec, serving):
 
 
 def _group_sync(app: AppContext, spec: MirrorSpec, metrics=None):
+    from migrate import kafka
     from migrate.groups import sync_groups_once
+    from migrate.mirror.loops import UNREACHABLE_WITHIN
 
     def run() -> None:
+        # coordinator requests to a cluster that just lost its brokers can abort the process
+        # (librdkafka issue 4605; see migrate.mirror.loops): wait for the next round instead
+        if kafka.lost_recently(spec.source, UNREACHABLE_WITHIN) or kafka.lost_recently(spec.target, UNREACHABLE_WITHIN):
+            return
         if metrics is None:
             sync_groups_once(app.state, spec.name, spec.source, spec.target, spec.sync_groups)
             return

@@ -7,7 +7,8 @@ wrong, done the robust way: partition ends are read from a Fetch response (the h
 watermark it carries) rather than trusted from ListOffsets, which some Kafka-compatible
 platforms answer wrongly after multi-record batches.  One module per idea:
 
-    clients         admin, consumer, producer: every confluent-kafka client, with our defaults
+    clients         admin, consumer, producer: every confluent-kafka client, with our defaults;
+                    lost_recently: whether a client here lost every broker of a cluster lately
     client_errors   error_of, is_fatal, describe_error, fail, read_failure: client errors into ours
     parallel        at_once: independent calls from a few threads, answers in call order
     metadata        check_reachable, list_topics, wait_for_topic(s), AdminSession: one admin client
@@ -27,7 +28,7 @@ from confluent_kafka import KafkaError
 
 from migrate.kafka.bounded_reads import iter_partition, read_compacted, read_log, read_ranges
 from migrate.kafka.client_errors import describe_error, error_of, fail, is_fatal, read_failure
-from migrate.kafka.clients import admin, consumer, producer
+from migrate.kafka.clients import admin, consumer, lost_recently, producer
 from migrate.kafka.ends import ENDS_CHUNK, ENDS_PARALLEL, PartitionEnds, partition_ends
 from migrate.kafka.metadata import (REACH_TIMEOUT, AdminSession, TopicInfo, check_reachable, list_topics, wait_for_topic,
                                     wait_for_topics)
@@ -40,7 +41,7 @@ __all__ = [
     "ENDS_CHUNK", "ENDS_PARALLEL", "REACH_TIMEOUT", "AdminSession", "KafkaError", "Key", "PartitionEnds", "TopicInfo",
     "add_partitions", "admin", "alter_topic_configs", "at_once", "check_reachable", "consumer", "create_topic",
     "create_topics", "delete_topics", "describe_error", "error_of", "fail", "is_fatal", "iter_partition", "key_of",
-    "list_topics", "offset_of", "partition_ends", "producer", "read_assigned", "read_compacted", "read_failure",
+    "list_topics", "lost_recently", "offset_of", "partition_ends", "producer", "read_assigned", "read_compacted", "read_failure",
     "read_log", "read_ranges", "topic_config_entries", "topic_config_entries_many", "topic_configs", "wait_for_topic",
     "wait_for_topics",
 ]

@@ -329,7 +329,8 @@ class Mirror:
         except KafkaOperationError as exc:
             log.warning("metadata refresh failed: %s", exc)
             return selected
-        check_no_loop(self.spec, self.topics.source_names, [self.topics.mapping[t] for t in now_selected])
+        check_no_loop(self.spec, self.topics.source_names, [self.topics.mapping[t] for t in now_selected],
+                      while_running=True)
         self.configs.due({t: self.topics.mapping[t] for t in now_selected if self.ownership.slot_of((t, 0)) is not None})
         if now_selected and (self.topics.take_grown() or now_selected != selected):
             log.info("topics changed; now mirroring %s", ", ".join(now_selected))
