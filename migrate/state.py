@@ -129,6 +129,13 @@ def _v6_vanished(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v7_probe_cluster_id(db: sqlite_utils.Database) -> None:
+    # A stored probe run belongs to the cluster it probed (its id and bootstrap), not to a profile
+    # name: a profile may point at a new cluster (a local one started again on another port).
+    db.execute("ALTER TABLE probe_results ADD COLUMN cluster_id TEXT")
+    db.execute("CREATE INDEX probe_results_by_bootstrap ON probe_results (bootstrap, ran_at)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_foundation,
     _v2_mirrors,
@@ -136,6 +143,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v4_playbooks,
     _v5_probe,
     _v6_vanished,
+    _v7_probe_cluster_id,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -52,12 +52,12 @@ def _probe_requirements(ctx: ActionContext, spec: str, requires: list[str], max_
 
     from migrate.probe.requirements import check_requirements
     from migrate.probe.runner import run_probe
-    from migrate.probe.store import load_latest, save_report
+    from migrate.probe.store import load_for, save_report
 
     profile = ctx.cluster(spec)
     report, how = None, "probed"
     if max_age > 0:
-        stored = load_latest(ctx.state, spec, profile.bootstrap)
+        stored = load_for(ctx.state, spec, profile)
         if stored is not None:
             age = (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(stored.ran_at)).total_seconds()
             if age <= max_age and all(stored.named(name) for name in requires):

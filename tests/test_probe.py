@@ -261,17 +261,21 @@ def test_stored_picture_is_the_latest_result_of_each_check(tmp_path):
         CheckResult("transactions", KAFKA_PYTHON, "pass", "", "ok"),
         CheckResult("list-offsets-latest", CONFLUENT, "fail", "9", "7"),
         CheckResult("client-agreement", BOTH, "pass", "", "1 compared"),
-    ))
+    ), cluster_id="id-1")
     rerun = ProbeReport("c", "127.0.0.1:9", "run2", "2026-11-27T00:01:00+00:00", 1.0, (
         CheckResult("transactions", KAFKA_PYTHON, "fail", "", "fenced"),
-    ))
+    ), cluster_id="id-1")
     with State(tmp_path / "state.db") as state:
-        assert load_latest(state, "c") is None
+        assert load_latest(state, "c", "127.0.0.1:9") is None
         save_report(state, first)
         save_report(state, rerun)
-        picture = load_latest(state, "c")
+        picture = load_latest(state, "c", "127.0.0.1:9", "id-1")
         by_bootstrap = load_latest(state, "other-name", "127.0.0.1:9")
-    assert picture.run_id == "run2"
+        # a run belongs to the cluster it probed, not to the name it was given
+        assert load_latest(state, "c") is None
+        assert load_latest(state, "c", "127.0.0.1:10", "id-1") is None  # another bootstrap
+        assert load_latest(state, "c", "127.0.0.1:9", "id-2") is None  # a new cluster on the same port
+    assert picture.run_id == "run2" and picture.cluster_id == "id-1"
     assert picture.get("transactions", KAFKA_PYTHON).status == "fail"  # refreshed by the rerun
     assert picture.get("transactions", CONFLUENT).status == "pass"  # kept from the first run
     assert picture.get("list-offsets-latest", CONFLUENT).observed == "7"

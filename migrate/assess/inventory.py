@@ -29,6 +29,7 @@ MOVE_CONFIGS = ("cleanup.policy", "retention.ms", "retention.bytes", "max.messag
                 "message.timestamp.type", "compression.type")
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_588  # Kafka's default, for platforms that report only set keys
 NOT_REPORTED = "(default)"
+TOOL_GROUP_PREFIX = "migrate.mirror."  # MirrorSpec.group_id
 ENDS_CHUNK = 20  # partitions whose ends are read in one go (see _ends)
 
 Progress = Callable[[str], None]
@@ -129,8 +130,8 @@ def take_inventory(profile: ClusterProfile, include: Iterable[str] = (), exclude
     if with_gaps:
         say(f"counting aborted records in {len(with_gaps)} partitions with offset gaps (read_committed)")
         offsets = {(i.topic, i.partition): accumulators[i.topic].offsets.get(i.partition, ()) for i in with_gaps}
-        for (topic, _), count in sampling.aborted_offsets(profile, with_gaps, offsets).items():
-            accumulators[topic].aborted += count
+        for (topic, partition), aborted in sampling.aborted_offsets(profile, with_gaps, offsets).items():
+            accumulators[topic].add_aborted(partition, aborted)
     if with_headers:
         say(f"reading header names with kafka-python in {len(with_headers)} partitions")
         for topic, names_seen in sampling.header_names_kafka_python(profile, with_headers).items():
@@ -157,7 +158,8 @@ def take_inventory(profile: ClusterProfile, include: Iterable[str] = (), exclude
     notes = []
     if not all(t.sample_complete for t in topics):
         notes.append(f"records and bytes marked ~ are extrapolated from the sample (partitions over {sample_limit} "
-                     "records are read at head and tail; partitions written to while sampled grew since)")
+                     "records are read at head and tail; partitions written to while sampled grew since); "
+                     "the others are counted")
     return Inventory(profile.name, profile.bootstrap, _now(), sample_seconds, sample_limit, tuple(topics),
                      tuple(found_groups), round(time.monotonic() - began, 2), tuple(notes))
 
@@ -180,9 +182,16 @@ def _topic(name, meta, configs, usage, parts, first_ends, last_ends, sampled, el
     transactions = "yes" if usage.aborted else ("likely" if usage.offset_gaps else "no")
     figures = tuple(PartitionFigures(p, last_ends[(name, p)].low, last_ends[(name, p)].high, sampled.get((name, p), 0))
                     for p in parts)
+    exact = complete and offsets == usage.offsets_covered
+    if exact:
+        aborted, aborted_bytes = usage.aborted, usage.aborted_bytes
+    else:  # the sample's share of aborted records and bytes, over the whole topic
+        aborted = round(records * usage.aborted / usage.sampled) if usage.sampled else 0
+        aborted_bytes = round(size_sum * usage.aborted_bytes / usage.sampled_bytes) if usage.sampled_bytes else 0
     return TopicInventory(name, len(parts), max(replicas) if replicas else None, configs, offsets, records, size_sum,
-                          complete and offsets == usage.offsets_covered, rate, bytes_rate, transactions, usage,
-                          figures)
+                          exact, rate, bytes_rate, transactions, usage, figures,
+                          committed_records=records - aborted, aborted_records=aborted,
+                          committed_bytes=size_sum - aborted_bytes)
 
 
 def _groups(profile: ClusterProfile, selected: set[str], ends) -> list[GroupInventory]:
@@ -192,7 +201,8 @@ def _groups(profile: ClusterProfile, selected: set[str], ends) -> list[GroupInve
     in the inventory.  For each partition a group lags on, one record is read: the oldest it has
     yet to read, whose age readiness compares with the topic's retention.
     """
-    names = group_admin.list_groups(profile)
+    # the tool's own groups (a mirror's, on its source) are not the estate's: nothing to move
+    names = [g for g in group_admin.list_groups(profile) if not g.startswith(TOOL_GROUP_PREFIX)]
     if not names:
         return []
     described = group_admin.describe(profile, names)

@@ -54,6 +54,7 @@ class Usage:
     log_append_time: int = 0  # records whose timestamp the broker set (LogAppendTime)
     offset_gaps: int = 0  # offsets in the windows with no record: transaction markers or compaction
     aborted: int = 0  # records read_uncommitted shows and read_committed hides
+    aborted_bytes: int = 0  # their sizes, summed
     schema_framed: int = 0  # non-null values with the Schema Registry prefix
     schema_ids: tuple[int, ...] = ()  # distinct ids, when every sampled value is framed
     oldest_timestamp: int | None = None
@@ -75,14 +76,27 @@ class TopicInventory:
     replication_factor: int | None  # None: the platform's metadata lists no replicas
     configs: dict[str, str]  # the configs that matter for a move; "(default)" when not reported
     offsets: int  # sum of end - start over partitions (records plus markers and gaps): exact
-    records_estimate: int  # data records, from the sample's records per offset
-    bytes_estimate: int  # record bytes, from the sample's mean size
+    records_estimate: int  # data records (committed and aborted), from the sample's records per offset
+    bytes_estimate: int  # their bytes, from the sample's mean size
     sample_complete: bool  # the sample read every offset: records and bytes are then counted, not extrapolated
     records_per_s: float | None  # None: not measured (--sample-seconds 0)
     bytes_per_s_estimate: float | None
     transactions: str  # "yes" (aborted records seen), "likely" (offset gaps), "no"
     usage: Usage
     partition_figures: tuple[PartitionFigures, ...] = ()
+    # What the mirror copies: the committed records (and their bytes) apart from the aborted ones.
+    # Counted when sample_complete, else extrapolated from the sample's share of aborted records.
+    committed_records: int | None = None  # None: not worked out (records_estimate then stands for both)
+    aborted_records: int = 0
+    committed_bytes: int | None = None
+
+    @property
+    def copied_records(self) -> int:
+        return self.records_estimate if self.committed_records is None else self.committed_records
+
+    @property
+    def copied_bytes(self) -> int:
+        return self.bytes_estimate if self.committed_bytes is None else self.committed_bytes
 
     @property
     def retention_ms(self) -> int | None:
@@ -188,7 +202,7 @@ class CostFigures:
 
 @dataclass(frozen=True)
 class Plan:
-    copy_bytes_estimate: int
+    copy_bytes_estimate: int  # committed records only: what the mirror copies
     copy_records_estimate: int
     throughput_mb_s: float | None  # per mirror worker
     throughput_source: str  # where the throughput comes from ("given", a probe run, or "none")
@@ -204,6 +218,9 @@ class Plan:
     costs: CostFigures | None
     vars: dict[str, object] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    copy_exact: bool = False  # every partition was read whole: the copy's records and bytes are counted
+    throughput_records_s: float | None = None  # per mirror worker, where the figure's source gives one
+    copy_aborted_records: int = 0  # left out of the copy (aborted transactions)
 
 
 @dataclass(frozen=True)

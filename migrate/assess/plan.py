@@ -23,6 +23,7 @@ import yaml
 
 from migrate.assess.model import CostFigures, Costs, Inventory, Plan, TopicInventory
 from migrate.errors import ConfigError
+from migrate.probe.mirror_checks import mirror_figure
 
 GB = 1e9
 MB = 1e6
@@ -31,7 +32,7 @@ SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 PRICE_KEYS = ("storage_gb_month", "transfer_gb", "worker_hour")
 DEFAULT_MAX_LAG = 1000  # the shipped cutover's default
 MAX_LAG_SECONDS = 5  # the caught-up gate allows about this many seconds of writes
-_THROUGHPUT = re.compile(r"produce [\d,.]+ msg/s \(([\d.]+) MB/s\)")
+_RECORDS_S = re.compile(r"\(([\d,]+) records/s\)")
 
 
 def load_costs(path: str | Path) -> Costs:
@@ -62,25 +63,32 @@ def load_costs(path: str | Path) -> Costs:
     return Costs(currency=currency, **prices)
 
 
-def probe_throughput(report) -> tuple[float | None, str]:
-    """The target's measured produce throughput (MB/s) from a probe report's throughput figure."""
+def probe_throughput(report) -> tuple[float | None, str, float | None]:
+    """What one mirror worker copies (MB/s, where it comes from, records/s), from a probe report.
+
+    Only the probe's real mirror run (check mirror-throughput) counts: a raw producer's figure
+    (check throughput) is many times what a mirror worker reaches.
+    """
     if report is None:
-        return None, "none"
-    result = report.get("throughput", "confluent-kafka")
-    found = _THROUGHPUT.search(result.observed) if result is not None else None
-    if not found or float(found.group(1)) <= 0:
-        return None, "none"
-    return float(found.group(1)), (f"measured: the target's produce throughput in probe run {report.run_id} "
-                                   f"({report.ran_at}; one producer, one partition)")
+        return None, "none", None
+    result = report.get("mirror-throughput", "confluent-kafka")
+    if result is None or not result.ok:
+        return None, "none", None
+    mb_s = mirror_figure(result.observed)
+    records = _RECORDS_S.search(result.observed)
+    if not mb_s:
+        return None, "none", None
+    return mb_s, (f"measured: a real mirror run on the target in probe run {report.run_id} ({report.ran_at}): "
+                  f"{result.observed}"), float(records.group(1).replace(",", "")) if records else None
 
 
 def target_storage(topic: TopicInventory, overlap_s: float) -> int:
     """Bytes the target holds for a topic at the end of the overlap, under the topic's retention."""
     rate = topic.bytes_per_s_estimate or 0.0
-    grown = topic.bytes_estimate + rate * overlap_s
+    grown = topic.copied_bytes + rate * overlap_s
     retention = topic.retention_ms
     if retention is not None and not topic.compacted:
-        grown = min(grown, max(topic.bytes_estimate, rate * retention / 1000))
+        grown = min(grown, max(topic.copied_bytes, rate * retention / 1000))
     limit = topic.configs.get("retention.bytes", "(default)")
     if limit not in ("(default)", "-1") and int(limit) >= 0:
         grown = min(grown, int(limit) * topic.partitions)
@@ -94,10 +102,13 @@ def topics_regex(names: Iterable[str]) -> str:
 
 def make_plan(inventory: Inventory, source: str, target: str | None, throughput_mb_s: float | None = None,
               throughput_source: str = "given", copy_window_s: float | None = None, headroom: float = 1.5,
-              overlap_days: float = 30.0, costs: Costs | None = None) -> Plan:
+              overlap_days: float = 30.0, costs: Costs | None = None,
+              throughput_records_s: float | None = None) -> Plan:
+    """The plan; the copy is of committed records (the mirror leaves aborted ones out), and a worker
+    takes the longer of its byte rate and, when known, its record rate (small records are bound by it)."""
     topics = inventory.topics
-    copy_bytes = sum(t.bytes_estimate for t in topics)
-    copy_records = sum(t.records_estimate for t in topics)
+    copy_bytes = sum(t.copied_bytes for t in topics)
+    copy_records = sum(t.copied_records for t in topics)
     measured = [t.bytes_per_s_estimate for t in topics if t.bytes_per_s_estimate is not None]
     write_rate = sum(measured) if measured else None
     notes = []
@@ -106,11 +117,14 @@ def make_plan(inventory: Inventory, source: str, target: str | None, throughput_
     copy_workers, copy_s, dual_workers = 1, None, None
     if throughput_mb_s:
         one_worker_s = copy_bytes / (throughput_mb_s * MB)
+        if throughput_records_s:
+            one_worker_s = max(one_worker_s, copy_records / throughput_records_s)
         if copy_window_s:
             copy_workers = max(1, math.ceil(one_worker_s / copy_window_s))
         copy_s = one_worker_s / copy_workers
     else:
-        notes.append("copy duration not estimated: pass --throughput MB/s (per mirror worker) or probe the target")
+        notes.append("copy duration not estimated: pass --throughput MB/s (per mirror worker), or measure a mirror "
+                     f"worker on the target: migrate probe --cluster {target or 'TARGET'} --only mirror-throughput")
     bandwidth = write_rate * headroom if write_rate is not None else None
     if bandwidth is not None and throughput_mb_s:
         dual_workers = max(1, math.ceil(bandwidth / (throughput_mb_s * MB)))
@@ -134,7 +148,9 @@ def make_plan(inventory: Inventory, source: str, target: str | None, throughput_
                 round(copy_s, 1) if copy_s is not None else None, copy_workers, copy_window_s,
                 round(write_rate, 1) if write_rate is not None else None, headroom,
                 round(bandwidth, 1) if bandwidth is not None else None, dual_workers, overlap_days, storage, cost,
-                playbook_vars(inventory, source, target), tuple(notes))
+                playbook_vars(inventory, source, target), tuple(notes),
+                copy_exact=all(t.sample_complete for t in topics), throughput_records_s=throughput_records_s,
+                copy_aborted_records=sum(t.aborted_records for t in topics))
 
 
 def playbook_vars(inventory: Inventory, source: str, target: str | None) -> dict[str, object]:

@@ -18,6 +18,7 @@ from typing import Iterable
 
 from migrate import groups as group_admin
 from migrate import kafka
+from migrate.assess import applications
 from migrate.assess.model import (BLOCKER, NOT_PROBED, OK, RISK, Finding, Inventory, ProbeUsed, Readiness,
                                   TopicInventory)
 from migrate.config import ClusterProfile
@@ -43,6 +44,7 @@ def checks_needed(inventory: Inventory) -> list[str]:
             names.add(f"compression-{codec}")
     if inventory.groups:
         names |= {"group-offset-commit-inactive-admin", "describe-groups-empty"}
+    names |= applications.checks_needed(inventory)
     return sorted(names)
 
 
@@ -82,6 +84,7 @@ def assess_readiness(inventory: Inventory, target: ClusterProfile, target_name: 
     for group in inventory.groups:
         findings.extend(group_findings(group, judge))
         findings.extend(retention_findings(group, topics, now_ms))
+    findings.extend(applications.application_findings(inventory, judge, target_name))
     findings.extend(clashes(inventory, target))
     return Readiness(target_name, probe, tuple(findings))
 

@@ -94,6 +94,7 @@ class SampleAccumulator:
         self.near_limit = int(max_message_bytes * NEAR_MAX_FRACTION)
         self.sizes = array("I")
         self.offsets: dict[int, array] = {}  # partition -> sampled offsets (read_uncommitted)
+        self.offset_sizes: dict[int, array] = {}  # partition -> the size of the record at each of those offsets
         self.covered = 0
         self.gaps = 0
         self.null_keys = self.tombstones = self.with_headers = 0
@@ -104,6 +105,7 @@ class SampleAccumulator:
         self.oldest: int | None = None
         self.newest: int | None = None
         self.aborted = 0
+        self.aborted_bytes = 0
         self.nul_header_names: set[str] = set()
         self._last_ts: dict[int, int] = {}
 
@@ -113,17 +115,26 @@ class SampleAccumulator:
         self.covered += end - start
         expected, count = start, 0
         offsets = self.offsets.setdefault(partition, array("q"))
+        sizes = self.offset_sizes.setdefault(partition, array("I"))
         self._last_ts.pop(partition, None)  # head and tail windows are not adjacent
         for record in records:
             count += 1
             self.gaps += max(0, record.offset - expected)
             expected = record.offset + 1
             offsets.append(record.offset)
-            self._add(partition, record)
+            sizes.append(self._add(partition, record))
         self.gaps += max(0, end - expected)
         return count
 
-    def _add(self, partition: int, record: Record) -> None:
+    def add_aborted(self, partition: int, aborted: Iterable[int]) -> None:
+        """Count the sampled records at these offsets of a partition as aborted (with their bytes)."""
+        gone = set(aborted)
+        for offset, size in zip(self.offsets.get(partition, ()), self.offset_sizes.get(partition, ())):
+            if offset in gone:
+                self.aborted += 1
+                self.aborted_bytes += size
+
+    def _add(self, partition: int, record: Record) -> int:
         size = record_size(record)
         self.sizes.append(size)
         if size >= self.near_limit:
@@ -151,6 +162,7 @@ class SampleAccumulator:
             self._last_ts[partition] = ts
             self.oldest = ts if self.oldest is None else min(self.oldest, ts)
             self.newest = ts if self.newest is None else max(self.newest, ts)
+        return size
 
     def usage(self) -> Usage:
         ordered = sorted(self.sizes)
@@ -169,6 +181,7 @@ class SampleAccumulator:
             nul_header_names=tuple(sorted(escape_name(n) for n in self.nul_header_names)),
             sizes=sizes, backwards_timestamps=self.backwards, near_max_bytes=self.near_max,
             log_append_time=self.log_append, offset_gaps=self.gaps, aborted=self.aborted,
+            aborted_bytes=self.aborted_bytes,
             schema_framed=self.framed if ids else 0, schema_ids=ids,
             oldest_timestamp=self.oldest, newest_timestamp=self.newest)
 
@@ -215,7 +228,7 @@ def timestamps_at(profile: ClusterProfile, positions: list[tuple[str, int, int]]
 
 
 def aborted_offsets(profile: ClusterProfile, plan: list[PartitionWindows],
-                    uncommitted: Mapping[tuple[str, int], Iterable[int]]) -> dict[tuple[str, int], int]:
+                    uncommitted: Mapping[tuple[str, int], Iterable[int]]) -> dict[tuple[str, int], list[int]]:
     """Per partition, the sampled offsets a read_committed reader does not get (aborted records).
 
     Windows are clipped at the last stable offset: a transaction still open is not aborted.
@@ -224,7 +237,7 @@ def aborted_offsets(profile: ClusterProfile, plan: list[PartitionWindows],
         return {}
     stable = kafka.partition_ends(profile, [(p.topic, p.partition) for p in plan], isolation="read_committed")
     client = kafka.consumer(profile, **_BOUNDED_READ, **{"isolation.level": "read_committed"})
-    out: dict[tuple[str, int], int] = {}
+    out: dict[tuple[str, int], list[int]] = {}
     try:
         for item in plan:
             key = (item.topic, item.partition)
@@ -235,7 +248,7 @@ def aborted_offsets(profile: ClusterProfile, plan: list[PartitionWindows],
                 seen.update(m.offset() for m in kafka.iter_partition(client, profile, item.topic, item.partition,
                                                                      start, end, batch=end - start))
             inside = [o for o in uncommitted.get(key, ()) if any(s <= o < e for s, e in clipped)]
-            out[key] = sum(1 for o in inside if o not in seen)
+            out[key] = [o for o in inside if o not in seen]
     finally:
         client.close()
     return out

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import click
-from tabulate import tabulate
 
-from migrate.cli.common import AppContext, _plain, pass_app, source_option, target_option
+from migrate.cli.common import AppContext, _plain, pass_app, source_option, table_text, target_option, wide_option, wrapped
 from migrate.errors import EXIT_CHECK_FAILED, ConfigError, UsageError
 
 
@@ -32,23 +31,36 @@ def _write(path: str, text: str) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def render_table(assessment) -> str:
+def render_table(assessment, wide: bool = False) -> str:
+    """The report for a terminal: readiness (problems first, a shared cause said once), topics, groups, plan.
+
+    Every table fits the terminal width; evidence goes below the readiness table.  `wide`: every
+    column of the topics and groups and one readiness row per subject.
+    """
     from migrate.assess import summary
 
-    def table(rows) -> str:
-        return tabulate([list(r.values()) for r in rows], headers=list(rows[0])) if rows else "(none)"
-
     parts = []
-    if assessment.readiness is not None:
-        parts += ["READINESS", table(summary.readiness_rows(assessment.readiness))]
-        lines = summary.finding_lines(assessment.readiness)
-        if lines:
-            parts += ["", *lines]
+    prefix = "" if wide else summary.shared_prefix(assessment)
+    under = f" (names under {prefix})" if prefix else ""
+    r = assessment.readiness
+    if r is not None:
+        parts.append(f"READINESS on {r.target}{under}")
+        collapsed = summary.not_probed_lines(r)
+        rows = summary.readiness_rows(r) if wide else summary.readiness_compact_rows(r, prefix)
+        if rows:
+            parts.append(table_text(rows))
+        parts += wrapped(collapsed + summary.finding_lines(r, collapse=not wide))
+        fine = summary.ok_line(r, prefix)
+        if fine and not wide:
+            parts += wrapped([fine])
         parts.append("")
-    parts += ["TOPICS (~ estimate from the sample)", table(summary.topic_rows(assessment)), "",
-              "GROUPS", table(summary.group_rows(assessment)), "",
-              "PLAN", table(summary.plan_rows(assessment)), "",
-              *assessment.inventory.notes, *assessment.notes, *assessment.plan.notes, summary.headline(assessment)]
+    topics = summary.topic_rows(assessment) if wide else summary.topic_compact_rows(assessment, prefix)
+    groups = summary.group_rows(assessment) if wide else summary.group_compact_rows(assessment, prefix)
+    parts += [f"TOPICS{under}", table_text(topics, fit=not wide), *wrapped([summary.topics_total(assessment)]), "",
+              f"GROUPS{under}", table_text(groups, fit=not wide), "",
+              "PLAN", table_text(summary.plan_rows(assessment)), "",
+              *wrapped([*assessment.inventory.notes, *assessment.notes, *assessment.plan.notes,
+                        summary.headline(assessment)])]
     return "\n".join(parts)
 
 
@@ -65,7 +77,7 @@ def render_table(assessment) -> str:
 @click.option("--probe", "run_probe", is_flag=True,
               help="Probe the target now (writes scratch topics there); default: reuse its stored probe results.")
 @click.option("--throughput", type=click.FloatRange(min=0, min_open=True), metavar="MB/S",
-              help="Copy throughput of one mirror worker (default: the target's probe throughput figure).")
+              help="Copy throughput of one mirror worker (default: measured by the target's probe, a real mirror run).")
 @click.option("--copy-window", callback=_duration, metavar="DURATION",
               help="Time the initial copy may take (e.g. 2h): sizes the number of mirror workers.")
 @click.option("--headroom", type=click.FloatRange(min=1), default=1.5, show_default=True,
@@ -77,13 +89,14 @@ def render_table(assessment) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table", show_default=True,
               help="Report format; json is stable for scripts, html is self-contained.")
 @click.option("--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@wide_option
 @click.option("--vars-file", metavar="FILE", help="Write the playbook variables (YAML) to FILE.")
 @pass_app
 @click.pass_context
 def assess(ctx: click.Context, app: AppContext, source: str | None, target: str | None, topics: tuple[str, ...],
            exclude: tuple[str, ...], sample_seconds: float, sample_records: int, run_probe: bool,
            throughput: float | None, copy_window: float | None, headroom: float, overlap_days: float,
-           costs_file: str | None, fmt: str, output: str | None, vars_file: str | None) -> None:
+           costs_file: str | None, fmt: str, output: str | None, wide: bool, vars_file: str | None) -> None:
     """Know the estate before moving it: inventory, readiness on the target, plan (exit 1 on a blocker).
 
     Read-only on both clusters (no writes, commits or group joins) unless --probe is given.
@@ -113,7 +126,7 @@ def assess(ctx: click.Context, app: AppContext, source: str | None, target: str 
     elif fmt == "html":
         text = render_html(assessment)
     else:
-        text = render_table(assessment) + "\n"
+        text = render_table(assessment, wide) + "\n"
     if vars_file:
         _write(vars_file, vars_yaml(assessment.plan.vars, Path(vars_file).name))
     if output:

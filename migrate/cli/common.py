@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -102,23 +103,63 @@ def _plain(value: Any) -> Any:
 
 
 def emit(rows: Iterable[Any], fmt: str, headers: list[str] | None = None, tablefmt: str = "simple",
-         fit: bool = False) -> None:
+         fit: bool = True) -> None:
     """Print rows (dicts or dataclasses) as a table or as a JSON list.
 
-    `fit`: tables with long free-text cells (plans, evidence, step results) wrap those cells so
-    that each line fits the terminal width; nothing is cut off, and JSON always has the full text.
+    Tables fit the terminal width (`fit`): long free-text cells wrap inside their column;
+    nothing is cut off, and JSON always has the full text.
     """
     data = [_plain(row) for row in rows]
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, default=str))
         return
+    click.echo(table_text(data, headers, tablefmt, fit))
+
+
+def table_text(rows: Iterable[Any], headers: list[str] | None = None, tablefmt: str = "simple",
+               fit: bool = True) -> str:
+    """Rows (dicts or dataclasses) as a table that fits the terminal width; "(none)" when empty."""
+    data = [_plain(row) for row in rows]
     if not data:
-        click.echo("(none)")
-        return
+        return "(none)"
     keys = headers or list(data[0].keys())
     cells = [[row.get(k) for k in keys] for row in data]
     widths = fitted_widths(keys, cells, terminal_width()) if fit else None
-    click.echo(tabulate(cells, headers=keys, tablefmt=tablefmt, maxcolwidths=widths))
+    # tabulate 0.9/0.10 takes a cell such as "2,019" in a wrapped column for an int and then fails
+    # to convert it (ValueError): such cells go in as text it does not try to parse
+    if widths:
+        for row in cells:
+            for i, cell in enumerate(row):
+                if widths[i] is not None and isinstance(cell, str) and _GROUPED_INT.fullmatch(cell):
+                    row[i] = _Verbatim(cell)
+    return tabulate(cells, headers=keys, tablefmt=tablefmt, maxcolwidths=widths)
+
+
+_GROUPED_INT = re.compile(r"-?\d{1,3}(,\d{3})+")
+
+
+class _Verbatim:
+    """A cell tabulate prints as it is (not a str, so its number detection leaves it alone)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def wrapped(lines: Iterable[str], indent: str = "  ") -> list[str]:
+    """Free text below a table, each line wrapped to the terminal width (later lines of one indented)."""
+    width = terminal_width()
+    out = []
+    for line in lines:
+        out.extend(click.wrap_text(line, width, subsequent_indent=indent).splitlines() or [""])
+    return out
+
+
+def wide_option(f: Callable) -> Callable:
+    return click.option("--wide", is_flag=True,
+                        help="Every column (tables may then be wider than the terminal); --format json has all.")(f)
 
 
 def terminal_width() -> int:
@@ -135,12 +176,13 @@ def fitted_widths(headers: list[str], cells: list[list[Any]], width: int) -> lis
     """Per-column wrap widths that make the table fit `width`, taken from the widest columns first.
 
     A column is not made narrower than its longest word, so names and verdicts stay whole;
-    only in the widest column (JSON, evidence) are words longer than LONG_WORD broken.
+    only in the widest column (JSON, evidence) are words longer than LONG_WORD broken, and never
+    in the first column (the names the rows are about) while another column can give way.
     """
     # tabulate makes a column at least its header + 2 wide
     natural = [max([len(str(h)) + 2] + [_cell_width(row[i]) for row in cells]) for i, h in enumerate(headers)]
     # words stay whole (names, ids, verdicts), except in the widest column (JSON, evidence)
-    widest = max(range(len(natural)), key=lambda i: natural[i])
+    widest = max(range(1, len(natural)) if len(natural) > 1 else range(1), key=lambda i: natural[i])
     floors = [min(full, max(MIN_COLUMN, len(str(h)) + 2,
                             min(LONG_WORD if i == widest else full, _longest_word([row[i] for row in cells]))))
               for i, (h, full) in enumerate(zip(headers, natural))]

@@ -6,12 +6,20 @@ import time
 
 import click
 
-from migrate.cli.common import AppContext, emit, emit_json, format_option, pass_app
+from migrate.cli.common import AppContext, emit_json, format_option, pass_app, table_text, terminal_width, wrapped
 from migrate.errors import CheckFailed
 
 
 class DemoFailed(CheckFailed):
     """The demo ran and its proof does not hold."""
+
+
+def render(summary) -> str:
+    """The demo's result for a terminal: its figures (each saying what it counts), then the verdict."""
+    verdict = "PROOF HOLDS" if summary.ok else "PROOF FAILED"
+    return "\n".join([table_text(summary.rows(), ["what", "result"]), "", *wrapped([
+        f"{verdict}: {summary.proof.produced:,} live events, each processed once by every group: lost "
+        f"{summary.proof.lost}, processed twice {summary.proof.twice}. The runs: migrate playbook history"])])
 
 
 @click.command()
@@ -31,19 +39,17 @@ def demo(app: AppContext, rate: float, keep_clusters: bool, fmt: str) -> None:
     started = time.monotonic()
 
     def progress(line: str) -> None:
-        click.echo(f"[{time.monotonic() - started:5.1f}s] {line}", err=True)
+        stamp = f"[{time.monotonic() - started:5.1f}s] "
+        text = click.wrap_text(line, max(40, terminal_width() - len(stamp)), preserve_paragraphs=False,
+                               subsequent_indent="   " if not line.startswith(" ") else "      ")
+        for i, part in enumerate(text.splitlines() or [""]):
+            click.echo((stamp if i == 0 else " " * len(stamp)) + part, err=True)
 
     summary = run_demo(app.state, app.state.path, app.config_path, progress, rate=rate, keep_clusters=keep_clusters)
     if fmt == "json":
         emit_json(summary)
     else:
-        emit(summary.rows(), fmt, ["what", "result"])
-        verdict = "PROOF HOLDS" if summary.ok else "PROOF FAILED"
-        click.echo(f"\n{verdict}: {summary.proof.produced} events, lost {summary.proof.lost}, "
-                   f"processed twice {summary.proof.twice}. Runs: migrate playbook history")
-        if summary.metrics_url:
-            lag = "not read" if summary.final_lag is None else f"{summary.final_lag} records"
-            click.echo(f"Mirror metrics were at {summary.metrics_url}; final exact lag {lag}.")
+        click.echo(render(summary))
     if not summary.ok:
         raise DemoFailed(f"demo proof failed: lost {summary.proof.lost}, processed twice {summary.proof.twice}; "
                          f"cutover {summary.cutover}")

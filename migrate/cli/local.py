@@ -72,4 +72,9 @@ def seed(app: AppContext, cluster: str, scale: int, seed_value: int, prefix: str
     from migrate.seed import seed_estate
 
     summary = seed_estate(app.cluster(cluster, "cluster"), scale=scale, seed=seed_value, prefix=prefix)
-    emit(summary.rows(), fmt)
+    if fmt == "json" or not prefix:
+        emit(summary.rows(), fmt)
+        return
+    # names without their shared prefix, so that the table fits the terminal
+    click.echo(f"names under {prefix}")
+    emit([{**row, "name": str(row["name"]).removeprefix(prefix)} for row in summary.rows()], fmt)

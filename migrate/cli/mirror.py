@@ -8,13 +8,34 @@ import click
 
 from migrate import kafka, shutdown
 from migrate.cli import progress
-from migrate.cli.common import AppContext, emit, format_option, is_terminal, pass_app, source_option, target_option
+from migrate.cli.common import (AppContext, emit, format_option, is_terminal, pass_app, source_option, target_option,
+                                wide_option, wrapped)
 from migrate.cli.metrics import mirror_serve_options, serve_metrics_options
-from migrate.errors import UsageError
-from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, registry
+from migrate.errors import ClusterUnreachable, KafkaOperationError, UsageError
+from migrate.mirror import DEFAULT_NAME, Mirror, MirrorSpec, configsync, registry
 from migrate.mirror.registry import MirrorRecord, choose_mirror, recorded_mirrors
 from migrate.offset_maps.store import MapStore
 
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
+
+
+class ByteSize(click.ParamType):
+    """A byte count: 500000, 500KB, 20MB, 1GiB (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024)."""
+
+    name = "bytes"
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().replace(" ", "")
+        number = text.rstrip("KMGIB")
+        unit = text[len(number):]
+        try:
+            if unit not in _UNITS or float(number) < 0:
+                raise ValueError(text)
+            return int(float(number) * _UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a byte count; use e.g. 500000, 500KB, 20MB or 1GiB", param, ctx)
 
 
 @click.group(invoke_without_command=True)
@@ -43,6 +64,9 @@ from migrate.offset_maps.store import MapStore
 @click.option("--worker-id", default="", metavar="ID",
               help="This worker's id in the slots group (static membership: a restart reclaims its slots at once). "
                    "Default: derived from this machine, the state file and --name.")
+@click.option("--membership", type=click.Choice(["static", "dynamic"]), default="static", show_default=True,
+              help="How this worker joins the slots group: static (a restart reclaims its slots at once) or dynamic "
+                   "(for a source that never drops a dead static member, such as Tansu 0.6.0).")
 @click.option("--slots", type=click.IntRange(min=1, max=256), default=8, show_default=True,
               help="Write slots (one target producer each) shared by the workers; fixed on the mirror's first run.")
 @click.option("--open-transactions", type=click.IntRange(min=0, max=256), default=0, show_default=True,
@@ -50,14 +74,25 @@ from migrate.offset_maps.store import MapStore
                    "limit). 1 or 2 suits targets whose transactions slow down when concurrent (Tansu).")
 @click.option("--held-records", type=click.IntRange(min=1, max=10_000_000), default=50_000, show_default=True,
               help="Records held per slot while it commits before its partitions are paused (bounds memory).")
+@click.option("--config-include", multiple=True, metavar="REGEX",
+              help="Also keep topic configs whose whole key matches in sync (repeatable; beside the built-in list).")
+@click.option("--config-exclude", multiple=True, metavar="REGEX",
+              help="Never copy or sync topic configs whose whole key matches (repeatable).")
+@click.option("--config-drift", type=click.Choice(["restore", "report"]), default="restore", show_default=True,
+              help="A target topic config changed by hand: set it back to the source's value, or only report it.")
+@click.option("--max-bytes-per-second", type=ByteSize(), default="0", show_default=True, metavar="BYTES",
+              help="Source bytes this worker reads per second at most, e.g. 20MB (0: no limit); live partitions "
+                   "are served first.")
 @click.option("--sync-groups", metavar="REGEX", help="Also sync offsets of matching inactive groups to the target.")
 @click.option("--sync-interval", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Seconds between group offset syncs.")
 @serve_metrics_options
 @click.pass_context
 def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, until_caught_up, follow,
-           transactions, compression, commit_interval, session_timeout_ms, refresh_interval, worker_id, slots,
-           open_transactions, held_records, sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
+           transactions, compression, commit_interval, session_timeout_ms, refresh_interval, worker_id, membership,
+           slots,
+           open_transactions, held_records, config_include, config_exclude, config_drift, max_bytes_per_second,
+           sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
     """Copy topics from a source to a target cluster exactly once, writing exact offset maps.
 
     Example: migrate mirror --source source --target target --topics 'workflow\\..*' --until-caught-up
@@ -72,9 +107,10 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         topics=tuple(topics), exclude=tuple(exclude), rename=rename, transactions=transactions,
         until_caught_up=until_caught_up, compression=compression, commit_interval_s=commit_interval,
         session_timeout_ms=session_timeout_ms, source_spec=source, target_spec=target,
-        sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id,
+        sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id, membership=membership,
         metadata_refresh_s=refresh_interval, slots=slots,
-        open_transactions=open_transactions, held_records=held_records,
+        open_transactions=open_transactions, held_records=held_records, config_include=tuple(config_include),
+        config_exclude=tuple(config_exclude), config_drift=config_drift, max_bytes_per_second=max_bytes_per_second,
     )
     serving = mirror_serve_options(app, metrics_port, metrics_host, metrics_detail)
     metrics, server = _serve_metrics(spec, serving) if serving.enabled else (None, None)
@@ -126,9 +162,15 @@ def _serve_metrics(spec: MirrorSpec, serving):
 
 
 def _group_sync(app: AppContext, spec: MirrorSpec, metrics=None):
+    from migrate import kafka
     from migrate.groups import sync_groups_once
+    from migrate.mirror.loops import UNREACHABLE_WITHIN
 
     def run() -> None:
+        # coordinator requests to a cluster that just lost its brokers can abort the process
+        # (librdkafka issue 4605; see migrate.mirror.loops): wait for the next round instead
+        if kafka.lost_recently(spec.source, UNREACHABLE_WITHIN) or kafka.lost_recently(spec.target, UNREACHABLE_WITHIN):
+            return
         if metrics is None:
             sync_groups_once(app.state, spec.name, spec.source, spec.target, spec.sync_groups)
             return
@@ -149,34 +191,55 @@ def _group_sync(app: AppContext, spec: MirrorSpec, metrics=None):
               help="Mirror name [default: the only mirror recorded in the state, else default].")
 @source_option
 @target_option
+@wide_option
 @format_option()
 @pass_app
-def status(app: AppContext, name: str | None, source, target, fmt: str) -> None:
-    """Per partition: source end, mirrored up to, lag, vanished offsets, state, worker and whether it is alive.
+def status(app: AppContext, name: str | None, source, target, wide: bool, fmt: str) -> None:
+    """Per topic: partitions, lag, vanished offsets, states and workers, problems first, and
+    each topic's config drift (keys left different from the source: reported, or refused by the target);
+    --wide: per partition.
 
     Read from the mirror's fleet status on the target, so any machine gives the same answer;
-    with an empty state, pass --target.
+    with an empty state, pass --target.  --format json lists every partition with every field.
 
     Example: migrate mirror status --name default --format json
     """
+    from migrate.cli import mirror_status as view
+
+    name = name or _only_mirror(app)
     waiting: list[str] = []
     rows = mirror_status(app, name, source, target, waiting)
-    emit(rows, fmt)
+    if fmt == "json" or wide:
+        emit(view.partitions_first_problems(rows) if wide else rows, fmt, fit=False)
+    else:
+        prefix = view.shared_prefix(rows)
+        if prefix:
+            click.echo(f"topics under {prefix}")
+        emit(view.topic_rows(rows, prefix), fmt, view.TOPIC_COLUMNS)
+    if fmt != "json":
+        for line in wrapped([view.summary(name, rows),
+                             *view.error_lines(rows), *view.drift_lines(rows)]):
+            click.echo(line)
     for line in waiting:
         click.echo(f"warning: {line}", err=True)
+
+
+def _only_mirror(app: AppContext) -> str:
+    return choose_mirror(app.state, None) if recorded_mirrors(app.state) else DEFAULT_NAME
 
 
 def mirror_status(app: AppContext, name: str | None, source: str | None, target: str | None,
                   waiting: list[str] | None = None) -> list[dict]:
     """The partition rows; `waiting` gets a line per live worker holding no slot (migrate.mirror.vacancies)."""
     if name is None:
-        name = choose_mirror(app.state, None) if recorded_mirrors(app.state) else DEFAULT_NAME
+        name = _only_mirror(app)
     record = registry.get(app.state, name)
     if record is None and not target:
         raise UsageError(f'no mirror named "{name}" in {app.state.path}; run migrate mirror --name {name} first, '
                          "or pass --target to read its fleet status from the target cluster")
     # record is None only when --target is given (refused above otherwise)
-    fleet_status = registry.read_fleet(app.cluster(target or cast(MirrorRecord, record).target, "target"), name)
+    target_profile = app.cluster(target or cast(MirrorRecord, record).target, "target")
+    fleet_status = registry.read_fleet(target_profile, name)
     if record is None:
         if fleet_status is None or not registry.adopt_definition(app.state, name, fleet_status):
             raise UsageError(f'no mirror named "{name}" in {app.state.path} nor on cluster "target"; '
@@ -191,6 +254,7 @@ def mirror_status(app: AppContext, name: str | None, source: str | None, target:
     ends = kafka.partition_ends(app.cluster(source or record.source, "source"),
                                 [(r.topic, r.partition) for r in parts])
     vanished = MapStore(app.state, name).vanished()
+    configs = _config_records(target_profile, name)
     rows = []
     for r in parts:
         end = ends[(r.topic, r.partition)]
@@ -200,6 +264,15 @@ def mirror_status(app: AppContext, name: str | None, source: str | None, target:
             "source_end": end.high, "mirrored_to": r.source_high, "lag": max(0, end.high - mirrored_to),
             "vanished": sum(e - f for f, e in vanished.get((r.topic, r.partition), [])),
             "status": r.status, "last_commit": r.updated_at, "worker": r.worker,
-            "worker_alive": r.alive, "error": r.error,
+            "worker_alive": r.alive, "config_drift": configsync.drift_text(configs.get(r.topic, {})), "error": r.error,
         })
     return rows
+
+
+def _config_records(target, name: str) -> dict[str, dict]:
+    """The config sync's records (migrate.mirror.configsync); none when they cannot be read."""
+    try:
+        return configsync.read_records(target, name)
+    except (ClusterUnreachable, KafkaOperationError) as exc:
+        click.echo(f"warning: config drift of mirror \"{name}\" unreadable ({exc})", err=True)
+        return {}

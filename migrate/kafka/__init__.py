@@ -7,11 +7,12 @@ wrong, done the robust way: partition ends are read from a Fetch response (the h
 watermark it carries) rather than trusted from ListOffsets, which some Kafka-compatible
 platforms answer wrongly after multi-record batches.  One module per idea:
 
-    clients         admin, consumer, producer: every confluent-kafka client, with our defaults
+    clients         admin, consumer, producer: every confluent-kafka client, with our defaults;
+                    lost_recently: whether a client here lost every broker of a cluster lately
     client_errors   error_of, is_fatal, describe_error, fail, read_failure: client errors into ours
     parallel        at_once: independent calls from a few threads, answers in call order
     metadata        check_reachable, list_topics, wait_for_topic(s), AdminSession: one admin client
-    topics          create_topic(s), add_partitions, delete_topics, topic_config_entries, topic_configs
+    topics          create_topic(s), add_partitions, delete_topics, topic_config_entries, alter_topic_configs
     ends            partition_ends, PartitionEnds: log start and end from Fetch responses
     read_loop       read_assigned, key_of, offset_of: the one loop that reads assigned partitions
     bounded_reads   read_ranges, iter_partition, read_log, read_compacted: reads up to a known end
@@ -27,20 +28,20 @@ from confluent_kafka import KafkaError
 
 from migrate.kafka.bounded_reads import iter_partition, read_compacted, read_log, read_ranges
 from migrate.kafka.client_errors import describe_error, error_of, fail, is_fatal, read_failure
-from migrate.kafka.clients import admin, consumer, producer
+from migrate.kafka.clients import admin, consumer, lost_recently, producer
 from migrate.kafka.ends import ENDS_CHUNK, ENDS_PARALLEL, PartitionEnds, partition_ends
 from migrate.kafka.metadata import (REACH_TIMEOUT, AdminSession, TopicInfo, check_reachable, list_topics, wait_for_topic,
                                     wait_for_topics)
 from migrate.kafka.parallel import at_once
 from migrate.kafka.read_loop import Key, key_of, offset_of, read_assigned
-from migrate.kafka.topics import (add_partitions, create_topic, create_topics, delete_topics, topic_config_entries,
-                                  topic_config_entries_many, topic_configs)
+from migrate.kafka.topics import (add_partitions, alter_topic_configs, create_topic, create_topics, delete_topics,
+                                  topic_config_entries, topic_config_entries_many, topic_configs)
 
 __all__ = [
     "ENDS_CHUNK", "ENDS_PARALLEL", "REACH_TIMEOUT", "AdminSession", "KafkaError", "Key", "PartitionEnds", "TopicInfo",
-    "add_partitions", "admin", "at_once", "check_reachable", "consumer", "create_topic", "create_topics",
-    "delete_topics", "describe_error", "error_of", "fail", "is_fatal", "iter_partition", "key_of", "list_topics",
-    "offset_of", "partition_ends", "producer", "read_assigned", "read_compacted", "read_failure", "read_log",
-    "read_ranges", "topic_config_entries", "topic_config_entries_many", "topic_configs", "wait_for_topic",
+    "add_partitions", "admin", "alter_topic_configs", "at_once", "check_reachable", "consumer", "create_topic",
+    "create_topics", "delete_topics", "describe_error", "error_of", "fail", "is_fatal", "iter_partition", "key_of",
+    "list_topics", "lost_recently", "offset_of", "partition_ends", "producer", "read_assigned", "read_compacted", "read_failure",
+    "read_log", "read_ranges", "topic_config_entries", "topic_config_entries_many", "topic_configs", "wait_for_topic",
     "wait_for_topics",
 ]

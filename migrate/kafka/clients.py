@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from typing import Mapping
 
 from confluent_kafka import Consumer, KafkaError, Producer
@@ -22,6 +23,9 @@ from migrate.errors import KafkaOperationError
 
 log = logging.getLogger("migrate.kafka")
 librdkafka_log = logging.getLogger("migrate.librdkafka")
+
+# cluster name -> when a client of this process last lost every broker (time.monotonic())
+_last_all_down: dict[str, float] = {}
 
 
 def _base(profile: ClusterProfile, role: str, overrides: Mapping[str, object]) -> dict[str, object]:
@@ -36,10 +40,20 @@ def _log_client_error(cluster: str, err: KafkaError) -> None:
     # Losing every broker is what an operator must see at once (the client retries on its own,
     # silently, for up to its delivery timeout); other client errors are detail for -vv.
     if err.code() == KafkaError._ALL_BROKERS_DOWN:
+        _last_all_down[cluster] = time.monotonic()
         log.warning('cluster "%s": every broker connection is down (librdkafka: %s); retrying',
                     cluster, redact_text(err.str()))
     else:
         librdkafka_log.debug("client error: %s", redact_text(str(err)))
+
+
+def lost_recently(profile: ClusterProfile, within: float) -> bool:
+    """Whether a client of this process lost every broker of the cluster in the last `within` seconds.
+
+    librdkafka reports losing every broker, never getting one back, so this is a recency test.
+    """
+    last = _last_all_down.get(profile.name)
+    return last is not None and time.monotonic() - last < within
 
 
 def _client(kind, profile: ClusterProfile, config: dict):

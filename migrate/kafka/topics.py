@@ -1,7 +1,7 @@
 """Topic administration: creating, growing and deleting topics, and reading their configs.
 
-One admin request per call (CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs),
-many topics per request where the caller has many.  Invariants: creating a topic that
+One admin request per call (CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs,
+IncrementalAlterConfigs), many topics per request where the caller has many.  Invariants: creating a topic that
 already exists and deleting one that does not are not errors (the calls are re-runnable);
 any other failure raises KafkaOperationError naming the cluster and the topic.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic
 
 from migrate.config import ClusterProfile
-from migrate.kafka.client_errors import fail
+from migrate.kafka.client_errors import describe_error, fail
 from migrate.kafka.clients import admin
 
 
@@ -115,9 +115,10 @@ def topic_config_entries(profile: ClusterProfile, name: str, timeout: float = 15
     }
 
 
-def topic_config_entries_many(profile: ClusterProfile, names: Iterable[str],
-                              timeout: float = 30.0) -> dict[str, dict[str, tuple[str, bool]]]:
-    """`topic_config_entries` for many topics in one DescribeConfigs request."""
+def topic_config_entries_many(profile: ClusterProfile, names: Iterable[str], timeout: float = 30.0,
+                              skip_missing: bool = False) -> dict[str, dict[str, tuple[str, bool]]]:
+    """`topic_config_entries` for many topics in one DescribeConfigs request (with `skip_missing`,
+    a topic the cluster does not know is left out of the answer instead of failing it)."""
     resources = {name: ConfigResource(ConfigResource.Type.TOPIC, name) for name in names}
     if not resources:
         return {}
@@ -128,9 +129,42 @@ def topic_config_entries_many(profile: ClusterProfile, names: Iterable[str],
         try:
             result = futures[resource].result(timeout)
         except KafkaException as exc:
+            if skip_missing and exc.args and exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                continue
             raise fail(profile, f'describing configs of topic "{name}"', exc) from exc
         out[name] = {key: (entry.value, not entry.is_default) for key, entry in result.items()
                      if entry.value is not None and not entry.is_sensitive}
+    return out
+
+
+def alter_topic_configs(profile: ClusterProfile, changes: Mapping[str, Mapping[str, str | None]],
+                        timeout: float = 30.0) -> dict[str, str | None]:
+    """Set (a value) or delete (None: back to the broker's default) topic configs with one
+    IncrementalAlterConfigs request; never the legacy AlterConfigs, which replaces a topic's whole
+    config set and so resets every key it does not name (MirrorMaker 2's config sync did that
+    until KIP-894).  Returns, per topic, None when the broker applied the change, else why not
+    (a broker answers per topic, not per key).  Raises KafkaOperationError only when the
+    request itself could not be made."""
+    op_set, op_delete = AlterConfigOpType.SET, AlterConfigOpType.DELETE
+    resources = {topic: ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry(key, value, incremental_operation=op_set if value is not None else op_delete)
+        for key, value in keys.items()]) for topic, keys in changes.items() if keys}
+    if not resources:
+        return {}
+    client = admin(profile)  # kept alive until every answer is in
+    try:
+        futures = client.incremental_alter_configs(list(resources.values()), request_timeout=timeout)
+    except KafkaException as exc:
+        raise fail(profile, "altering topic configs", exc) from exc
+    out: dict[str, str | None] = {}
+    for topic, resource in resources.items():
+        try:
+            futures[resource].result(timeout)
+            out[topic] = None
+        except KafkaException as exc:
+            out[topic] = describe_error(exc)
+        except TimeoutError:
+            out[topic] = f"no answer within {timeout:.0f}s"
     return out
 
 

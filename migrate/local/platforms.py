@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -178,7 +179,9 @@ def start_broker(
         log_file = open(log_path, "ab") if log_path else subprocess.DEVNULL
         try:
             proc = subprocess.Popen(
-                plat.command(chosen, name, data_dir),
+                # Each start is a new cluster (Tansu keeps nothing): a fresh id tells it apart from
+                # the one before on the same name or port, for what is stored about a cluster.
+                plat.command(chosen, f"{name}-{secrets.token_hex(4)}", data_dir),
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

@@ -36,6 +36,13 @@ partitions by state) is computed when Prometheus scrapes, by a custom collector:
   record: an upper bound for every record of the transaction.  It compares two clocks
   (producer and mirror host): see the README for what clock drift does to it.
 
+- **Config drift** (`migrate_mirror_config_drift`, 1 per topic and key): what the config sync
+  (migrate.mirror.configsync) left different after its last round, with the reason as `state`;
+  its changes are counted by `migrate_mirror_config_changes_total`, its rounds by
+  `migrate_mirror_config_sync_rounds_total`.
+- **Byte-rate limit** (--max-bytes-per-second, migrate.mirror.throttle): the limit, the bytes
+  taken per lane, the seconds the backfill waited, and the bytes the clients really fetched.
+
 Label sets: `mirror` and `worker` everywhere, `topic` on counters, `partition` only on the
 lag, freshness and map-size gauges, and only with detail "partition" (detail "topic" serves
 per-topic sums, and the maximum for freshness).  A worker reports only the partitions it
@@ -52,7 +59,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from migrate.config import ClusterProfile
 from migrate.errors import REFUSED_ERRORS
@@ -131,6 +138,14 @@ class MirrorMetrics(NoMetrics):
         self.group_syncs = Counter("migrate_mirror_group_offset_syncs", "Group offset syncs (--sync-groups): "
                                    "partition offsets committed, groups skipped as active, rounds failed",
                                    ["mirror", "worker", "outcome"], registry=registry)
+        self.config_changes = Counter("migrate_mirror_config_changes", "Topic config changes the config sync made "
+                                      "on the target (applied: changed on the source; restored: changed by hand on "
+                                      "the target) or was refused", ["mirror", "worker", "topic", "key", "outcome"],
+                                      registry=registry)
+        self.config_rounds = Counter("migrate_mirror_config_sync_rounds", "Config sync rounds completed (one per "
+                                     "metadata refresh while following)", ["mirror", "worker"], registry=registry)
+        self._drift: tuple = ()  # migrate.mirror.configs.Drift after the config sync's last round
+        self._throttle: Callable[[], object] | None = None  # under --max-bytes-per-second
         registry.register(_Collector(self))
 
     # --- engine hooks (engine thread) ------------------------------------------------------------
@@ -141,6 +156,7 @@ class MirrorMetrics(NoMetrics):
         for outcome in ("committed", "skipped", "failed"):
             self.group_syncs.labels(self.mirror, self.worker, outcome)
         self.peeks.labels(self.mirror, self.worker)
+        self.config_rounds.labels(self.mirror, self.worker)
 
     def detach(self) -> None:
         self._take = None
@@ -187,6 +203,16 @@ class MirrorMetrics(NoMetrics):
             return
         # The open transaction may still hold backlog: only the next one counts as following.
         (self._following_next if writer.open else self._following)[key] = weakref.ref(writer)
+
+    def throttling(self, figures: Callable[[], object]) -> None:
+        self._throttle = figures
+
+    def config_changed(self, topic: str, key: str, outcome: str) -> None:
+        self.config_changes.labels(self.mirror, self.worker, topic, key, outcome).inc()
+
+    def config_drift(self, drift: tuple) -> None:
+        self._drift = drift  # one reference replaced: a scrape reads either the old tuple or the new
+        self.config_rounds.labels(self.mirror, self.worker).inc()
 
     def group_synced(self, outcome: str, count: int = 1) -> None:
         if count:
@@ -290,11 +316,42 @@ class _Collector:
         yield lag
         yield fresh
         yield runs
+        drift = GaugeMetricFamily("migrate_mirror_config_drift", "Topic configs whose target value differs from the "
+                                  "source's after the config sync's last round (1 per topic and key; state: "
+                                  "reported, left by --config-drift report, or refused by the target)",
+                                  labels=["mirror", "worker", "topic", "key", "state"])
+        for d in m._drift:
+            drift.add_metric(base + [d.topic, d.key, d.state], 1)
+        yield drift
+        if m._throttle is not None:
+            yield from _throttle_families(base, m._throttle())
         if snapshot is not None:
             age = GaugeMetricFamily("migrate_mirror_snapshot_age_seconds", "Age of the engine snapshot this "
                                     "scrape reports (large: the engine loop was busy)", labels=["mirror", "worker"])
             age.add_metric(base, max(0.0, now - snapshot.taken))
             yield age
+
+
+def _throttle_families(base: list[str], f):
+    """The byte-rate limit (--max-bytes-per-second): its setting, what each lane took, the waits, the fetches."""
+    limit = GaugeMetricFamily("migrate_mirror_max_bytes_per_second", "The byte-rate limit of this worker "
+                              "(source key and value bytes per second)", labels=["mirror", "worker"])
+    limit.add_metric(base, f.limit)
+    yield limit
+    taken = CounterMetricFamily("migrate_mirror_source_bytes", "Source key and value bytes taken under the limit, "
+                                "by lane (live is served first)", labels=["mirror", "worker", "lane"])
+    taken.add_metric(base + ["live"], f.live_bytes)
+    taken.add_metric(base + ["backfill"], f.backfill_bytes)
+    yield taken
+    waited = CounterMetricFamily("migrate_mirror_throttled_seconds", "Seconds the backfill lane waited for the "
+                                 "byte-rate limit", labels=["mirror", "worker"])
+    waited.add_metric(base, f.waited_s)
+    yield waited
+    fetched = CounterMetricFamily("migrate_mirror_source_fetched_bytes", "Bytes the mirror's source clients "
+                                  "fetched (librdkafka statistics; above the bytes taken where a platform ignores "
+                                  "Fetch size limits)", labels=["mirror", "worker"])
+    fetched.add_metric(base, f.fetched_bytes)
+    yield fetched
 
 
 def _between_transactions(v: PartitionView) -> bool:

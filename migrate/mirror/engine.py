@@ -3,6 +3,7 @@
 A run copies the selected source topics to the target exactly once and keeps their maps.  Its
 parts, each owning one thing (their docstrings state their invariants):
 - migrate.mirror.topicset: which topics are mirrored, and where to;
+- migrate.mirror.configsync: their configs kept in sync while following, drift reported;
 - migrate.mirror.ownership: the write slots this worker holds (fencing, the rebalance callbacks),
   migrate.mirror.membership its place in the slots group, migrate.mirror.vacancies slots nobody works;
 - migrate.mirror.partitions: the state of each source partition (the one owner of it);
@@ -20,8 +21,7 @@ up: each turn serves the slots group first (hand-overs happen in its callbacks),
 slots, pumps the lanes, finishes and starts commits, and opens what is due for a retry.  A fatal
 client error or an exception kept from a rebalance callback stops the run with one line.  On
 the way out every slot commits what it holds and is given up, the worker says it stopped and
-leaves the slots group (also when its stop is abandoned: `leave_within`).
-A mirror in the opposite direction over the same topics is refused (migrate.mirror.loops).
+leaves the slots group (also when its stop is abandoned: `leave_within`).  Loops: mirror.loops.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from migrate.mirror import fleet, snapshot
 from migrate.mirror import slots as slot_plans
 from migrate.mirror.catchup import CatchUp
 from migrate.mirror.commits import Commits
+from migrate.mirror.configsync import ConfigSync
 from migrate.mirror.intake import Intake
 from migrate.mirror.lanes import Lanes
 from migrate.mirror.membership import Membership, WorkerClaim, derived_instance_id
@@ -85,8 +86,7 @@ class Mirror:
         self.result = MirrorResult(spec.name)
         self.retries = Retries()  # partitions (Key) and slots (int) to open again
         self.partitions = Partitions()
-        # The parts (module docstring); each takes the others it calls.  Where two call each
-        # other, the later one is handed over once built (setbacks) or called through a lambda.
+        # The parts (module docstring) take the others they call; a later one is handed over once built.
         self.setbacks = setbacks = Setbacks(spec, self.store, self.worker, self.partitions, self.retries,
                                             metrics=self.metrics, slot_keys=lambda slot: self.ownership.slot_keys(slot))
         self.topics = setbacks.topics = TopicSet(spec, state, self.store, block=setbacks.block,
@@ -105,15 +105,16 @@ class Mirror:
         self.opener = Opener(spec, self.store, self.topics, self.partitions, self.ownership, self.retries,
                              self.publisher, self.result, fail=setbacks.fail, retry_later=setbacks.retry_later,
                              stop=setbacks.stop)
+        self.configs = ConfigSync(spec, self.worker, self.metrics, self.stop)
         self.transactions = spec.transactions
         self.fatal: KafkaError | None = None  # a fatal source-client error reported through error_cb
         self.started_at = ""  # ISO time of run(); progress rows older than it are stale
         self.catch_up: CatchUp | None = None
         self.lanes: Lanes | None = None
-        # The slots-group member (migrate.mirror.membership); its client exists from the start of the run on.
-        self.membership = Membership(spec.source, spec.group_id,
-                                     spec.worker_id or derived_instance_id(spec.name, state.path), spec.session_timeout_ms)
-        self.claim = None if spec.worker_id else WorkerClaim(state.path, spec.name)
+        static = spec.membership == "static"  # the slots-group member: migrate.mirror.membership
+        instance = (spec.worker_id or derived_instance_id(spec.name, state.path)) if static else ""
+        self.membership = Membership(spec.source, spec.group_id, instance, spec.session_timeout_ms)
+        self.claim = WorkerClaim(state.path, spec.name) if static and not spec.worker_id else None
         self.ownership.on_member = self.membership.note_member_id
         self.map_topic = ""
         self.durable: MapTopicReader | None = None
@@ -127,8 +128,7 @@ class Mirror:
         selected = self._open_run()
         assert self.lanes is not None
         last_refresh = last_progress = last_flush = last_sync = last_check = time.monotonic()
-        # Everything allocated so far lives as long as the run: keep the collector off it, and
-        # make collections rare (the copy allocates no reference cycles of its own).
+        # What is allocated so far lives as long as the run: collector off it, collections rare.
         with collector.rare_collections(freeze=True):
             try:
                 self.publisher.start_heartbeats()
@@ -203,7 +203,7 @@ class Mirror:
             "enable.partition.eof": True,
             "fetch.wait.max.ms": 50,
             "error_cb": self._on_consumer_error,
-        }) for _ in ("live", "backfill")))
+        }, **self.intake.lane_settings(lane)) for lane in ("live", "backfill")))
         self.membership.open(self._on_consumer_error)
         self.publisher.membership = self.membership
         self.setbacks.lanes = self.lanes
@@ -363,7 +363,9 @@ class Mirror:
         except KafkaOperationError as exc:
             log.warning("metadata refresh failed: %s", exc)
             return selected
-        check_no_loop(self.spec, self.topics.source_names, [self.topics.mapping[t] for t in now_selected])
+        check_no_loop(self.spec, self.topics.source_names, [self.topics.mapping[t] for t in now_selected],
+                      while_running=True)
+        self.configs.due({t: self.topics.mapping[t] for t in now_selected if self.ownership.slot_of((t, 0)) is not None})
         if now_selected and (self.topics.take_grown() or now_selected != selected):
             log.info("topics changed; now mirroring %s", ", ".join(now_selected))
             if not selected:

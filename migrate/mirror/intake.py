@@ -9,6 +9,8 @@ consumers, two lanes (migrate.mirror.lanes), each with its own fetch queue:
   shared queue was measured to hold live records behind a whole backlog: noida-db answers a
   fetch with everything up to the partition's end, and no live record reached the target
   until a 1M-record backfill was done.)
+With --max-bytes-per-second the lanes are read within a byte budget, live first
+(migrate.mirror.throttle).
 A backfill partition moves to the live lane when the backfill lane reports its end (EOF): it is
 unassigned there and assigned in the live lane at the offset that end-of-partition reported, so
 nothing is read twice or skipped.  Which lane a partition is read in changes only when and how
@@ -28,12 +30,14 @@ partition is in an open transaction (`apply_positions`), parks the partition at 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from confluent_kafka import KafkaError, TopicPartition
 
 from migrate import kafka
 from migrate.errors import CheckFailed, DataLossDetected, WriterFailed
+from migrate.mirror import throttle
 from migrate.mirror.commits import Commits
 from migrate.mirror.lanes import Lanes
 from migrate.mirror.partitions import Partitions, PartitionState
@@ -66,16 +70,34 @@ class Intake:
         self._fatal = fatal
         self.lanes: Lanes | None = None  # from the start of the run on
         self.goal: dict[Key, int] | None = None  # --until-caught-up: each partition's source end at start
+        # --max-bytes-per-second: the budget, and the bytes each lane's client fetched (its statistics)
+        self.budget = throttle.ByteBudget(spec.max_bytes_per_second) if spec.max_bytes_per_second else None
+        self.fetched = {lane: throttle.FetchedBytes() for lane in ("live", "backfill")}
         self._parking: list[TopicPartition] = []
 
     def start(self, lanes: Lanes, goal: dict[Key, int] | None) -> None:
         self.lanes, self.goal = lanes, goal
+        if self.budget is not None:
+            self.metrics.throttling(self.throttle_figures)  # metrics: read at scrape time
+
+    def lane_settings(self, lane: str) -> dict[str, object]:
+        """Client settings of a lane under --max-bytes-per-second (none without a limit)."""
+        return throttle.lane_settings(self.spec.max_bytes_per_second, self.fetched[lane])
+
+    def throttle_figures(self) -> throttle.Figures:
+        """What the byte-rate limit did so far (for the metrics, read from their thread)."""
+        budget = self.budget
+        assert budget is not None  # asked only under a limit
+        return throttle.Figures(budget.limit, budget.taken["live"], budget.taken["backfill"], budget.waited,
+                                sum(f.total for f in self.fetched.values()))
 
     def pump(self) -> None:
         """The live lane first, then at most one batch of the backfill lane (see the module docstring)."""
         lanes = self.lanes
         assert lanes is not None  # start() ran
-        if not lanes.backfilling:
+        if self.budget is not None:
+            self._pump_limited(lanes, self.budget)
+        elif not lanes.backfilling:
             self.handle(lanes.live.consume(LIVE_BATCH, timeout=LIVE_WAIT_S))
         else:
             live = lanes.live.consume(LIVE_BATCH, timeout=0.0)
@@ -83,6 +105,31 @@ class Intake:
             self.handle(lanes.backfill.consume(BACKFILL_BATCH, timeout=0.0 if live else 0.05), backfill=True)
         if self._parking:
             self._park_due()
+
+    def _pump_limited(self, lanes: Lanes, budget: throttle.ByteBudget) -> None:
+        """`pump` within --max-bytes-per-second: live first, the backfill only on budget (migrate.mirror.throttle)."""
+        budget.refill()
+        live = lanes.live.consume(LIVE_BATCH, timeout=0.0) if budget.live_open else []
+        budget.charge(live, "live")
+        self.handle(live)
+        wanted = budget.backfill_records(BACKFILL_BATCH) if lanes.backfilling else 0
+        if wanted:
+            batch = lanes.backfill.consume(wanted, timeout=0.0 if live else 0.05)
+            budget.charge(batch, "backfill")
+            self.handle(batch, backfill=True)
+            return
+        if live:
+            return
+        # Nothing taken: wait for live records, never longer than the budget takes to refill.
+        wait = min(budget.wait_s() if lanes.backfilling else LIVE_WAIT_S, LIVE_WAIT_S) or LIVE_WAIT_S
+        if lanes.backfilling:
+            budget.waited += wait
+        if budget.live_open:
+            live = lanes.live.consume(LIVE_BATCH, timeout=wait)
+            budget.charge(live, "live")
+            self.handle(live)
+        else:
+            time.sleep(wait)
 
     def handle(self, messages, backfill: bool = False) -> None:
         """Rules 1-3 for each message, in order (the hot path: keep it lean)."""

@@ -34,6 +34,9 @@ class MirrorSpec:
     # A stable worker id makes the worker a static group member (KIP-345): restarted with the
     # same id, it gets its partitions back at once instead of waiting for a rebalance.
     worker_id: str = ""
+    # "static" (the default: group.instance.id from worker_id or derived, migrate.mirror.membership)
+    # or "dynamic", for a source that never drops a dead static member (Tansu 0.6.0).
+    membership: str = "static"
     # Fenceable write slots (one transactional producer each) shared by the workers; fixed
     # when the mirror is first run (see migrate.mirror.slots).
     slots: int = 8
@@ -43,6 +46,15 @@ class MirrorSpec:
     # Records held for one slot while it commits (or waits for its turn) before its partitions are
     # paused: with the records in the client's fetch queues, what bounds a worker's memory.
     held_records: int = 50_000
+    # Topic configs kept in sync while following (migrate.mirror.configs): the allow-list plus keys
+    # matching config_include, minus keys matching config_exclude; a target changed by hand is
+    # restored ("restore") or only reported ("report").
+    config_include: tuple[str, ...] = ()
+    config_exclude: tuple[str, ...] = ()
+    config_drift: str = "restore"
+    # Source bytes (keys and values) this worker reads per second at most (0: no limit); live
+    # partitions are served first within it (migrate.mirror.throttle).
+    max_bytes_per_second: int = 0
 
     @property
     def group_id(self) -> str:
@@ -54,7 +66,8 @@ def validate_spec(spec: MirrorSpec) -> None:
         raise UsageError(f'mirror name "{spec.name}" may hold only letters, digits, ".", "_" and "-"')
     if not spec.topics:
         raise UsageError("no topics selected; pass --topics REGEX (repeatable)")
-    for flag, patterns in (("--topics", spec.topics), ("--exclude", spec.exclude)):
+    for flag, patterns in (("--topics", spec.topics), ("--exclude", spec.exclude),
+                           ("--config-include", spec.config_include), ("--config-exclude", spec.config_exclude)):
         for pattern in patterns:
             compile_pattern(pattern, flag)
     if not 1 <= spec.slots <= 256:
@@ -63,6 +76,10 @@ def validate_spec(spec: MirrorSpec) -> None:
         raise UsageError(f"--open-transactions {spec.open_transactions} is out of range; use 0 (no limit) to 256")
     if not 1 <= spec.held_records <= 10_000_000:
         raise UsageError(f"--held-records {spec.held_records} is out of range; use 1 to 10000000")
+    if spec.config_drift not in ("restore", "report"):
+        raise UsageError(f'--config-drift "{spec.config_drift}" is not known; use restore or report')
+    if spec.max_bytes_per_second < 0:
+        raise UsageError(f"--max-bytes-per-second {spec.max_bytes_per_second} is negative; use 0 (no limit) or more")
     if "{topic}" not in spec.rename:
         raise UsageError(f'--rename "{spec.rename}" must contain {{topic}}, for example "src.{{topic}}"')
     try:

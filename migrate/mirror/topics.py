@@ -4,9 +4,10 @@ Selection: a topic is mirrored when some --topics pattern matches its whole name
 --exclude pattern does.  Internal topics (names starting with "_") are skipped unless a
 pattern names them literally; our own `__migrate.*` topics are never mirrored.
 
-Target topics are created with the source's partition count and the topic-level configs
-on an allow-list (never broker-specific ones).  A target topic with fewer partitions than
-its source is an error before anything is written; with more, a warning.
+Target topics are created with the source's partition count and the topic-level configs in
+scope (the allow-list and --config-include/--config-exclude, migrate.mirror.configs); while a
+mirror follows, migrate.mirror.configsync keeps them in sync.  A target topic with fewer
+partitions than its source is an error before anything is written; with more, a warning.
 
 A source topic that grows while it is mirrored (partitions added) is different: its target
 topic is widened with CreatePartitions.  Where the target refuses (Tansu does not support
@@ -21,26 +22,10 @@ from typing import Mapping
 
 from migrate import kafka
 from migrate.errors import KafkaOperationError, UsageError
+from migrate.mirror.configs import COPIED_CONFIGS, ConfigScope, creation_configs
 from migrate.mirror.spec import MirrorSpec, compile_pattern, target_topic
 
 log = logging.getLogger("migrate.mirror")
-
-# Topic configs a mirror copies, with Kafka's defaults: a value equal to the default is not
-# copied, since some platforms report every config as explicitly set (and others none).
-COPIED_CONFIGS = {
-    "cleanup.policy": "delete",
-    "retention.ms": "604800000",
-    "retention.bytes": "-1",
-    "max.message.bytes": "1048588",
-    "segment.ms": "604800000",
-    "segment.bytes": "1073741824",
-    "min.compaction.lag.ms": "0",
-    "max.compaction.lag.ms": "9223372036854775807",
-    "delete.retention.ms": "86400000",
-    "min.cleanable.dirty.ratio": "0.5",
-    "message.timestamp.type": "CreateTime",
-    "compression.type": "producer",
-}
 
 
 @dataclass(frozen=True)
@@ -75,16 +60,6 @@ def select_topics(spec: MirrorSpec, available: Mapping[str, object]) -> list[str
     return chosen
 
 
-def copied_configs(entries: dict[str, tuple[str, bool]]) -> dict[str, str]:
-    out = {}
-    for key, default in COPIED_CONFIGS.items():
-        if key in entries:
-            value, explicit = entries[key]
-            if explicit or value != default:
-                out[key] = value
-    return out
-
-
 def plan_topics(spec: MirrorSpec, source_topics: list[str], source_meta: dict[str, kafka.TopicInfo],
                 target_meta: dict[str, kafka.TopicInfo], mirrored: frozenset[str] = frozenset()) -> list[TopicPlan]:
     """Check every target topic first, so that a bad one stops the mirror before any write.
@@ -93,6 +68,7 @@ def plan_topics(spec: MirrorSpec, source_topics: list[str], source_meta: dict[st
     them means the source grew, and is widened instead of refused.
     """
     plans = []
+    scope = ConfigScope.of(spec.config_include, spec.config_exclude)
     absent = [name for name in source_topics if target_topic(spec, name) not in target_meta]
     entries = kafka.topic_config_entries_many(spec.source, absent)
     for name in source_topics:
@@ -110,7 +86,7 @@ def plan_topics(spec: MirrorSpec, source_topics: list[str], source_meta: dict[st
         if existing is not None and existing.partitions > partitions:
             log.warning('target topic "%s" has %d partitions, more than the %d of source "%s"; '
                         "the extra partitions receive nothing", tgt, existing.partitions, partitions, name)
-        configs = copied_configs(entries[name]) if existing is None else None
+        configs = creation_configs(entries[name], scope) if existing is None else None
         plans.append(TopicPlan(name, tgt, partitions, configs,
                                target_partitions=None if existing is None else existing.partitions))
     return plans
@@ -121,8 +97,18 @@ def ensure_topics(spec: MirrorSpec, plans: list[TopicPlan]) -> list[TopicPlan]:
     widen the target topics of sources that grew."""
     grown = [p for p in plans if p.target_partitions is not None and p.target_partitions < p.partitions]
     plans = [p for p in plans if p not in grown]
-    created = kafka.create_topics(spec.target, {p.target_topic: (p.partitions, p.configs)
-                                                for p in plans if p.configs is not None})
+    wanted = {p.target_topic: (p.partitions, p.configs) for p in plans if p.configs is not None}
+    try:
+        created = kafka.create_topics(spec.target, wanted)
+    except KafkaOperationError as exc:
+        # Keys a user included (--config-include) are the ones platforms differ on: create without
+        # them rather than not at all; the config sync then reports each one the target refuses.
+        allowed = {t: (n, {k: v for k, v in c.items() if k in COPIED_CONFIGS}) for t, (n, c) in wanted.items()}
+        if allowed == wanted:
+            raise
+        log.warning("creating target topics with the included configs failed (%s); creating them with the "
+                    "built-in configs only (the config sync reports what the target refuses)", exc)
+        created = kafka.create_topics(spec.target, allowed)
     kafka.wait_for_topics(spec.target, {p.target_topic: p.partitions for p in plans},
                          timeout=max(15.0, len(plans) / 10))
     done = [widen(spec, plan) for plan in grown]

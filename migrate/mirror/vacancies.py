@@ -10,6 +10,10 @@ Rules (measured on noida-db 0.2.3 and Tansu 0.6.0; on Kafka each is harmless):
    first read adds that age, but only once the watcher has seen it unchanged for three beats, so
    clock skew between machines alone never removes a live worker.  A worker that was only paused and wakes up is
    fenced at the target by the slots' new holders (migrate.mirror.slots), so removing it is safe.
+   When, `remove_after` seconds after its removal, some of its slots are held by no live worker,
+   the source kept the dead static member (Tansu 0.6.0 does, whatever it answers to the
+   removal): a WARNING says so once, naming the slots and what to do (start a worker with its
+   identity again, or run the workers with --membership dynamic).
 2. A worker that has held no slot for `warn_after` seconds (the session timeout plus a margin)
    says so as a WARNING, shown without -v: the group, its state and members as the broker lists
    them, the workers the fleet status shows holding slots, and what to do.  It says it again
@@ -65,6 +69,7 @@ class Vacancies:
         self._remove = remove
         self._watched: dict[str, Watched] = {}
         self._removed: set[str] = set()  # member ids removed by this worker
+        self._removal_at: dict[str, float] = {}  # worker -> when this worker removed it (rule 1's after-check)
         self._reader = fleet.StatusReader(target, mirror)
         self.waiting_since: float | None = time.monotonic()  # None while holding a slot
         self.others_seen = False  # another live worker of the mirror was seen in the fleet status
@@ -99,6 +104,7 @@ class Vacancies:
             if worker.worker != self.worker:
                 self.others_seen = self.others_seen or worker.alive()
                 self._maybe_remove(worker, now)
+                self._check_removed(status, worker, now)
         self._say_waiting(status, now)
 
     # --- rule 1 ------------------------------------------------------------------------------------
@@ -120,6 +126,7 @@ class Vacancies:
         if silent < self.remove_after:
             return
         self._removed.add(worker.member_id)
+        self._removal_at[worker.worker] = now
         removal = self._remove(self.source, self.group, worker.member_id, worker.instance_id or None)
         if removal.removed:
             log.warning('worker %s of mirror "%s" has been silent for %.0fs without leaving: removed it from group %s '
@@ -128,6 +135,22 @@ class Vacancies:
         else:
             log.debug("worker %s silent %.0fs; the broker did not remove it (%s): it was gone already",
                       worker.worker, silent, removal.detail)
+
+    def _check_removed(self, status: fleet.FleetStatus, worker: fleet.WorkerStatus, now: float) -> None:
+        removed_at = self._removal_at.get(worker.worker)
+        if removed_at is None or now - removed_at < self.remove_after or worker.alive():
+            return
+        held = {slot for other in status.workers.values() if other.alive() for slot in other.slots}
+        stuck = sorted(set(worker.slots) - held)
+        del self._removal_at[worker.worker]  # said once
+        if not stuck:
+            return
+        again = (f"start a worker with --worker-id {worker.instance_id}" if worker.instance_id == worker.worker
+                 else "start it again with the same state file")
+        log.warning("slots %s of worker %s are still held by nobody live %.0fs after it was removed from group %s: "
+                    "the source cluster keeps the dead static member (Tansu 0.6.0 does; Kafka drops it after the "
+                    "session timeout); %s to take them back, or run the workers with --membership dynamic",
+                    _slots(stuck), worker.worker, now - removed_at, self.group, again)
 
     # --- rule 2 ------------------------------------------------------------------------------------
 

@@ -19,8 +19,10 @@ from migrate.probe import data_checks as data
 from migrate.probe import freshness_checks as fresh
 from migrate.probe import group_checks as groups
 from migrate.probe import kafka_python_checks as kp
+from migrate.probe import mirror_checks
+from migrate.probe import wire_checks as wire
 from migrate.probe.context import ProbeContext
-from migrate.probe.model import CONFLUENT, KAFKA_PYTHON, CheckResult
+from migrate.probe.model import CONFLUENT, KAFKA_PYTHON, WIRE, CheckResult
 
 CHECK_NAMES: dict[str, str] = {
     "produce-fetch-fidelity": "keys, binary values, null and empty values, duplicate/binary/null headers, CreateTime",
@@ -37,6 +39,7 @@ CHECK_NAMES: dict[str, str] = {
     "offset-out-of-range": "a fetch past the end answers OFFSET_OUT_OF_RANGE",
     "idempotent-producer": "idempotent producer: in order, no duplicates",
     "transactions": "transactional producer: init, commit, abort",
+    "init-producer-id-old-versions": "InitProducerId v0/v1, what kafkajs 2.x and aiokafka producers send",
     "read-committed-hides-aborted": "read_committed does not return aborted records",
     "transaction-markers-take-offsets": "transaction markers take offsets (gaps in offsets)",
     "read-uncommitted": "read_uncommitted returns aborted records too, at their offsets",
@@ -68,11 +71,12 @@ CHECK_NAMES: dict[str, str] = {
     "produce-latency": "produce latency p50/p99 (figure)",
     "end-to-end-latency": "producer-to-consumer latency p50/p99 (figure)",
     "throughput": "short produce and consume throughput (figure)",
+    "mirror-throughput": "what one mirror worker copies: a short real mirror run on scratch topics (figure)",
     "client-agreement": "confluent-kafka and kafka-python see the same behaviour",
 }
 # Checks whose observed text carries a figure worth comparing between platforms.
 FIGURES = ("group-join", "group-rebalance", "produce-latency", "end-to-end-latency", "throughput", "max-record-size",
-           "auto-create-on-produce")
+           "auto-create-on-produce", "mirror-throughput")
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ CHECKS: tuple[Check, ...] = (
     _c("offset-out-of-range", ["offset-out-of-range"], data.offset_out_of_range),
     _c("idempotent", ["idempotent-producer"], data.idempotent_producer),
     _c("transactions", _TXN_NAMES, data.transactions),
+    _c("init-producer-id-old-versions", ["init-producer-id-old-versions"], wire.init_producer_id_old_versions, WIRE),
     _c("groups", _GROUP_NAMES, groups.groups),
     _c("inactive-group", ["group-offset-commit-inactive-admin", "describe-groups-empty"], groups.inactive_group_offsets),
     _c("configs", _CONFIG_NAMES, admin.topic_configs),
@@ -133,6 +138,7 @@ CHECKS: tuple[Check, ...] = (
     _c("produce-latency", ["produce-latency"], fresh.produce_latency),
     _c("end-to-end-latency", ["end-to-end-latency"], fresh.end_to_end_latency),
     _c("throughput", ["throughput"], fresh.throughput),
+    _c("mirror-throughput", ["mirror-throughput"], mirror_checks.mirror_throughput, timeout_s=120),
     _c("kp-fidelity", ["produce-fetch-fidelity"], kp.fidelity, KAFKA_PYTHON),
     _c("kp-header-name-nul", ["header-name-nul"], kp.header_name_nul, KAFKA_PYTHON),
     _c("kp-compression", CODEC_NAMES, kp.compression, KAFKA_PYTHON),

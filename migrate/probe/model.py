@@ -22,6 +22,7 @@ STATUSES = (PASS, FAIL, UNSUPPORTED, ERROR)
 CONFLUENT = "confluent-kafka"
 KAFKA_PYTHON = "kafka-python"
 BOTH = "both"
+WIRE = "kafka-wire"  # a request written by the probe itself (migrate.probe.wire_checks)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class ProbeReport:
     duration_s: float
     results: tuple[CheckResult, ...]
     kept_topics: tuple[str, ...] = field(default=())
+    cluster_id: str | None = None  # as the cluster's metadata reported it (None: not reported, or not known)
 
     def named(self, name: str) -> list[CheckResult]:
         return [r for r in self.results if r.name == name]

@@ -28,7 +28,7 @@ def run_probe(profile: ClusterProfile, only: Iterable[str] | None = None, keep: 
               cluster: str | None = None, progress: Progress | None = None) -> ProbeReport:
     """Probe one cluster; raises ClusterUnreachable before any check when it does not answer."""
     selected, wanted = checks.select(list(only) if only else None)
-    kafka.check_reachable(profile)
+    metadata = kafka.check_reachable(profile)
     ctx = ProbeContext.new(profile)
     started = time.monotonic()
     ran_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -46,7 +46,8 @@ def run_probe(profile: ClusterProfile, only: Iterable[str] | None = None, keep: 
         kept = scratch_topics(ctx) if keep else cleanup(ctx)
     results.extend(client_agreement(results))
     return ProbeReport(cluster or profile.name, profile.bootstrap, ctx.token, ran_at,
-                       round(time.monotonic() - started, 2), tuple(results), tuple(kept))
+                       round(time.monotonic() - started, 2), tuple(results), tuple(kept),
+                       getattr(metadata, "cluster_id", None) or None)
 
 
 def client_agreement(results: list[CheckResult]) -> list[CheckResult]:
