@@ -113,7 +113,7 @@ def test_three_workers_share_a_mirror_through_kill_join_and_leave_while_traffic_
         # other workers without slots for over 300 s in three full-suite runs in a row (it passes
         # alone); plain librdkafka members stall the same way under the default 300 s rebalance
         # timeout, and not under 15-60 s; the mirror (60 s) still stalled in the suite, while its
-        # loops kept polling the group.  Root cause not found: see the README's fleet section.
+        # loops kept polling the group.  Root cause not found: see docs/fleet.md.
         # Not the killed worker's: its last heartbeat still counts as alive for ALIVE_AFTER_S.
         killed = worker_id(workers["a"])
         wait_until(lambda: sorted(s for w, held in slots_held(target, name).items() if w != killed for s in held)

@@ -1,9 +1,7 @@
 """The examples of the docs pages, run exactly as printed, so an example that misleads cannot come back.
 
-The `sh` blocks of docs/validation.md, docs/offsets.md and docs/playbooks.md (the sections
-"Validation", "Offset translation" and "Playbooks" of the README before it became a front page)
-are extracted; every line starting with `migrate ` is run by a shell on two local clusters of
-this test's own (noida-db `source`, Tansu `target`; `a` and `b` are the same two, for the
+The `sh` blocks of docs/validation.md, docs/offsets.md and docs/playbooks.md are extracted;
+every line starting with `migrate ` is run by a shell on two local clusters of this test's own (noida-db `source`, Tansu `target`; `a` and `b` are the same two, for the
 key-mode example), after seeding the estate and running the first example of docs/mirroring.md.
 Each must exit 0.  Lines that need what a test cannot have are skipped, each with its
 reason below, and the test fails when a skipped line is no longer in the docs.
