@@ -20,10 +20,10 @@ REGENERATE = "python -m migrate.cli.reference"
 
 HEADER = f"""# CLI reference
 
-Every command's `--help`, as `migrate` prints it at a width of {WIDTH} columns. Generated from
-the commands themselves by `{REGENERATE}`; `tests/test_docs.py` fails when this
-file is stale. Exit codes: [exit-codes.md](exit-codes.md). Configuration files and environment variables:
-[configuration.md](configuration.md).
+Every command's `--help`, as `migrate` prints it at a width of {WIDTH} columns: a one-line summary,
+an example, the options. Generated from the commands themselves by `{REGENERATE}`;
+`tests/test_docs.py` fails when this file is stale. Exit codes: [exit-codes.md](exit-codes.md).
+Configuration files and environment variables: [configuration.md](configuration.md).
 """
 
 
