@@ -11,7 +11,7 @@ sampled from /proc every 0.1 s and each writing to a fresh target broker of its 
 - mirror: `Mirror(...).run()` with --until-caught-up, default settings (8 write slots);
 - mirror --open-transactions N (default 1; 0 skips it): the same, as a second mirror into
   other target topics, with at most N slot transactions open at once (Tansu's transactions
-  cost more broker CPU when several are open together: see the README).
+  cost more broker CPU when several are open together: see docs/platforms.md).
 It prints records/s, the ratio to the smallest P of the same invocation, peak threads, peak
 RSS, peak open file descriptors, the start-up time (to the first partition copying), CPU
 seconds per million records, and the same for the copy alone (start-up excluded).  Then `migrate validate` of the largest estate against a raw

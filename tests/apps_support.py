@@ -114,7 +114,7 @@ def wait_lines(path: Path, count: int, app: App, timeout: float = 60) -> None:
 
 
 class Move:
-    """The user's side of a move, through the CLI as the README tells it: mirror, then sync the groups."""
+    """The user's side of a move, through the CLI as docs/applications.md tells it: mirror, then sync the groups."""
 
     def __init__(self, tmp_path: Path, source, target):
         self.source, self.target = source, target

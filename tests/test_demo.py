@@ -1,4 +1,4 @@
-"""`migrate demo`, the README's first command, end to end on its own local clusters."""
+"""`migrate demo`, the README's first command (docs/demo.md), end to end on its own local clusters."""
 
 from __future__ import annotations
 

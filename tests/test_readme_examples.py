@@ -1,11 +1,10 @@
-"""The README's examples, run exactly as printed, so an example that misleads cannot come back.
+"""The examples of the docs pages, run exactly as printed, so an example that misleads cannot come back.
 
-The `sh` blocks of the sections "Validation", "Offset translation" and "Playbooks" are
-extracted; every line starting with `migrate ` is run by a shell on two local clusters of
-this test's own (noida-db `source`, Tansu `target`; `a` and `b` are the same two, for the
-key-mode example), after seeding the estate and running the first example of "Mirroring".
+The `sh` blocks of docs/validation.md, docs/offsets.md and docs/playbooks.md are extracted;
+every line starting with `migrate ` is run by a shell on two local clusters of this test's own (noida-db `source`, Tansu `target`; `a` and `b` are the same two, for the
+key-mode example), after seeding the estate and running the first example of docs/mirroring.md.
 Each must exit 0.  Lines that need what a test cannot have are skipped, each with its
-reason below, and the test fails when a skipped line is no longer in the README.
+reason below, and the test fails when a skipped line is no longer in the docs.
 """
 
 from __future__ import annotations
@@ -20,8 +19,9 @@ import pytest
 
 from support import run_cli
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-SECTIONS = ("Validation", "Offset translation", "Playbooks: cutover and rollback")
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PAGES = ("validation.md", "offsets.md", "playbooks.md")
+MIRRORING = "mirroring.md"
 
 SKIPPED = {
     "migrate playbook rehearse cutover --with-rollback --vars-file vars.yaml":
@@ -31,12 +31,6 @@ SKIPPED = {
     "migrate playbook resume 20261127-051500-ab12": "needs an interrupted run with that id",
     "migrate playbook cleanup 20261127-051500-ab12": "needs a killed rehearsal with that id",
 }
-
-
-def section(text: str, title: str) -> str:
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start:end if end > 0 else len(text)]
 
 
 def blocks(text: str, language: str) -> list[str]:
@@ -53,9 +47,9 @@ def without_comment(line: str) -> str:
     return re.sub(r"\s+#.*$", "", line)
 
 
-def examples(title: str) -> list[str]:
-    text = README.read_text()
-    return [c for b in blocks(section(text, title), "sh") for c in commands(b)]
+def examples(page: str) -> list[str]:
+    """The `migrate` lines of every `sh` block of docs/<page>, in order."""
+    return [c for b in blocks((DOCS / page).read_text(), "sh") for c in commands(b)]
 
 
 @pytest.fixture
@@ -67,7 +61,7 @@ def estate(tmp_path, private_cluster):
     env = {"MIGRATE_CONFIG": str(tmp_path / "migrate.toml"), "MIGRATE_STATE": str(tmp_path / "state.db")}
     seeded = run_cli("local", "seed", "--cluster", "source", env=env, cwd=tmp_path)
     assert seeded.returncode == 0, seeded.stderr
-    mirror = examples("Mirroring: `migrate mirror`")[0]
+    mirror = examples(MIRRORING)[0]
     assert mirror.startswith("migrate mirror --source source --target target ") and "--until-caught-up" in mirror
     done = shell(mirror, tmp_path, env)
     assert done.returncode == 0, done.stderr
@@ -81,20 +75,20 @@ def shell(line: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_skipped_lines_are_still_in_the_readme():
-    printed = {without_comment(c) for title in SECTIONS for c in examples(title)}
+def test_skipped_lines_are_still_in_the_docs():
+    printed = {without_comment(c) for page in PAGES for c in examples(page)}
     assert set(SKIPPED) <= printed, set(SKIPPED) - printed
 
 
-def test_readme_examples_run_as_printed(estate):
+def test_docs_examples_run_as_printed(estate):
     tmp, env = estate
-    playbooks = section(README.read_text(), SECTIONS[2])
+    playbooks = (DOCS / "playbooks.md").read_text()
     after = playbooks[playbooks.index("`vars.yaml`, one set of variables"):]
     (tmp / "vars.yaml").write_text(blocks(after, "yaml")[0])
     ran = {}
-    for title in SECTIONS:
-        lines = [c for c in examples(title) if without_comment(c) not in SKIPPED]
-        assert lines, f"no runnable example left in {title}"
+    for page in PAGES:
+        lines = [c for c in examples(page) if without_comment(c) not in SKIPPED]
+        assert lines, f"no runnable example left in docs/{page}"
         for line in lines:
             done = shell(line, tmp, env)
             assert done.returncode == 0, f"{line}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"

@@ -34,7 +34,7 @@ partitions by state) is computed when Prometheus scrapes, by a custom collector:
   reached its end once since it was opened, and the transaction began after that), the
   target's commit acknowledgement time minus the CreateTime of the transaction's oldest
   record: an upper bound for every record of the transaction.  It compares two clocks
-  (producer and mirror host): see the README for what clock drift does to it.
+  (producer and mirror host): see docs/metrics.md for what clock drift does to it.
 
 - **Config drift** (`migrate_mirror_config_drift`, 1 per topic and key): what the config sync
   (migrate.mirror.configsync) left different after its last round, with the reason as `state`;
