@@ -43,6 +43,9 @@ Key = tuple[str, int]
 Run = tuple[int, int, int]  # source start, target start, length: pairs one transaction wrote
 
 
+LINGER_MS = 5  # a slot producer's batching wait: part of a live record's way (benchmarks/freshness.py)
+
+
 def slot_transactional_id(mirror: str, slot: int) -> str:
     return f"migrate.{mirror}.slot.{slot}"
 
@@ -55,7 +58,7 @@ class SlotWriter:
         self.transactions = transactions
         self.producer = kafka.producer(target, **{
             "compression.type": compression,
-            "linger.ms": 5,
+            "linger.ms": LINGER_MS,
             "batch.size": 1_000_000,
             "queue.buffering.max.kbytes": 65536,
             "acks": "all",
