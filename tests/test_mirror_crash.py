@@ -62,9 +62,9 @@ def test_sigkill_at_random_points_twenty_times_loses_and_duplicates_nothing(sour
 
 
 # Tansu 0.6.0 drops a killed dynamic member after its session timeout, as Kafka does, but never a
-# killed static one, and cannot be made to (the survivor's removal and a member that took the dead
-# one's group.instance.id and left were both answered NoError, and its slots stayed with it past
-# 100 s): there the workers run with --membership dynamic, as the docs tell users of such a source.
+# killed static one, and cannot be made to (the survivor's removal got UNKNOWN_MEMBER_ID; a member
+# that took the dead one's group.instance.id and left got NoError, and the slots stayed with the
+# dead one past 100 s): there the workers run with --membership dynamic, as the docs tell users.
 # (noida-db drops neither kind; there the survivor removes a static member once its heartbeat has
 # been silent for 30 s, migrate.mirror.vacancies: a ("noida", "static") case passed alone in 47 s
 # but timed out once in a full suite run, so it is not in the suite yet.)

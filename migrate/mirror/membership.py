@@ -7,10 +7,10 @@ does what each rule relies on):
    worker restarted on the same machine and state reclaims its slots at once (noida-db: 0.07 s)
    instead of waiting for the broker to drop its old self, which noida-db never does for a
    member that did not leave.  `--membership dynamic` sends no group.instance.id: for a source
-   that never drops a dead static member and cannot be made to (Tansu 0.6.0: a killed static
-   worker kept its slots past 100 s although the survivor removed it, or a member that took its
-   id and left, with answers of NoError; measured with plain confluent-kafka members), where a
-   dead dynamic member is dropped after its session timeout.
+   that never drops a dead static member and cannot be made to (Tansu 0.6.0: removing it got
+   UNKNOWN_MEMBER_ID, its member id having changed in the rebalance after the kill; a member that
+   took its instance id and left got NoError, and the slots stayed with the dead one past 100 s),
+   where a dead dynamic member is dropped after its session timeout.
 2. Two live workers never share a derived id: a worker takes a lock beside the state file for its
    mirror (`claim`), and a second worker on the same state file and mirror is refused with one
    line.  (Tansu does not fence a duplicate group.instance.id: both members would hold the slots.)
