@@ -1,15 +1,15 @@
 """Freshness: how long a live record takes to reach the target, with and without a backfill.
 
     python benchmarks/freshness.py [--rate 2000] [--seconds 20] [--backlog 1000000] [--source noida] [--target tansu]
-                                   [--no-hops] [--mirror-args '...'] [--patch 'module.NAME=value ...']
+                                   [--no-hops] [--mirror-args '...'] [--patch 'module.NAME=value ...' ...]
 
 All in one run, on fresh local clusters (noida-db source, Tansu target by default):
 1. platform: a producer at --rate records/s to a 6-partition topic of the target, a reader on the
    target: latency = time read - send time carried in the record (the platform alone);
 2. live: the same producer on the source, `migrate mirror --follow` running, the reader on the target;
    with --patch, again with those constants of migrate.mirror modules set (e.g.
-   `intake.LIVE_WAIT_S=0.002 commits.LIVE_COMMIT_S=0.01 writer.LINGER_MS=0`): settings compared
-   with the defaults in the same run;
+   `writer.LINGER_MS=1 intake.LIVE_WAIT_S=0.02`; repeat --patch for a phase per setting):
+   settings compared with the defaults in the same run;
 3. hops: phase 2 again with a second reader on the source, so each record's way splits into
    producer -> source -> its reader, and source reader -> mirror -> target reader (the second
    reader costs the source broker CPU, so this phase is kept apart from phase 2);
@@ -251,7 +251,8 @@ def main() -> None:
     parser.add_argument("--target", default="tansu")
     parser.add_argument("--no-hops", action="store_true", help="skip the per-hop phase")
     parser.add_argument("--mirror-args", default="", help="extra arguments of `migrate mirror`")
-    parser.add_argument("--patch", default="", help="also a live phase with these migrate.mirror constants set")
+    parser.add_argument("--patch", action="append", default=[],
+                        help="also a live phase with these migrate.mirror constants set (repeatable: a phase each)")
     args = parser.parse_args()
     extra = args.mirror_args.split()
     work = Path(tempfile.mkdtemp(prefix="fresh-"))
@@ -261,7 +262,7 @@ def main() -> None:
     rows: list[tuple] = []
     ratios: list[str] = []
     try:
-        for name, cluster in (("platform", target), ("live", source), ("livep", source), ("hops", source),
+        for name, cluster in (("platform", target), ("live", source), ("hops", source),
                               ("live2", source)):
             kafka.create_topic(cluster, f"bench.{name}", PARTITIONS)
         if args.backlog:
@@ -283,14 +284,17 @@ def main() -> None:
         ratios.append(f"live p50 / platform p50: {live_row[1] / platform_row[1]:.2f} (target <= 1.5)")
         ratios.append(f"live p99 / platform p99: {live_row[2] / platform_row[2]:.2f} (target <= 2)")
 
-        if args.patch:
-            mirror = start_mirror(work, src.bootstrap, tgt.bootstrap, r"bench\.livep", "livep", extra, args.patch)
+        for number, patch in enumerate(args.patch, 1):
+            topic = f"bench.livep{number}"
+            kafka.create_topic(source, topic, PARTITIONS)
+            mirror = start_mirror(work, src.bootstrap, tgt.bootstrap, topic.replace(".", r"\."), f"livep{number}",
+                                  extra, patch)
             time.sleep(8)
-            lat = live_phase(src.bootstrap, tgt.bootstrap, "bench.livep", args.rate, args.seconds)["end"].latencies
+            lat = live_phase(src.bootstrap, tgt.bootstrap, topic, args.rate, args.seconds)["end"].latencies
             stop(mirror)
-            patched = row("mirror, live only, patched", lat)
+            patched = row(f"mirror, live only, patch {number}", lat)
             rows.append(patched)
-            ratios.append(f"patched ({args.patch}): live p50 / platform p50: {patched[1] / platform_row[1]:.2f}, "
+            ratios.append(f"patch {number} ({patch}): live p50 / platform p50: {patched[1] / platform_row[1]:.2f}, "
                           f"p99: {patched[2] / platform_row[2]:.2f}")
 
         if not args.no_hops:

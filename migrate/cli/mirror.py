@@ -57,6 +57,8 @@ class ByteSize(click.ParamType):
               show_default=True, help="Compression of the target producer.")
 @click.option("--commit-interval", type=click.FloatRange(min=0.05), default=0.5, show_default=True,
               help="Seconds between target transaction commits per partition.")
+@click.option("--live-commit-interval", type=click.FloatRange(min=0.005), default=0.03, show_default=True,
+              help="Seconds between commits of live records (shorter: fresher, and more target transactions).")
 @click.option("--session-timeout-ms", type=click.IntRange(min=1000), default=10000, show_default=True,
               help="Source group session timeout: how fast a dead worker's partitions move.")
 @click.option("--refresh-interval", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
@@ -89,7 +91,7 @@ class ByteSize(click.ParamType):
 @serve_metrics_options
 @click.pass_context
 def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, until_caught_up, follow,
-           transactions, compression, commit_interval, session_timeout_ms, refresh_interval, worker_id, membership,
+           transactions, compression, commit_interval, live_commit_interval, session_timeout_ms, refresh_interval, worker_id, membership,
            slots,
            open_transactions, held_records, config_include, config_exclude, config_drift, max_bytes_per_second,
            sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
@@ -106,6 +108,7 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         name=name, source=app.cluster(source, "source"), target=app.cluster(target, "target"),
         topics=tuple(topics), exclude=tuple(exclude), rename=rename, transactions=transactions,
         until_caught_up=until_caught_up, compression=compression, commit_interval_s=commit_interval,
+        live_commit_interval_s=live_commit_interval,
         session_timeout_ms=session_timeout_ms, source_spec=source, target_spec=target,
         sync_groups=sync_groups, sync_interval_s=sync_interval, worker_id=worker_id, membership=membership,
         metadata_refresh_s=refresh_interval, slots=slots,

@@ -9,12 +9,20 @@ held record: nothing is skipped).
 The policy (`start`):
 1. A slot whose open transaction holds backfill-lane records commits at --commit-interval, in
    large transactions.
-2. One holding only live records commits after LIVE_COMMIT_S, or LIVE_COMMIT_BACKFILLING_S
-   while any partition backfills.  (benchmarks/freshness.py, noida-db -> Tansu: live p50 was
-   3.6x the platform's at 100 ms, 2.05-2.24x at 50 ms (four runs), 1.78-1.92x at 30 ms (four
-   runs).  Short commits also during a backfill stretched a concurrent 1M-record backfill to
-   1.4-2.1x its time alone, against 1.2-1.5x at 100 ms: on Tansu every transaction open beside
-   another costs the broker more CPU; 200 ms did not shorten it further, 1.5-2.3x in two runs.)
+2. Slots holding only live records commit together: once the oldest such transaction has been
+   open --live-commit-interval (LIVE_COMMIT_BACKFILLING_S while any partition backfills), every open
+   live slot commits with it.  A record waits at most one interval plus the commit, half an
+   interval on average, whichever slot it went to; each slot still commits at most about once
+   an interval.  (Committing each slot an interval after its own first record made a record
+   that opened slot B just after slot A's deadline wait for B's, up to two intervals.)  The
+   loop waits for live records only until that deadline (`live_wait`).  (benchmarks/freshness.py,
+   noida-db -> Tansu: live p50 was 3.6x the platform's at 100 ms, 2.05-2.24x at 50 ms (four
+   runs), 1.78-1.92x at 30 ms (four runs).  Short commits also during a backfill stretched a
+   concurrent 1M-record backfill to 1.4-2.1x its time alone, against 1.2-1.5x at 100 ms: on
+   Tansu every transaction open beside another costs the broker more CPU; 200 ms did not
+   shorten it further, 1.5-2.3x in two runs.)  With these group commits (2026-12-07, one run
+   each): 30 ms 1.64-1.74x; 15 ms with 6 slots no better and a worse p99 (1.70x, p99 8.15x the
+   platform's: Tansu pays per transaction), with --slots 2 p50 1.48x and p99 1.41x.
 3. Any slot commits at --commit-max-records.
 4. --open-transactions N: at most N slots have a transaction open or committing; a slot
    without one holds its records until a turn is free (the gate), and an open slot commits at
@@ -45,7 +53,8 @@ from migrate.mirror.writer import Run, SlotWriter
 
 Key = tuple[str, int]
 COMMIT_THREADS = 4
-LIVE_COMMIT_S, LIVE_COMMIT_BACKFILLING_S = 0.03, 0.1  # rule 2
+LIVE_COMMIT_BACKFILLING_S = 0.1  # rule 2
+COMMIT_CHECK_S = 0.002  # the loop's wait while a commit is in flight: its held records are written once it is seen done
 
 
 class Commits:
@@ -85,15 +94,31 @@ class Commits:
     def start(self, now: float) -> None:
         """Commit every due slot in the pool (rules 1-4)."""
         spec = self.spec
-        assert self.lanes is not None and self.pool is not None  # start_pool() ran
-        live_interval = min(spec.commit_interval_s, LIVE_COMMIT_BACKFILLING_S if self.lanes.backfilling else LIVE_COMMIT_S)
+        assert self.pool is not None  # start_pool() ran
+        live_due = any(slot.due(now, self.live_interval(), spec.commit_max_records)
+                       for slot in self.ownership.slots.values() if not slot.backfill)
         turn_over = self.others_wait_their_turn()
         for number, slot in self.ownership.slots.items():
-            if slot.due(now, spec.commit_interval_s if slot.backfill else live_interval, spec.commit_max_records) or (
+            if slot.due(now, spec.commit_interval_s, spec.commit_max_records) if slot.backfill else (
+                    live_due and slot.open and not slot.committing) or (
                     turn_over and slot.open and not slot.committing):
                 slot.committing = True
                 slot.backfill = False
                 self.in_flight[number] = self.pool.submit(slot.commit)
+
+    def live_interval(self) -> float:
+        assert self.lanes is not None  # start_pool() ran
+        live = self.spec.live_commit_interval_s
+        return min(self.spec.commit_interval_s, max(live, LIVE_COMMIT_BACKFILLING_S) if self.lanes.backfilling else live)
+
+    def live_wait(self, now: float) -> float | None:
+        """How long the loop may wait for live records: until the open live transactions are due
+        (rule 2), briefly while a commit is in flight or records are held, None when no slot has
+        a transaction open (then the first record is taken as soon as it is read)."""
+        if self.in_flight or self.held:
+            return COMMIT_CHECK_S
+        opened = [slot.started_at for slot in self.ownership.slots.values() if slot.open]
+        return max(0.0, min(opened) + self.live_interval() - now) if opened else None
 
     def gate_shut(self) -> bool:
         """Rule 4: no slot may open a transaction now (the limit is reached)."""

@@ -50,10 +50,14 @@ log = logging.getLogger("migrate.mirror")
 Key = tuple[str, int]
 BACKFILL_BATCH = 10_000  # backfill records handled per loop turn, after the live lane
 LIVE_BATCH = 5_000
-# How long one loop turn waits for live records when nothing is backfilling.  consume() returns
-# when its batch is full or this time is up, so at live rates a record waited up to the whole wait
-# (it was 100 ms; half of live p50's distance from the platform's).
-LIVE_WAIT_S = 0.01
+# How long one loop turn waits for live records when nothing is backfilling: consume() returns when
+# its batch is full or its wait is up, so a record read early in a wait waited all of it (a fixed
+# 100 ms wait was half of live p50's distance from the platform's).  So the loop waits only until
+# the open transactions are due (Commits.live_wait), and with none open it takes the first record
+# as soon as it is read (poll), and what came with it; LIVE_WAIT_S bounds the wait for records
+# while nothing is open, and with it how soon the loop sees a stop or a retry due.
+LIVE_WAIT_S = 0.05
+LIMITED_WAIT_S = 0.01  # under --max-bytes-per-second: the wait for live records when nothing was taken
 
 
 class Intake:
@@ -98,13 +102,23 @@ class Intake:
         if self.budget is not None:
             self._pump_limited(lanes, self.budget)
         elif not lanes.backfilling:
-            self.handle(lanes.live.consume(LIVE_BATCH, timeout=LIVE_WAIT_S))
+            self._pump_live(lanes.live)
         else:
             live = lanes.live.consume(LIVE_BATCH, timeout=0.0)
             self.handle(live)
             self.handle(lanes.backfill.consume(BACKFILL_BATCH, timeout=0.0 if live else 0.05), backfill=True)
         if self._parking:
             self._park_due()
+
+    def _pump_live(self, live) -> None:
+        """The live lane alone: wait for records no longer than the open transactions allow."""
+        wait = self.commits.live_wait(time.monotonic())
+        if wait is not None:
+            self.handle(live.consume(LIVE_BATCH, timeout=min(wait, LIVE_WAIT_S)))
+            return
+        first = live.poll(LIVE_WAIT_S)
+        if first is not None:
+            self.handle([first, *live.consume(LIVE_BATCH - 1, timeout=0.0)])
 
     def _pump_limited(self, lanes: Lanes, budget: throttle.ByteBudget) -> None:
         """`pump` within --max-bytes-per-second: live first, the backfill only on budget (migrate.mirror.throttle)."""
@@ -121,7 +135,7 @@ class Intake:
         if live:
             return
         # Nothing taken: wait for live records, never longer than the budget takes to refill.
-        wait = min(budget.wait_s() if lanes.backfilling else LIVE_WAIT_S, LIVE_WAIT_S) or LIVE_WAIT_S
+        wait = min(budget.wait_s() if lanes.backfilling else LIMITED_WAIT_S, LIMITED_WAIT_S) or LIMITED_WAIT_S
         if lanes.backfilling:
             budget.waited += wait
         if budget.live_open:

@@ -24,6 +24,8 @@ class MirrorSpec:
     until_caught_up: bool = False
     compression: str = "none"
     commit_interval_s: float = 0.5  # how often each partition's target transaction is committed
+    # how often transactions holding only live records commit (migrate.mirror.commits rule 2)
+    live_commit_interval_s: float = 0.03
     commit_max_records: int = 50_000
     session_timeout_ms: int = 10_000
     metadata_refresh_s: float = 10.0
