@@ -95,13 +95,15 @@ class Commits:
         """Commit every due slot in the pool (rules 1-4)."""
         spec = self.spec
         assert self.pool is not None  # start_pool() ran
-        live_due = any(slot.due(now, self.live_interval(), spec.commit_max_records)
+        live_interval = self.live_interval()
+        live_due = any(slot.due(now, live_interval, spec.commit_max_records)
                        for slot in self.ownership.slots.values() if not slot.backfill)
         turn_over = self.others_wait_their_turn()
         for number, slot in self.ownership.slots.items():
-            if slot.due(now, spec.commit_interval_s, spec.commit_max_records) if slot.backfill else (
-                    live_due and slot.open and not slot.committing) or (
-                    turn_over and slot.open and not slot.committing):
+            if not slot.open or slot.committing:
+                continue
+            own_due = slot.due(now, spec.commit_interval_s, spec.commit_max_records) if slot.backfill else live_due
+            if own_due or turn_over:
                 slot.committing = True
                 slot.backfill = False
                 self.in_flight[number] = self.pool.submit(slot.commit)
