@@ -28,10 +28,12 @@ pipe CPU / records sent in the window * 1e6.  The raw pipe waits for records as 
 intake does (consume(5000, 0.01): intake.LIVE_WAIT_S), so both wake up equally often.
 
 It prints per phase: records sent in the window and the rate reached, p50/p99/max ms, pipe CPU
-seconds and CPU seconds per million records, live records missed (sent, never read: a bug) and
-read twice, and whether the target holds the catch-up records exactly once; the brokers' CPU per
-phase; then the ratios: mirror CPU per record / raw pipe's (target <= 1.5), mirror p99 / platform
+seconds and CPU seconds per million records, live records missed (sent, not read --drain seconds
+after the window: lost or very late, a bug) and read twice; per phase, the brokers' CPU, whether
+the target holds the catch-up records exactly once and how long after the window the last live
+record was read; then the ratios: mirror CPU per record / raw pipe's (target <= 1.5), mirror p99 / platform
 p99 (target <= 2), mirror p50 / platform p50, raw p99 / platform p99 (for reference).
+Each phase's (record number, latency) pairs are kept in the work dir as <phase>.latencies.json.
 Wall-clock figures on a shared machine are noisy: read the ratios, which share the same conditions.
 """
 
@@ -127,6 +129,7 @@ class EstateReader(LatencyReader):
         super().__init__(bootstrap, "estate")
         self.parts, self.tag = parts, tag
         self.numbers: set[int] = set()
+        self.timeline: list[tuple[int, float]] = []  # (record number, latency) in reading order
         self.live_reads = self.backlog = self.errors = 0
 
     def run(self) -> None:
@@ -142,6 +145,7 @@ class EstateReader(LatencyReader):
                     sent, number = struct.unpack(">dQ", value[:16])
                     self.latencies.append(now - sent)
                     self.numbers.add(number)
+                    self.timeline.append((number, now - sent))
                     self.live_reads += 1
                 else:
                     self.backlog += 1
@@ -235,17 +239,19 @@ def live_window(phase: str, args, producer_at: str, source_parts: Parts, reader:
     producer.stop.set()
     producer.join()
     meter.stop()
+    drained = None  # seconds after the window until every live record was read
     with contextlib.suppress(SystemExit):
-        wait_for(f"{phase}: drain", lambda: len(reader.numbers) >= producer.sent, None, args.drain)
+        drained = wait_for(f"{phase}: drain", lambda: len(reader.numbers) >= producer.sent, None, args.drain)
     reader.stop.set()
     reader.join()
     p50, p99, worst = percentiles(reader.latencies)
+    (args.work / f"{phase.replace(' ', '-')}.latencies.json").write_text(json.dumps(reader.timeline))
     missed = producer.sent - len(reader.numbers)
     log(f"{phase}: sent {producer.sent:,}, read {len(reader.numbers):,} distinct, p99 {p99:.0f} ms")
     return {"phase": phase, "sent": producer.sent, "rate": producer.sent / producer.seconds, "p50": p50,
             "p99": p99, "max": worst, "cpu": meter.used, "missed": missed, "twice": reader.live_reads - len(reader.numbers),
             "failed": producer.failed, "errors": reader.errors, "backlog": (reader.backlog, backlog),
-            "caught_up": caught_up}
+            "caught_up": caught_up, "drained": drained}
 
 
 def platform_phase(args, work: Path, topics: dict[str, int], src: platforms.BrokerProcess) -> dict:
@@ -321,13 +327,14 @@ def report(args, results: list[dict], partitions: int, extra: str) -> None:
     for r in results:
         cpu = ", ".join(f"{k} {v:.2f}s" for k, v in r["cpu"].items() if k != "pipe")
         held, wanted = r["backlog"]
+        drained = "never" if r["drained"] is None else f"{r['drained']:.1f}s"
         print(f"{r['phase']}: CPU over the window: {cpu}; earlier records on the target {held:,} of {wanted:,}"
-              f"{'' if held == wanted else ' <-- NOT EXACTLY ONCE'}; reader errors {r['errors']}, "
-              f"failed sends {r['failed']}")
+              f"{'' if held == wanted else ' <-- NOT EXACTLY ONCE'}; last live record read {drained} after the "
+              f"window; reader errors {r['errors']}, failed sends {r['failed']}")
     for r in results:
         if r["missed"] or r["twice"] or r["failed"]:
-            print(f"!!! {r['phase']}: {r['missed']:,} live records sent and never read, {r['twice']:,} read twice, "
-                  f"{r['failed']:,} sends failed: A BUG")
+            print(f"!!! {r['phase']}: {r['missed']:,} live records sent and not read {args.drain:.0f}s after the "
+                  f"window, {r['twice']:,} read twice, {r['failed']:,} sends failed: A BUG (lost, or very late)")
     by = {r["phase"]: r for r in results}
     plat, raw, mir = by.get("platform"), by.get("raw pipe"), by.get("mirror")
     print()
@@ -351,13 +358,13 @@ def main() -> None:
     parser.add_argument("--target", default="tansu", choices=platforms.PLATFORMS)
     parser.add_argument("--mirror-args", default="", help="extra arguments of `migrate mirror`")
     parser.add_argument("--catch-up-timeout", type=float, default=300)
-    parser.add_argument("--drain", type=float, default=10, help="seconds at most for the last live records")
+    parser.add_argument("--drain", type=float, default=60, help="seconds at most to wait for the last live records")
     parser.add_argument("--raw-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_child:
         return raw_child(json.loads(args.raw_child))
     began = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="steady-"))
+    work = args.work = Path(tempfile.mkdtemp(prefix="steady-"))
     topics = layout(args.partitions)
     parts = [(t, p) for t, n in topics.items() for p in range(n)]
     results: list[dict] = []
