@@ -363,6 +363,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.raw_child:
         return raw_child(json.loads(args.raw_child))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop every child
     began = time.monotonic()
     work = args.work = Path(tempfile.mkdtemp(prefix="steady-"))
     topics = layout(args.partitions)
