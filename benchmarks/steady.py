@@ -36,7 +36,7 @@ p99 (target <= 2), mirror p50 / platform p50, raw p99 / platform p99 (for refere
 platform phase itself falls behind (p99 over a second, records not read in time) it says so: the
 target is saturated and the latency ratios compare saturated brokers (Tansu 0.6.0 at 2,000
 partitions and 5,000 records/s: each record is a batch of its own, and Tansu's Fetch walks every
-batch of a partition), while the CPU ratio still holds.
+batch of a partition); the CPU figures are still those of the same windows.
 Each phase's (record number, latency) pairs are kept in the work dir as <phase>.latencies.json.
 Wall-clock figures on a shared machine are noisy: read the ratios, which share the same conditions.
 """
