@@ -48,6 +48,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -228,14 +229,22 @@ def wait_for(what: str, done, pipe: subprocess.Popen | None, timeout: float) -> 
     return time.monotonic() - began
 
 
+def map_size(state: Path) -> int:
+    """Offset-map runs in a mirror's state file: the map's growth is a daily cost of dual running."""
+    with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
+        return db.execute("SELECT COUNT(*) FROM offset_runs").fetchone()[0]
+
+
 def live_window(phase: str, args, producer_at: str, source_parts: Parts, reader: EstateReader,
-                backlog: int, pids: dict[str, int], pipe: subprocess.Popen | None = None) -> dict:
+                backlog: int, pids: dict[str, int], pipe: subprocess.Popen | None = None,
+                state: Path | None = None) -> dict:
     """Waits until the reader has `backlog` earlier records, then the live window; the phase's figures."""
     caught_up = wait_for(f"{phase}: catch-up to {backlog:,} records", lambda: reader.backlog >= backlog,
                          pipe, args.catch_up_timeout)
     log(f"{phase}: target holds the {backlog:,} earlier records after {caught_up:.1f}s; live window")
     time.sleep(1)
     meter = CpuMeter({**pids, "bench": os.getpid()})
+    map_before = map_size(state) if state else None
     meter.start()
     producer = SpreadProducer(producer_at, source_parts, args.rate, TAGS[phase])
     producer.start()
@@ -248,6 +257,8 @@ def live_window(phase: str, args, producer_at: str, source_parts: Parts, reader:
         drained = wait_for(f"{phase}: drain", lambda: len(reader.numbers) >= producer.sent, None, args.drain)
     reader.stop.set()
     reader.join()
+    time.sleep(2 if state else 0)  # the mirror's last commits saved
+    map_growth = map_size(state) - map_before if state and map_before is not None else None
     p50, p99, worst = percentiles(reader.latencies)
     (args.work / f"{phase.replace(' ', '-')}.latencies.json").write_text(json.dumps(reader.timeline))
     missed = producer.sent - len(reader.numbers)
@@ -255,7 +266,7 @@ def live_window(phase: str, args, producer_at: str, source_parts: Parts, reader:
     return {"phase": phase, "sent": producer.sent, "rate": producer.sent / producer.seconds, "p50": p50,
             "p99": p99, "max": worst, "cpu": meter.used, "missed": missed, "twice": reader.live_reads - len(reader.numbers),
             "failed": producer.failed, "errors": reader.errors, "backlog": (reader.backlog, backlog),
-            "caught_up": caught_up, "drained": drained}
+            "caught_up": caught_up, "drained": drained, "map": map_growth}
 
 
 def platform_phase(args, work: Path, topics: dict[str, int], src: platforms.BrokerProcess) -> dict:
@@ -299,7 +310,8 @@ def mirror_phase(args, work: Path, topics: dict[str, int], src: platforms.Broker
             reader.start()
             try:
                 return live_window("mirror", args, src.bootstrap, parts, reader, backlog,
-                                   {"pipe": mirror.pid, "source": src.pid, "target": tgt.pid}, mirror)
+                                   {"pipe": mirror.pid, "source": src.pid, "target": tgt.pid}, mirror,
+                                   work / "steady.db")
             finally:
                 reader.stop.set()
         finally:
@@ -354,6 +366,11 @@ def report(args, results: list[dict], partitions: int, extra: str) -> None:
         print(f"mirror p50 / platform p50: {mir['p50'] / plat['p50']:.2f}")
     if plat and raw:
         print(f"raw pipe p99 / platform p99: {raw['p99'] / plat['p99']:.2f} (for reference)")
+    if mir and mir["map"] is not None:
+        # Each commit ends a run of every partition it wrote (its marker takes a target offset).
+        runs = mir["map"]
+        print(f"mirror's offset map over the window: {runs:,} runs added ({runs / mir['sent'] * 1000:.0f} per 1,000 live "
+              f"records): at this rate {runs / args.seconds * 86400 / 1e6:.1f}M runs a day")
 
 
 def main() -> None:
