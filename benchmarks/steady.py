@@ -235,6 +235,13 @@ def map_size(state: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM offset_runs").fetchone()[0]
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def live_window(phase: str, args, producer_at: str, source_parts: Parts, reader: EstateReader,
                 backlog: int, pids: dict[str, int], pipe: subprocess.Popen | None = None,
                 state: Path | None = None) -> dict:
@@ -245,6 +252,7 @@ def live_window(phase: str, args, producer_at: str, source_parts: Parts, reader:
     time.sleep(1)
     meter = CpuMeter({**pids, "bench": os.getpid()})
     map_before = map_size(state) if state else None
+    rss_before = rss_mb(pids["pipe"]) if "pipe" in pids else None
     meter.start()
     producer = SpreadProducer(producer_at, source_parts, args.rate, TAGS[phase])
     producer.start()
@@ -259,6 +267,7 @@ def live_window(phase: str, args, producer_at: str, source_parts: Parts, reader:
     reader.join()
     time.sleep(2 if state else 0)  # the mirror's last commits saved
     map_growth = map_size(state) - map_before if state and map_before is not None else None
+    rss_growth = rss_mb(pids["pipe"]) - rss_before if rss_before is not None else None
     p50, p99, worst = percentiles(reader.latencies)
     (args.work / f"{phase.replace(' ', '-')}.latencies.json").write_text(json.dumps(reader.timeline))
     missed = producer.sent - len(reader.numbers)
@@ -266,7 +275,7 @@ def live_window(phase: str, args, producer_at: str, source_parts: Parts, reader:
     return {"phase": phase, "sent": producer.sent, "rate": producer.sent / producer.seconds, "p50": p50,
             "p99": p99, "max": worst, "cpu": meter.used, "missed": missed, "twice": reader.live_reads - len(reader.numbers),
             "failed": producer.failed, "errors": reader.errors, "backlog": (reader.backlog, backlog),
-            "caught_up": caught_up, "drained": drained, "map": map_growth}
+            "caught_up": caught_up, "drained": drained, "map": map_growth, "rss": rss_growth}
 
 
 def platform_phase(args, work: Path, topics: dict[str, int], src: platforms.BrokerProcess) -> dict:
@@ -370,7 +379,8 @@ def report(args, results: list[dict], partitions: int, extra: str) -> None:
         # Each commit ends a run of every partition it wrote (its marker takes a target offset).
         runs = mir["map"]
         print(f"mirror's offset map over the window: {runs:,} runs added ({runs / mir['sent'] * 1000:.0f} per 1,000 live "
-              f"records): at this rate {runs / args.seconds * 86400 / 1e6:.1f}M runs a day")
+              f"records): at this rate {runs / args.seconds * 86400 / 1e6:.1f}M runs a day; the mirror's RSS "
+              f"{mir['rss']:+.1f} MB over the window (raw pipe {raw['rss'] if raw else float('nan'):+.1f} MB)")
 
 
 def main() -> None:
