@@ -22,7 +22,7 @@ The policy (`start`):
    Tansu every transaction open beside another costs the broker more CPU; 200 ms did not
    shorten it further, 1.5-2.3x in two runs.)  With these group commits (2026-12-07, one run
    each): 30 ms 1.64-1.74x; 15 ms with 6 slots no better and a worse p99 (1.70x, p99 8.15x the
-   platform's: Tansu pays per transaction), with --slots 2 p50 1.48x and p99 1.41x.
+   platform's: Tansu pays per transaction), with --slots 2 p50 1.42-1.48x and p99 1.32-1.41x.
 3. Any slot commits at --commit-max-records.
 4. --open-transactions N: at most N slots have a transaction open or committing; a slot
    without one holds its records until a turn is free (the gate), and an open slot commits at
