@@ -69,6 +69,17 @@ def fill(bootstrap: str, topics: dict[str, int], records: int, size: int) -> Non
     producer.flush(300)
 
 
+def copy_record(producer: Producer, m) -> None:
+    """The raw pipe's copy of one record to the same partition of raw.<topic>, waiting when the queue is full."""
+    while True:
+        try:
+            producer.produce("raw." + m.topic(), m.value(), m.key(), partition=m.partition(),
+                             timestamp=m.timestamp()[1], headers=m.headers())
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def raw_pipe(source: str, target: str, topics: dict[str, int], records: int) -> dict:
     consumer = Consumer({"bootstrap.servers": source, "group.id": "bench-raw", "enable.auto.commit": False,
                          "enable.partition.eof": True, "fetch.wait.max.ms": 20,
@@ -85,13 +96,7 @@ def raw_pipe(source: str, target: str, topics: dict[str, int], records: int) -> 
                 if m.error().code() == KafkaError._PARTITION_EOF:
                     eofs += 1
                 continue
-            while True:
-                try:
-                    producer.produce("raw." + m.topic(), m.value(), m.key(), partition=m.partition(),
-                                     timestamp=m.timestamp()[1], headers=m.headers())
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+            copy_record(producer, m)
             copied += 1
         producer.poll(0)
     producer.flush(120)
