@@ -91,6 +91,11 @@ def test_the_loop_waits_for_records_until_the_oldest_open_transaction_is_due():
     assert commits.live_wait(now=1.5) == 0.0
 
 
+def test_a_slot_still_holding_backfill_records_is_waited_for_at_its_own_interval():
+    commits, _ = policy(Slot(0).opened(0.0, backfill=True))
+    assert commits.live_wait(now=0.1) == pytest.approx(0.4)
+
+
 def test_with_nothing_open_the_loop_waits_for_the_first_record_and_while_committing_only_briefly():
     idle, _ = policy(Slot(0), Slot(1))
     assert idle.live_wait(now=5.0) is None

@@ -114,13 +114,17 @@ class Commits:
         return min(self.spec.commit_interval_s, max(live, LIVE_COMMIT_BACKFILLING_S) if self.lanes.backfilling else live)
 
     def live_wait(self, now: float) -> float | None:
-        """How long the loop may wait for live records: until the open live transactions are due
-        (rule 2), briefly while a commit is in flight or records are held, None when no slot has
-        a transaction open (then the first record is taken as soon as it is read)."""
+        """How long the loop may wait for live records: until the first open transaction is due
+        (rules 1 and 2), briefly while a commit is in flight or records are held, None when no slot
+        has a transaction open (then the first record is taken as soon as it is read)."""
         if self.in_flight or self.held:
             return COMMIT_CHECK_S
-        opened = [slot.started_at for slot in self.ownership.slots.values() if slot.open]
-        return max(0.0, min(opened) + self.live_interval() - now) if opened else None
+        # A slot still holding backfill records (its partitions moved to the live lane since) is
+        # due at --commit-interval: waiting for it as if it were live spun the loop until then.
+        live, backfill = self.live_interval(), self.spec.commit_interval_s
+        due = [slot.started_at + (backfill if slot.backfill else live)
+               for slot in self.ownership.slots.values() if slot.open]
+        return max(0.0, min(due) - now) if due else None
 
     def gate_shut(self) -> bool:
         """Rule 4: no slot may open a transaction now (the limit is reached)."""
