@@ -61,18 +61,27 @@ class LiveProducer(threading.Thread):
         self.topic, self.rate = topic, rate
         self.stop = threading.Event()
         self.sent = 0
+        self.seconds = 0.0  # how long it sent, once stopped
 
     def run(self) -> None:
         started = time.monotonic()
         while not self.stop.is_set():
             due = int((time.monotonic() - started) * self.rate)
             while self.sent < due:
-                self.producer.produce(self.topic, struct.pack(">dQ", time.time(), self.sent) + b"x" * 184,
-                                      partition=self.sent % PARTITIONS)
+                try:
+                    self.send(self.sent)
+                except BufferError:
+                    self.producer.poll(0.01)
+                    continue
                 self.sent += 1
             self.producer.poll(0)
             time.sleep(0.002)
+        self.seconds = time.monotonic() - started
         self.producer.flush(30)
+
+    def send(self, number: int) -> None:
+        self.producer.produce(self.topic, struct.pack(">dQ", time.time(), number) + b"x" * 184,
+                              partition=number % PARTITIONS)
 
 
 class LatencyReader(threading.Thread):

@@ -102,25 +102,10 @@ class SpreadProducer(LiveProducer):
         super().__init__(bootstrap, "", rate)
         self.parts, self.tag = parts, tag
         self.failed = 0
-        self.seconds = 0.0
 
-    def run(self) -> None:
-        started = time.monotonic()
-        while not self.stop.is_set():
-            due = int((time.monotonic() - started) * self.rate)
-            while self.sent < due:
-                topic, partition = self.parts[self.sent % len(self.parts)]
-                try:
-                    self.producer.produce(topic, live_value(self.sent, self.tag), partition=partition,
-                                          on_delivery=self._delivered)
-                except BufferError:
-                    self.producer.poll(0.01)
-                    continue
-                self.sent += 1
-            self.producer.poll(0)
-            time.sleep(0.002)
-        self.seconds = time.monotonic() - started
-        self.producer.flush(30)
+    def send(self, number: int) -> None:
+        topic, partition = self.parts[number % len(self.parts)]
+        self.producer.produce(topic, live_value(number, self.tag), partition=partition, on_delivery=self._delivered)
 
     def _delivered(self, err, _msg) -> None:
         if err is not None:
