@@ -229,3 +229,43 @@ def test_a_map_producer_failing_with_the_fatal_code_is_replaced_and_other_errors
     mirror.publisher.producer_failed(KafkaException(KafkaError(KafkaError._FENCED, "fenced", fatal=True)))
     with pytest.raises(KafkaException):
         mirror.publisher.producer_failed(KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out")))
+
+
+class _RefusingProducer:
+    """A producer whose transaction already failed: librdkafka refuses every later produce with _STATE."""
+
+    def produce(self, *args, **kwargs):
+        raise KafkaException(KafkaError(KafkaError._STATE, "Unable to produce message"))
+
+
+class _Message:
+    def __init__(self, offset: int):
+        self._offset = offset
+
+    def offset(self):
+        return self._offset
+
+    def timestamp(self):
+        return (1, 1_700_000_000_000)
+
+    def value(self):
+        return b"v"
+
+    def key(self):
+        return b"k"
+
+    def headers(self):
+        return None
+
+
+def test_a_record_refused_by_a_failed_transaction_keeps_its_partition_open_until_the_slot_aborts():
+    # An end-of-partition read after such records is applied to the map only once nothing of the
+    # partition is open: counted as not written, they let the map advance past them unmapped.
+    from migrate.mirror.writer import PartitionWriter
+
+    slot = SimpleNamespace(producer=_RefusingProducer(), open=True, count=0, produce_errors=[])
+    writer = PartitionWriter(slot, "t", "t", 0, PartitionMap([], 0, 0, 0))
+    for offset in range(5):
+        writer.write(_Message(offset))
+    assert writer.open and slot.count == 5
+    assert [name for _, name, _ in slot.produce_errors] == ["_STATE"] * 5
