@@ -16,6 +16,15 @@ Besides the runs, a map knows the span of source positions it accounts for:
 
 Invariants: runs are sorted and strictly increasing on both sides, never overlap, and lie
 within [source_low, source_high) and below target_high.
+
+Pruning (`prune_below`): a map that follows a live partition for weeks gains a run per commit
+that wrote to the partition (each commit leaves a marker on the target, so the next run starts
+one target offset later).  Runs whose records are deleted on both clusters (below both log
+starts) answer for offsets no consumer can read on either side, so they are dropped, and
+`source_low` moves up to the first kept run.  A run is dropped only when the run after it
+starts at or below both log starts: every offset the map stops answering for is then below
+both, and every offset above them is answered as before (a gap before the first kept run
+would otherwise lose its answer).  The last run is never dropped.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ class PartitionMap:
         self.target_high = _max(target_high, last.target_end if last else None)
         self.dirty_from = len(self.runs)  # runs at or after this index are not yet saved
         self.head_dirty = False
+        self.pruned: list[int] = []  # source starts of runs dropped since the last save
 
     # --- growing the map -------------------------------------------------------------------
 
@@ -108,9 +118,28 @@ class PartitionMap:
             self.target_high = target_high
             self.head_dirty = True
 
+    def prune_below(self, source_log_start: int, target_log_start: int) -> int:
+        """Drop the leading runs deleted on both clusters (see the module docstring); returns how many."""
+        runs = self.runs
+        drop = 0
+        while (drop + 1 < len(runs) and runs[drop + 1].source_start <= source_log_start
+               and runs[drop + 1].target_start <= target_log_start):
+            drop += 1
+        if not drop:
+            return 0
+        self.pruned.extend(r.source_start for r in runs[:drop])
+        del runs[:drop]
+        del self._starts[:drop]
+        del self._target_starts[:drop]
+        self.dirty_from = max(0, self.dirty_from - drop)
+        self.source_low = runs[0].source_start
+        self.head_dirty = True
+        return drop
+
     def mark_saved(self) -> None:
         self.dirty_from = len(self.runs)
         self.head_dirty = False
+        self.pruned = []
 
     def dirty_runs(self) -> list[Run]:
         return self.runs[self.dirty_from:]

@@ -55,6 +55,7 @@ class MapStore:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(self.mirror, topic, partition, r.source_start, r.target_start, r.length) for r in runs],
             )
+            self._delete_pruned(db, topic, partition, pmap)
             self._write_head(db, topic, partition, pmap, target_topic, status, worker, error)
         pmap.mark_saved()
 
@@ -69,6 +70,7 @@ class MapStore:
                  for topic, partition, pmap, *_ in items for r in pmap.dirty_runs()],
             )
             for topic, partition, pmap, target_topic, status, error in items:
+                self._delete_pruned(db, topic, partition, pmap)
                 self._write_head(db, topic, partition, pmap, target_topic, status, worker, error)
         for item in items:
             item[2].mark_saved()
@@ -106,6 +108,12 @@ class MapStore:
     def progress(self) -> list[dict]:
         return list(self.state.db.query(
             "SELECT * FROM mirror_progress WHERE mirror = ? ORDER BY topic, partition", [self.mirror]))
+
+    def _delete_pruned(self, db, topic: str, partition: int, pmap: PartitionMap) -> None:
+        """The rows of runs pruned from the map (runs.py): every row below its first kept run."""
+        if pmap.pruned and pmap.runs:
+            db.execute("DELETE FROM offset_runs WHERE mirror = ? AND topic = ? AND partition = ? AND source_start < ?",
+                       [self.mirror, topic, partition, pmap.runs[0].source_start])
 
     def _write_head(self, db, topic, partition, pmap, target_topic, status, worker, error) -> None:
         db.execute(

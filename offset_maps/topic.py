@@ -2,8 +2,9 @@
 
 Named `__migrate.<mirror>.offset-map`, one partition.  Each run is one record keyed by
 (source topic, partition, source_start); a run that grows is written again under the same
-key, so compaction keeps only its latest length.  Each partition's head (source_low,
-source_high, target_high, target topic) is a record keyed by (topic, partition, "head").
+key, so compaction keeps only its latest length; a run pruned from the map (runs.py) is a
+tombstone under its key.  Each partition's head (source_low, source_high, target_high, target
+topic) is a record keyed by (topic, partition, "head").
 Any machine that can read the target can rebuild the maps from this topic.
 
 The map topic is written only after the records it describes are on the target, so it is
@@ -21,6 +22,7 @@ from migrate.config import ClusterProfile
 from migrate.offset_maps.runs import PartitionMap, Run
 
 MAP_CONFIGS = {"cleanup.policy": "compact"}
+MapRecord = tuple[bytes, bytes | None]  # (key, value) of the map topic; None: a pruned run's tombstone
 
 
 def map_topic_name(mirror: str) -> str:
@@ -46,9 +48,11 @@ def head_value(pmap: PartitionMap, target_topic: str) -> bytes:
                       separators=(",", ":")).encode()
 
 
-def map_records(topic: str, partition: int, pmap: PartitionMap, target_topic: str) -> list[tuple[bytes, bytes]]:
-    """(key, value) pairs describing what changed in pmap since it was last saved."""
-    out = [(run_key(topic, partition, r.source_start), run_value(r)) for r in pmap.dirty_runs()]
+def map_records(topic: str, partition: int, pmap: PartitionMap,
+                target_topic: str) -> list[MapRecord]:
+    """(key, value) pairs describing what changed in pmap since it was last saved (None: a pruned run)."""
+    out: list[MapRecord] = [(run_key(topic, partition, start), None) for start in pmap.pruned]
+    out += [(run_key(topic, partition, r.source_start), run_value(r)) for r in pmap.dirty_runs()]
     out.append((head_key(topic, partition), head_value(pmap, target_topic)))
     return out
 
@@ -87,9 +91,10 @@ class MapTopicReader:
     def refresh(self, timeout: float = 60.0) -> None:
         records, end = kafka.read_log(self.target, self.topic, self.next, timeout)
         for key, value in records:
-            if value is None:
-                continue
             topic, partition, third = json.loads(key)
+            if value is None:  # a pruned run
+                self.runs.get((topic, partition), {}).pop(third, None)
+                continue
             data = json.loads(value)
             if third == "head":
                 self.heads[(topic, partition)] = data

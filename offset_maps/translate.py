@@ -22,7 +22,8 @@ Forward rules (a source group's offset C -> target offset), over a map with `sou
                 holds only transaction markers; `route.Route` checks the source log for that
                 and, when so, answers rule 2 at the end: exact.)
 5. before-start C < `source_low`, older than the earliest mapped offset (records that were never
-                mirrored: retention, or mirroring began later): reported, no offset.  A
+                mirrored: retention, or mirroring began later; or runs pruned once both clusters
+                deleted their records, runs.py): reported, no offset.  A
                 timestamp fallback exists only on request and is always marked `approximate`
                 (see `approximate`; the Kafka side of it lives in `migrate.offsets`).
 

@@ -86,3 +86,55 @@ def test_a_loaded_map_derives_its_span_from_its_runs_unless_told_more():
 def test_first_gap_below(runs, low, below, gap):
     pmap = PartitionMap(runs, source_low=low, source_high=max([r.source_end for r in runs] + [below]))
     assert pmap.first_gap_below(below) == gap
+
+
+def live_map(commits: int) -> PartitionMap:
+    """A followed partition: one record per commit, each commit's marker one target offset."""
+    pmap = PartitionMap()
+    pmap.start_at(0, 0)
+    for n in range(commits):
+        pmap.append(n, 2 * n)
+    pmap.mark_saved()
+    return pmap
+
+
+def test_runs_are_pruned_only_while_the_next_run_starts_below_both_log_starts():
+    pmap = live_map(10)  # runs (n -> 2n) x1
+    assert pmap.prune_below(5, 4) == 2  # the third run starts at source 2, target 4: runs 0 and 1 go
+    assert pmap.runs[0] == Run(2, 4, 1) and pmap.source_low == 2 and pmap.pruned == [0, 1] and pmap.head_dirty
+    assert pmap.prune_below(5, 4) == 0  # the next run starts at target 6, above the target's log start
+    assert pmap.target_of(2) == 4 and pmap.target_of(1) is None
+
+
+def test_the_last_run_is_never_pruned():
+    pmap = live_map(3)
+    assert pmap.prune_below(100, 100) == 2
+    assert pmap.runs == [Run(2, 4, 1)] and pmap.source_high == 3 and pmap.target_high == 5
+
+
+def test_pruning_keeps_unsaved_runs_dirty_and_a_save_forgets_what_was_pruned():
+    pmap = live_map(6)
+    pmap.append(6, 12)
+    pmap.append(7, 14)  # two runs not saved yet
+    assert pmap.prune_below(3, 6) == 3
+    assert pmap.dirty_runs() == [Run(6, 12, 1), Run(7, 14, 1)]
+    pmap.mark_saved()
+    assert pmap.pruned == [] and pmap.dirty_runs() == []
+
+
+def test_a_pruned_run_is_a_tombstone_in_the_map_topic_and_a_deleted_row_in_the_state_file(tmp_path):
+    from migrate.offset_maps.store import MapStore
+    from migrate.offset_maps.topic import map_records, run_key
+    from migrate.state import State
+
+    with State(tmp_path / "state.db") as state:
+        store = MapStore(state, "m")
+        pmap = live_map(10)
+        store.save("t", 0, pmap, "t")  # nothing dirty: only the head
+        store.replace("t", 0, pmap, "t")
+        pmap.prune_below(4, 8)
+        records = map_records("t", 0, pmap, "t")
+        assert [(k, v) for k, v in records if v is None] == [(run_key("t", 0, n), None) for n in range(4)]
+        store.save("t", 0, pmap, "t")
+        loaded = store.load("t", 0)
+    assert loaded.runs == pmap.runs and loaded.source_low == 4 and len(loaded.runs) == 6

@@ -210,3 +210,24 @@ def test_mirror_behind_partway():
         result = translate(partial, committed)
         assert after(target, result.offset)[:5] == after(source, committed)[:5]
     assert translate(partial, high + 3).behind == 3
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_a_map_pruned_below_both_log_starts_translates_every_readable_offset_as_before(seed):
+    """Pruning (runs.py) drops only what no consumer can read on either cluster any more."""
+    import copy
+
+    source, source_end, target, target_end, whole = simulate(seed)
+    rng = random.Random(seed)
+    source_start = rng.randint(whole.source_low, source_end)  # both clusters' retention moved on
+    target_start = rng.randint(whole.runs[0].target_start, target_end)
+    pruned = copy.deepcopy(whole)
+    dropped = pruned.prune_below(source_start, target_start)
+    assert len(pruned.runs) == len(whole.runs) - dropped >= 1
+    for committed in range(source_start, source_end + 1):
+        assert translate(pruned, committed) == translate(whole, committed), committed
+    for committed in range(target_start, target_end + 1):
+        assert translate_reverse(pruned, committed) == translate_reverse(whole, committed), committed
+    if dropped:  # what it no longer answers for lies below both log starts
+        assert pruned.source_low <= source_start and pruned.runs[0].target_start <= target_start
+        assert translate(pruned, pruned.source_low - 1).status == BEFORE_START

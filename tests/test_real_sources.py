@@ -141,6 +141,54 @@ def test_a_follower_skips_records_deleted_before_it_reached_them_and_reports_the
     assert [content(r) for r in target[100:]] == [content(r) for r in source]
 
 
+
+def _map(tmp_path, name: str, topic: str):
+    with State(tmp_path / "state.db") as state:
+        return MapStore(state, name).load(topic, 0)
+
+
+def test_a_followed_map_drops_the_runs_both_clusters_deleted_and_translates_the_rest_exactly(source_cluster,
+                                                                                             cluster_pool, tmp_path):
+    """One record per commit leaves one run per record (each commit's marker takes a target offset);
+    once retention (DeleteRecords here) deleted the oldest on both clusters, their runs go from the
+    state file and the map topic, and every offset still readable translates as before."""
+    from migrate.offset_maps.topic import load_maps
+    from migrate.offset_maps.translate import BEFORE_START, EXACT, translate
+
+    target = cluster_pool("target", "noida")  # Tansu has no DeleteRecords (deviation list, brokers.md)
+    topic, name = unique("pruned"), unique("m")
+    make_topic(source_cluster.profile, topic, 1)
+    worker = mirror_process(tmp_path / "state.db", source_cluster.profile, target.profile, topic, name,
+                            "--map-prune-interval", "1")
+    err = StreamTail(worker.stderr)
+    try:
+        for n in range(30):  # one record per commit: one run each
+            _produce_to(source_cluster.profile, topic, 0, 1)
+            wait_for(lambda: (_map(tmp_path, name, topic).source_high or 0) > n, 60, f"record {n} mapped", err)
+        whole = _map(tmp_path, name, topic)
+        assert len(whole.runs) >= 25, whole  # nearly every commit held one record
+        delete_before(source_cluster.profile, topic, {0: 20})
+        delete_before(target.profile, topic, {0: whole.target_of(20)})
+        wait_for(lambda: _map(tmp_path, name, topic).source_low == 20, 60, "the deleted runs dropped", err)
+        _produce_to(source_cluster.profile, topic, 0, 5)
+        wait_for(lambda: _map(tmp_path, name, topic).source_high == 35, 60, "the records after it mapped", err)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    err.join()
+    assert worker.returncode == 0, err.text()
+    local = _map(tmp_path, name, topic)
+    durable = load_maps(target.profile, name)[(topic, 0)].pmap
+    assert durable.runs == local.runs and durable.source_low == local.source_low == 20
+    assert local.runs[0].source_start == 20 and len(local.runs) < len(whole.runs)
+    for offset in range(20, 30):
+        assert translate(local, offset) == translate(whole, offset)
+        assert translate(local, offset).status == EXACT
+    assert translate(local, 19).status == BEFORE_START  # deleted on both clusters
+    assert read_contents(target.profile, topic) == read_contents(source_cluster.profile, topic)
+    assert "Traceback" not in err.text()
+
+
 def _grow(profile, topic: str, partitions: int) -> None:
     admin = AdminClient({"bootstrap.servers": profile.bootstrap})
     admin.create_partitions([NewPartitions(topic, partitions)])[topic].result(30)

@@ -85,6 +85,9 @@ class ByteSize(click.ParamType):
 @click.option("--max-bytes-per-second", type=ByteSize(), default="0", show_default=True, metavar="BYTES",
               help="Source bytes this worker reads per second at most, e.g. 20MB (0: no limit); live partitions "
                    "are served first.")
+@click.option("--map-prune-interval", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              metavar="SECONDS", help="Seconds between drops of offset-map runs whose records both clusters "
+                                      "deleted (retention), which bounds the map while following (0: never).")
 @click.option("--sync-groups", metavar="REGEX", help="Also sync offsets of matching inactive groups to the target.")
 @click.option("--sync-interval", type=click.FloatRange(min=1), default=10.0, show_default=True,
               help="Seconds between group offset syncs.")
@@ -94,7 +97,7 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
            transactions, compression, commit_interval, live_commit_interval, session_timeout_ms, refresh_interval, worker_id, membership,
            slots,
            open_transactions, held_records, config_include, config_exclude, config_drift, max_bytes_per_second,
-           sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
+           map_prune_interval, sync_groups, sync_interval, metrics_port, metrics_host, metrics_detail) -> None:
     """Copy topics from a source to a target cluster exactly once, writing exact offset maps.
 
     Example: migrate mirror --source source --target target --topics 'workflow\\..*' --until-caught-up
@@ -114,6 +117,7 @@ def mirror(ctx: click.Context, source, target, topics, exclude, name, rename, un
         metadata_refresh_s=refresh_interval, slots=slots,
         open_transactions=open_transactions, held_records=held_records, config_include=tuple(config_include),
         config_exclude=tuple(config_exclude), config_drift=config_drift, max_bytes_per_second=max_bytes_per_second,
+        map_prune_interval_s=map_prune_interval,
     )
     serving = mirror_serve_options(app, metrics_port, metrics_host, metrics_detail)
     metrics, server = _serve_metrics(spec, serving) if serving.enabled else (None, None)

@@ -13,7 +13,7 @@ parts, each owning one thing (their docstrings state their invariants):
 - migrate.mirror.publisher: the map topic, the fleet status, heartbeats, the local index;
 - migrate.mirror.catchup: when --until-caught-up is done;
 - migrate.mirror.setbacks: giving up, stopping and retrying slots and partitions;
-- migrate.mirror.snapshot: what the metrics see.
+- migrate.mirror.snapshot: what the metrics see; migrate.mirror.pruning: map runs both clusters deleted.
 
 This module wires them and turns the loop.  A run opens (both clusters checked, topics
 prepared, the mirror's own topics and clients made), then turns until it is stopped or caught
@@ -50,6 +50,7 @@ from migrate.mirror.loops import check_no_loop
 from migrate.mirror.opening import Opener
 from migrate.mirror.ownership import SlotOwnership
 from migrate.mirror.partitions import Partitions
+from migrate.mirror.pruning import Pruner
 from migrate.mirror.publisher import Publisher
 from migrate.mirror.results import MirrorResult, Progress
 from migrate.mirror.retries import Retries
@@ -106,6 +107,7 @@ class Mirror:
                              self.publisher, self.result, fail=setbacks.fail, retry_later=setbacks.retry_later,
                              stop=setbacks.stop)
         self.configs = ConfigSync(spec, self.worker, self.metrics, self.stop)
+        self.pruner = Pruner(spec, self.partitions, self.publisher)
         self.transactions = spec.transactions
         self.fatal: KafkaError | None = None  # a fatal source-client error reported through error_cb
         self.started_at = ""  # ISO time of run(); progress rows older than it are stale
@@ -118,8 +120,7 @@ class Mirror:
         self.ownership.on_member = self.membership.note_member_id
         self.map_topic = ""
         self.durable: MapTopicReader | None = None
-        self._closing = False
-        self._subscribed = False
+        self._closing = self._subscribed = False
         self._rejoins = 0
         self.vacancies: Vacancies | None = None  # from the start of the run on
 
@@ -146,6 +147,7 @@ class Mirror:
                     if not self.spec.until_caught_up and now - last_refresh >= self.spec.metadata_refresh_s:
                         selected = self._refresh(selected)
                         last_refresh = now
+                    self.pruner.prune(now)  # when due (migrate.mirror.pruning)
                     if self.group_sync is not None and now - last_sync >= self.spec.sync_interval_s:
                         self._sync_groups()
                         last_sync = now
@@ -214,9 +216,8 @@ class Mirror:
 
     def _turn(self) -> None:
         """One loop turn: the group, new slots, the records, the commits, the retries."""
-        if self.fatal is not None:
-            if not self._rejoined(self.fatal):
-                self._raise_fatal(self.fatal)
+        if self.fatal is not None and not self._rejoined(self.fatal):
+            self._raise_fatal(self.fatal)
         self._poll_coordinator()
         if self.ownership.callback_error is not None:
             self.ownership.raise_callback_error()
@@ -316,8 +317,7 @@ class Mirror:
         keys = [k for k in due if not isinstance(k, int) and k[0] in self.topics.mapping]
         if slots:
             self._fence(slots)
-        if keys:
-            self.opener.open(keys)
+        self.opener.open(keys)  # nothing to do when empty
 
     def _poll_coordinator(self) -> None:
         """Serve the group: heartbeats and slot hand-overs happen in here (migrate.mirror.ownership)."""

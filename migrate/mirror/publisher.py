@@ -37,6 +37,7 @@ from migrate.mirror.topicset import TopicSet
 from migrate.mirror.writer import PartitionWriter
 from migrate.offset_maps.runs import PartitionMap
 from migrate.offset_maps.store import MapStore
+from migrate.offset_maps.topic import MapRecord
 
 log = logging.getLogger("migrate.mirror")
 
@@ -70,7 +71,7 @@ class Publisher:
 
     # --- maps --------------------------------------------------------------------------------------
 
-    def publish(self, writer: PartitionWriter, pending: list[tuple[bytes, bytes]]) -> None:
+    def publish(self, writer: PartitionWriter, pending: list[MapRecord]) -> None:
         """Append map changes to the durable map topic; the local save follows (`save`)."""
         for record_key, value in pending:
             self._produce(record_key, value, self.map_topic)
@@ -176,7 +177,7 @@ class Publisher:
                     self.spec.target.name, kafka.describe_error(exc))
         self.producer = kafka.producer(self.spec.target, **{"linger.ms": 20})
 
-    def _produce(self, record_key: bytes, value: bytes, topic: str) -> None:
+    def _produce(self, record_key: bytes, value: bytes | None, topic: str) -> None:
         while True:
             try:
                 assert self.producer is not None  # start() ran

@@ -57,6 +57,9 @@ class MirrorSpec:
     # Source bytes (keys and values) this worker reads per second at most (0: no limit); live
     # partitions are served first within it (migrate.mirror.throttle).
     max_bytes_per_second: int = 0
+    # How often a following worker drops map runs deleted on both clusters (migrate.mirror.pruning;
+    # 0: never): a live partition's map gains a run per commit that wrote to it.
+    map_prune_interval_s: float = 600.0
 
     @property
     def group_id(self) -> str:

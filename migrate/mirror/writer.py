@@ -34,7 +34,7 @@ from migrate import kafka
 from migrate.config import ClusterProfile
 from migrate.errors import REFUSED_ERRORS, WriterFailed
 from migrate.offset_maps.runs import PartitionMap
-from migrate.offset_maps.topic import map_records
+from migrate.offset_maps.topic import MapRecord, map_records
 
 log = logging.getLogger("migrate.mirror")
 
@@ -300,13 +300,13 @@ class PartitionWriter:
             target += length
         return runs
 
-    def extend_map(self, runs: list[Run]) -> list[tuple[bytes, bytes]]:
+    def extend_map(self, runs: list[Run]) -> list[MapRecord]:
         """The transaction of `runs` committed: add its pairs to the map; returns the map changes."""
         for start, target, length in runs:
             self.pmap.append_run(start, target, length)
         return self.map_changes()
 
-    def map_records_after(self, runs: list[Run]) -> list[tuple[bytes, bytes]]:
+    def map_records_after(self, runs: list[Run]) -> list[MapRecord]:
         """The map changes `extend_map(runs)` will make, the map left as it is (--transactions writes
         them inside the transaction, before it commits)."""
         pmap = self.pmap
@@ -319,7 +319,7 @@ class PartitionWriter:
             preview.append_run(start, target, length)
         return map_records(self.source_topic, self.partition, preview, self.target_topic)
 
-    def map_changes(self) -> list[tuple[bytes, bytes]]:
+    def map_changes(self) -> list[MapRecord]:
         """Map-topic records for what changed in the map since it was last saved."""
         return map_records(self.source_topic, self.partition, self.pmap, self.target_topic)
 
