@@ -269,3 +269,28 @@ def test_a_record_refused_by_a_failed_transaction_keeps_its_partition_open_until
         writer.write(_Message(offset))
     assert writer.open and slot.count == 5
     assert [name for _, name, _ in slot.produce_errors] == ["_STATE"] * 5
+
+
+class _FullThenRefusingProducer(_RefusingProducer):
+    """The queue is full, and while the writer waits for room the transaction fails."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def produce(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == 1:
+            raise BufferError("Local: Queue full")
+        super().produce()
+
+    def poll(self, timeout):
+        return 0
+
+
+def test_a_transaction_that_fails_while_the_writer_waits_for_queue_room_is_reported_by_the_commit_not_raised():
+    from migrate.mirror.writer import PartitionWriter
+
+    slot = SimpleNamespace(producer=_FullThenRefusingProducer(), open=True, count=0, produce_errors=[])
+    writer = PartitionWriter(slot, "t", "t", 0, PartitionMap([], 0, 0, 0))
+    writer.write(_Message(0))
+    assert writer.open and [name for _, name, _ in slot.produce_errors] == ["_STATE"]

@@ -230,10 +230,11 @@ class PartitionWriter:
         value = message.value()
         callback = self._delivered(index) if not index % SAMPLE else None
         try:
-            self._produce(self.target_topic, value, message.key(), self.partition, callback,
-                          timestamp=message.timestamp()[1], headers=message.headers())
-        except BufferError:
-            self._produce_waiting(value, message, callback)
+            try:
+                self._produce(self.target_topic, value, message.key(), self.partition, callback,
+                              timestamp=message.timestamp()[1], headers=message.headers())
+            except BufferError:  # the queue is full: wait for room (the transaction may fail meanwhile)
+                self._produce_waiting(value, message, callback)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError._UNKNOWN_PARTITION:
                 # The transaction has already failed (the target refused a record: the producer is in
