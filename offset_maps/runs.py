@@ -20,11 +20,14 @@ within [source_low, source_high) and below target_high.
 Pruning (`prune_below`): a map that follows a live partition for weeks gains a run per commit
 that wrote to the partition (each commit leaves a marker on the target, so the next run starts
 one target offset later).  Runs whose records are deleted on both clusters (below both log
-starts) answer for offsets no consumer can read on either side, so they are dropped, and
-`source_low` moves up to the first kept run.  A run is dropped only when the run after it
-starts at or below both log starts: every offset the map stops answering for is then below
-both, and every offset above them is answered as before (a gap before the first kept run
-would otherwise lose its answer).  The last run is never dropped.
+starts) answer for offsets no consumer can read on either side, so they are dropped.  A run
+is dropped only when the run after it starts at or below both log starts: every offset the map
+stops answering for is then below both, and every offset above them is answered as before (a
+gap before the first kept run would otherwise lose its answer).  The last run is never dropped.
+`source_low` stays: a source offset between it and the first kept run reads as a gap before that
+run, so it translates to the first kept record, where a consumer resets on either cluster just as
+it would at its old answer (both are below the log starts); a re-read still starts no lower than
+the source's log start (migrate.mirror.reconcile.safe_read_start).
 """
 
 from __future__ import annotations
@@ -132,8 +135,6 @@ class PartitionMap:
         del self._starts[:drop]
         del self._target_starts[:drop]
         self.dirty_from = max(0, self.dirty_from - drop)
-        self.source_low = runs[0].source_start
-        self.head_dirty = True
         return drop
 
     def mark_saved(self) -> None:

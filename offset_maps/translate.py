@@ -22,8 +22,7 @@ Forward rules (a source group's offset C -> target offset), over a map with `sou
                 holds only transaction markers; `route.Route` checks the source log for that
                 and, when so, answers rule 2 at the end: exact.)
 5. before-start C < `source_low`, older than the earliest mapped offset (records that were never
-                mirrored: retention, or mirroring began later; or runs pruned once both clusters
-                deleted their records, runs.py): reported, no offset.  A
+                mirrored: retention, or mirroring began later): reported, no offset.  A
                 timestamp fallback exists only on request and is always marked `approximate`
                 (see `approximate`; the Kafka side of it lives in `migrate.offsets`).
 
@@ -42,7 +41,8 @@ Reverse rules (a target group's offset T -> source offset), over the same map:
                 covers them: translate those offsets FORWARD through the reverse mirror's map
                 (`translate_reverse_via`).
 5. before-start T < the first run's target offset: target records older than anything this map
-                knows (the map does not record where the target partition began).
+                knows (the map does not record where the target partition began, and runs whose
+                records both clusters deleted are pruned, runs.py).
 
 `translate_reverse_via` combines the two maps of a rollback: offsets at or after the reverse
 mirror's `source_low` (where it began reading the target) go forward through the reverse

@@ -163,6 +163,15 @@ def test_the_reread_never_starts_below_the_source_log_start(mirror):
     assert mirror.opener.read_from(state).offset == 200 and state.skip_below is None
 
 
+def test_a_pruned_map_is_read_again_from_the_log_start_and_never_below_it(mirror):
+    pmap = PartitionMap([Run(n, 2 * n, 1) for n in range(10)], source_low=0)  # one record per commit
+    pmap.prune_below(6, 12)
+    state = opened(mirror, pmap, log_start=6)
+    tp = mirror.opener.read_from(state)
+    assert tp.offset == 6 and state.skip_below == 10
+    assert mirror.intake.reread(state, Message(6)) is True  # mapped still: dropped
+    assert not getattr(state.writer, "retired", False)  # and nothing stopped the partition
+
 def test_a_map_that_began_after_a_gap_at_its_low_end_rereads_from_its_low_end():
     # mirroring began at 10; 10..11 were markers, the first record mirrored is 12
     pmap = PartitionMap([Run(12, 0, 8)], source_low=10, source_high=20, target_high=8)

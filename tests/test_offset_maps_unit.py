@@ -101,7 +101,8 @@ def live_map(commits: int) -> PartitionMap:
 def test_runs_are_pruned_only_while_the_next_run_starts_below_both_log_starts():
     pmap = live_map(10)  # runs (n -> 2n) x1
     assert pmap.prune_below(5, 4) == 2  # the third run starts at source 2, target 4: runs 0 and 1 go
-    assert pmap.runs[0] == Run(2, 4, 1) and pmap.source_low == 2 and pmap.pruned == [0, 1] and pmap.head_dirty
+    assert pmap.runs[0] == Run(2, 4, 1) and pmap.pruned == [0, 1]
+    assert pmap.source_low == 0 and (pmap.source_high, pmap.target_high) == (10, 19)  # the span stays
     assert pmap.prune_below(5, 4) == 0  # the next run starts at target 6, above the target's log start
     assert pmap.target_of(2) == 4 and pmap.target_of(1) is None
 
@@ -137,4 +138,4 @@ def test_a_pruned_run_is_a_tombstone_in_the_map_topic_and_a_deleted_row_in_the_s
         assert [(k, v) for k, v in records if v is None] == [(run_key("t", 0, n), None) for n in range(4)]
         store.save("t", 0, pmap, "t")
         loaded = store.load("t", 0)
-    assert loaded.runs == pmap.runs and loaded.source_low == 4 and len(loaded.runs) == 6
+    assert loaded.runs == pmap.runs and loaded.runs[0].source_start == 4 and len(loaded.runs) == 6

@@ -228,6 +228,10 @@ def test_a_map_pruned_below_both_log_starts_translates_every_readable_offset_as_
         assert translate(pruned, committed) == translate(whole, committed), committed
     for committed in range(target_start, target_end + 1):
         assert translate_reverse(pruned, committed) == translate_reverse(whole, committed), committed
-    if dropped:  # what it no longer answers for lies below both log starts
-        assert pruned.source_low <= source_start and pruned.runs[0].target_start <= target_start
-        assert translate(pruned, pruned.source_low - 1).status == BEFORE_START
+    first = pruned.runs[0]
+    if dropped:  # what it no longer holds lies below both log starts
+        assert first.source_start <= source_start and first.target_start <= target_start
+    for committed in range(pruned.source_low, source_start):  # deleted on both: to the first kept record
+        expected = first.target_start if committed < first.source_start else translate(whole, committed).offset
+        result = translate(pruned, committed)
+        assert result.exact and result.offset == expected, committed

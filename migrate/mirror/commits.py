@@ -173,7 +173,9 @@ class Commits:
             writer = slot.partitions[key]
             records = writer.extend_map(written)
             if slot.maps_in_transaction:
-                records = []  # committed inside the records' own transaction
+                # committed inside the records' own transaction (a pruned run's tombstone is never
+                # among them: migrate.mirror.pruning publishes and saves its changes at once)
+                records = []
             state = self.partitions.get(key)
             position = self.partitions.take_position(state) if state is not None and state.writer is writer else None
             if position is not None and position > (writer.pmap.source_high or 0):

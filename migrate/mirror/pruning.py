@@ -11,24 +11,30 @@ index and, as tombstones, from the map topic.  What is dropped answers only for 
 consumer can read on either cluster any more; every readable offset translates as before.
 
 Rules:
-1. Only a partition whose slot is not committing is pruned: a commit in flight may be reading
-   the map in its pool thread (--transactions writes map entries inside the transaction).
-2. The changes are published and saved at once, like any other map change, so the local index
-   and the map topic prune the same runs.
-3. A log start that cannot be read (the cluster is unreachable) prunes nothing now: the next
+1. The log starts are read beside the loop, in a thread (one bulk read per cluster, both at
+   once): at 2,000 partitions a read takes seconds, which the loop must not wait for (live
+   records would).  The loop applies the answer on a later turn.
+2. Only a partition still held by the same writer, whose slot is not committing, is pruned: a
+   commit in flight may be reading the map in its pool thread (--transactions writes map
+   entries inside the transaction).
+3. The changes are published and saved at once, like any other map change, so the local index
+   and the map topic prune the same runs.  (A tombstone lost with a failed map producer leaves a
+   true run in the map topic; the next pass, finding it again, sends it again.)
+4. A log start that cannot be read (a cluster is unreachable) prunes nothing now: the next
    interval tries again.  Pruning is an economy, never a reason to stop mirroring.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from migrate import kafka
-from migrate.errors import KafkaOperationError
 from migrate.mirror.partitions import Partitions
 from migrate.mirror.publisher import Publisher
 from migrate.mirror.spec import MirrorSpec
+from migrate.mirror.writer import PartitionWriter
 
 log = logging.getLogger("migrate.mirror")
 
@@ -40,33 +46,40 @@ class Pruner:
         self.publisher = publisher
         self.last = time.monotonic()  # of the last pass: the first is an interval into the run
         self.dropped = 0  # runs dropped in this run, all partitions
+        self._reading: _LogStarts | None = None
 
     def due(self, now: float) -> bool:
         interval = self.spec.map_prune_interval_s
         return bool(interval) and not self.spec.until_caught_up and now - self.last >= interval
 
     def prune(self, now: float) -> int:
-        """One pass over the open partitions when one is due (rules 1-3); returns the runs dropped."""
+        """Start a pass when one is due (rule 1), apply one whose read is done; returns the runs dropped."""
+        reading = self._reading
+        if reading is not None:
+            if not reading.done.is_set():
+                return 0
+            self._reading = None
+            return self._apply(reading)
         if not self.due(now):
             return 0
         self.last = now
-        writers = [s.writer for s in self.partitions.opened()
-                   if s.writer is not None and not s.writer.slot.committing and len(s.writer.pmap.runs) > 1]
-        if not writers:
-            return 0
-        try:
-            source = kafka.partition_ends(self.spec.source, [(w.source_topic, w.partition) for w in writers])
-            target = kafka.partition_ends(self.spec.target, [(w.target_topic, w.partition) for w in writers])
-        except KafkaOperationError as exc:
-            log.debug("map pruning skipped: %s", exc)
+        writers = [s.writer for s in self.partitions.opened() if s.writer is not None and len(s.writer.pmap.runs) > 1]
+        if writers:
+            self._reading = _LogStarts(self.spec, writers)
+        return 0
+
+    def _apply(self, reading: _LogStarts) -> int:
+        """Rules 2-4."""
+        if reading.failed:
+            log.debug("map pruning skipped: %s", reading.failed)
             return 0
         dropped = 0
-        for writer in writers:
-            src, tgt = source.get((writer.source_topic, writer.partition)), target.get((writer.target_topic,
-                                                                                       writer.partition))
-            if src is None or tgt is None:
+        for writer in reading.writers:
+            key = (writer.source_topic, writer.partition)
+            starts = reading.starts.get(key)
+            if starts is None or self.partitions.writer(key) is not writer or writer.slot.committing:
                 continue
-            count = writer.pmap.prune_below(src.low, tgt.low)
+            count = writer.pmap.prune_below(*starts)
             if count:
                 dropped += count
                 self.publisher.publish(writer, writer.map_changes())
@@ -75,3 +88,29 @@ class Pruner:
             self.dropped += dropped
             log.info("offset maps: dropped %d runs that both clusters deleted", dropped)
         return dropped
+
+
+class _LogStarts:
+    """Both clusters' log starts of some partitions, read in a daemon thread (a stop never waits for it)."""
+
+    def __init__(self, spec: MirrorSpec, writers: list[PartitionWriter]):
+        self.spec = spec
+        self.writers = writers
+        self.starts: dict[tuple[str, int], tuple[int, int]] = {}  # source key -> (source, target) log start
+        self.failed = ""
+        self.done = threading.Event()
+        threading.Thread(target=self._read, name="map-pruning", daemon=True).start()
+
+    def _read(self) -> None:
+        sources = [(w.source_topic, w.partition) for w in self.writers]
+        targets = [(w.target_topic, w.partition) for w in self.writers]
+        try:
+            source, target = kafka.at_once([lambda: kafka.partition_ends(self.spec.source, sources),
+                                            lambda: kafka.partition_ends(self.spec.target, targets)], 2)
+            for key, target_key in zip(sources, targets):
+                if key in source and target_key in target:
+                    self.starts[key] = (source[key].low, target[target_key].low)
+        except Exception as exc:  # rule 4: whatever the reason, this pass prunes nothing
+            self.failed = str(exc) or type(exc).__name__
+        finally:
+            self.done.set()

@@ -252,8 +252,7 @@ class PartitionWriter:
             # read it again, once, and produce.
             try:
                 self.slot.producer.list_topics(self.target_topic, timeout=10)
-                self._produce(self.target_topic, value, message.key(), self.partition, callback,
-                              timestamp=message.timestamp()[1], headers=message.headers())
+                self._produce_waiting(value, message, callback)
             except KafkaException as again:
                 raise WriterFailed(f"producing to {self.target_topic}[{self.partition}]: "
                                    f"{kafka.describe_error(again)}", error_names=_names(again)) from again
@@ -263,14 +262,14 @@ class PartitionWriter:
             self.bytes += len(value)
 
     def _produce_waiting(self, value, message, callback) -> None:
+        """Produce, waiting for room in the producer's queue while it is full."""
         while True:
-            self.slot.producer.poll(0.05)
             try:
                 self._produce(self.target_topic, value, message.key(), self.partition, callback,
                               timestamp=message.timestamp()[1], headers=message.headers())
                 return
             except BufferError:
-                continue
+                self.slot.producer.poll(0.05)
 
     def _new_source_run(self, offset: int) -> None:
         if self.run_next is not None:
