@@ -187,8 +187,9 @@ def test_a_paused_worker_that_lost_its_slots_writes_nothing_when_it_resumes(clus
         wait_until(lambda: sum(len(r) for r in read_contents(target.profile, topic).values()) == 880,
                    timeout=300, interval=0.5, message="the survivor to mirror the later records")
     finally:
-        stop(zombie, signal.SIGCONT)
-        stop(zombie)
+        if zombie.poll() is None:
+            zombie.send_signal(signal.SIGCONT)  # a paused process cannot act on SIGTERM
+        assert stop(zombie) == 0, "the resumed worker did not stop cleanly"
         if survivor is not None:
             stop(survivor)
     # read_uncommitted: an aborted or fenced write would show here too.
