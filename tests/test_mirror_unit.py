@@ -303,3 +303,34 @@ def test_a_transaction_that_fails_while_the_writer_waits_for_queue_room_is_repor
     writer = PartitionWriter(slot, "t", "t", 0, PartitionMap([], 0, 0, 0))
     writer.write(_Message(0))
     assert writer.open and [name for _, name, _ in slot.produce_errors] == ["_STATE"]
+
+
+def test_a_pruning_pass_drops_at_most_its_budget_per_turn_and_skips_partitions_that_moved(monkeypatch):
+    import threading
+
+    from migrate.mirror import pruning
+    from migrate.mirror.partitions import Partitions
+
+    monkeypatch.setattr(pruning, "PRUNE_BUDGET", 9)
+    partitions = Partitions()
+    writers = []
+    for partition in range(4):  # 10 runs each, one record per commit
+        pmap = PartitionMap([Run(n, 2 * n, 1) for n in range(10)], source_low=0)
+        writer = SimpleNamespace(source_topic="t", partition=partition, pmap=pmap, map_changes=list,
+                                 slot=SimpleNamespace(committing=partition == 3))
+        partitions.open(("t", partition), writer, 0)
+        writers.append(writer)
+    partitions.give_up([("t", 2)])  # given up since the read began: another worker may hold it now
+    saves = []
+    publisher = SimpleNamespace(publish=lambda *_: None, save=lambda: saves.append(1))
+    cluster = ClusterProfile("c", {"bootstrap.servers": "127.0.0.1:1"})
+    pruner = pruning.Pruner(MirrorSpec(name="m", source=cluster, target=cluster, topics=("t",)), partitions, publisher)
+    done = threading.Event()
+    done.set()
+    pruner._reading = SimpleNamespace(done=done, failed="", writers=writers,
+                                      starts={("t", p): (100, 100) for p in range(4)})
+    assert pruner.prune(0.0) == 9  # one partition's 9 of 10 runs (the last stays): the budget is spent
+    assert pruner._applying  # the rest waits for the next turn
+    assert pruner.prune(0.0) == 9 and not pruner._applying
+    assert pruner.prune(0.0) == 0  # the pass is over; the next is an interval away
+    assert [len(w.pmap.runs) for w in writers] == [1, 1, 10, 10] and len(saves) == 2

@@ -17,9 +17,12 @@ Rules:
 2. Only a partition still held by the same writer, whose slot is not committing, is pruned: a
    commit in flight may be reading the map in its pool thread (--transactions writes map
    entries inside the transaction).
-3. The changes are published and saved at once, like any other map change, so the local index
+3. At most PRUNE_BUDGET runs are dropped per loop turn (a pass may span turns): dropping and
+   saving 100,000 runs took 128 ms (benchmarks/map_cost.py), which live records would wait for.
+   The changes are published and saved at once, like any other map change, so the local index
    and the map topic prune the same runs.  (A tombstone lost with a failed map producer leaves a
-   true run in the map topic; the next pass, finding it again, sends it again.)
+   true run in the map topic: harmless, it still describes a mirrored pair, and it is pruned
+   again by a worker that loads the map from the topic.)
 4. A log start that cannot be read (a cluster is unreachable) prunes nothing now: the next
    interval tries again.  Pruning is an economy, never a reason to stop mirroring.
 """
@@ -38,6 +41,8 @@ from migrate.mirror.writer import PartitionWriter
 
 log = logging.getLogger("migrate.mirror")
 
+PRUNE_BUDGET = 20_000  # runs dropped per loop turn at most (rule 3)
+
 
 class Pruner:
     def __init__(self, spec: MirrorSpec, partitions: Partitions, publisher: Publisher):
@@ -47,19 +52,28 @@ class Pruner:
         self.last = time.monotonic()  # of the last pass: the first is an interval into the run
         self.dropped = 0  # runs dropped in this run, all partitions
         self._reading: _LogStarts | None = None
+        self._applying: list[tuple[PartitionWriter, tuple[int, int]]] = []  # the pass's partitions still to prune
+        self._pass_dropped = 0
 
     def due(self, now: float) -> bool:
         interval = self.spec.map_prune_interval_s
         return bool(interval) and not self.spec.until_caught_up and now - self.last >= interval
 
     def prune(self, now: float) -> int:
-        """Start a pass when one is due (rule 1), apply one whose read is done; returns the runs dropped."""
+        """Start a pass when one is due, go on with one whose read is done (rules 1-4); returns the runs dropped."""
+        if self._applying:
+            return self._apply()
         reading = self._reading
         if reading is not None:
             if not reading.done.is_set():
                 return 0
             self._reading = None
-            return self._apply(reading)
+            if reading.failed:
+                log.debug("map pruning skipped: %s", reading.failed)
+                return 0
+            self._applying = [(w, reading.starts[(w.source_topic, w.partition)]) for w in reading.writers
+                              if (w.source_topic, w.partition) in reading.starts]
+            return self._apply()
         if not self.due(now):
             return 0
         self.last = now
@@ -68,16 +82,12 @@ class Pruner:
             self._reading = _LogStarts(self.spec, writers)
         return 0
 
-    def _apply(self, reading: _LogStarts) -> int:
-        """Rules 2-4."""
-        if reading.failed:
-            log.debug("map pruning skipped: %s", reading.failed)
-            return 0
+    def _apply(self) -> int:
+        """Rules 2 and 3, for up to PRUNE_BUDGET runs."""
         dropped = 0
-        for writer in reading.writers:
-            key = (writer.source_topic, writer.partition)
-            starts = reading.starts.get(key)
-            if starts is None or self.partitions.writer(key) is not writer or writer.slot.committing:
+        while self._applying and dropped < PRUNE_BUDGET:
+            writer, starts = self._applying.pop()
+            if self.partitions.writer((writer.source_topic, writer.partition)) is not writer or writer.slot.committing:
                 continue
             count = writer.pmap.prune_below(*starts)
             if count:
@@ -86,7 +96,10 @@ class Pruner:
         if dropped:
             self.publisher.save()
             self.dropped += dropped
-            log.info("offset maps: dropped %d runs that both clusters deleted", dropped)
+            self._pass_dropped += dropped
+        if not self._applying and self._pass_dropped:
+            log.info("offset maps: dropped %d runs that both clusters deleted", self._pass_dropped)
+            self._pass_dropped = 0
         return dropped
 
 
