@@ -50,7 +50,6 @@ class Pruner:
         self.partitions = partitions
         self.publisher = publisher
         self.last = time.monotonic()  # of the last pass: the first is an interval into the run
-        self.dropped = 0  # runs dropped in this run, all partitions
         self._reading: _LogStarts | None = None
         self._applying: list[tuple[PartitionWriter, tuple[int, int]]] = []  # the pass's partitions still to prune
         self._pass_dropped = 0
@@ -95,7 +94,6 @@ class Pruner:
                 self.publisher.publish(writer, writer.map_changes())
         if dropped:
             self.publisher.save()
-            self.dropped += dropped
             self._pass_dropped += dropped
         if not self._applying and self._pass_dropped:
             log.info("offset maps: dropped %d runs that both clusters deleted", self._pass_dropped)
