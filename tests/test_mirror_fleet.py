@@ -192,7 +192,8 @@ def test_a_paused_worker_that_lost_its_slots_writes_nothing_when_it_resumes(clus
         zombie_code = stop(zombie)
         if survivor is not None:
             stop(survivor)
-    assert zombie_code == 0, "the resumed worker did not stop cleanly"
+    assert zombie_code == 0, ("the resumed worker did not stop cleanly:\n"
+                              + (tmp_path / "z" / "worker.log").read_text()[-4000:])
     # read_uncommitted: an aborted or fenced write would show here too.
     every = kafka_python_read(target.profile, topic, isolation="read_uncommitted")
     values = [r.value for records in every.values() for r in records]

@@ -305,6 +305,45 @@ def test_a_transaction_that_fails_while_the_writer_waits_for_queue_room_is_repor
     assert writer.open and [name for _, name, _ in slot.produce_errors] == ["_STATE"]
 
 
+class _FencedProducer:
+    """A slot producer another worker fenced: librdkafka raises the fatal error from poll and begin."""
+
+    def _fenced(self, *args):
+        raise KafkaException(KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True))
+
+    poll = begin_transaction = produce = _fenced
+
+
+def test_a_slot_whose_client_fails_when_polled_is_given_up_like_a_failed_commit_and_the_others_are_still_polled():
+    # Measured (the fleet's paused-worker test): a worker resumed after its slots were taken
+    # raised _FENCED out of poll and ended with a stack trace.
+    from migrate.mirror.commits import Commits
+    from migrate.mirror.writer import SlotWriter
+
+    fenced = SimpleNamespace(slot=1, committing=False, producer=_FencedProducer())
+    fenced.poll = lambda: SlotWriter.poll(fenced)
+    polled = []
+    healthy = SimpleNamespace(slot=2, committing=False, poll=lambda: polled.append(2))
+    failed = []
+    commits = Commits(None, SimpleNamespace(slots={1: fenced, 2: healthy}), None, None, None, None, None,
+                      handle=lambda messages, backfill: None, failed=lambda slot, exc: failed.append((slot.slot, exc)))
+    commits.poll_slots()
+    assert [number for number, _ in failed] == [1] and polled == [2]
+    assert failed[0][1].error_names == ("_FENCED",) and not failed[0][1].refused
+
+
+def test_a_fenced_slot_that_cannot_begin_a_transaction_fails_the_slot_instead_of_raising_a_client_error():
+    from migrate.errors import WriterFailed
+    from migrate.mirror.writer import PartitionWriter, SlotWriter
+
+    slot = SimpleNamespace(slot=1, producer=_FencedProducer(), open=False, count=0, produce_errors=[])
+    slot.begin = lambda: SlotWriter.begin(slot)
+    writer = PartitionWriter(slot, "t", "t", 0, PartitionMap([], 0, 0, 0))
+    with pytest.raises(WriterFailed, match="beginning a transaction of slot 1"):
+        writer.write(_Message(0))
+    assert not slot.open and slot.count == 0
+
+
 def test_a_pruning_pass_drops_at_most_its_budget_per_turn_and_skips_partitions_that_moved(monkeypatch):
     import threading
 

@@ -141,6 +141,17 @@ class Commits:
 
     # --- finishing -------------------------------------------------------------------------------
 
+    def poll_slots(self) -> None:
+        """Serve the delivery reports of every slot not committing; a slot whose client fails here is
+        given up and retried like one whose commit failed (measured: a worker resumed after a pause
+        got _FENCED from poll, raised, once another worker had taken its slot's transactional.id)."""
+        for slot in list(self.ownership.slots.values()):
+            if not slot.committing:
+                try:
+                    slot.poll()
+                except WriterFailed as exc:
+                    self._failed(slot, exc)
+
     def finish(self, wait: bool = False) -> None:
         for number, future in list(self.in_flight.items()):
             if wait or future.done():

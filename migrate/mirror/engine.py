@@ -225,9 +225,7 @@ class Mirror:
         self.intake.pump()
         self.metrics.tick()  # metrics: a snapshot for a waiting scrape, taken in this thread
         now = time.monotonic()
-        for slot in self.ownership.slots.values():
-            if not slot.committing:
-                slot.poll()
+        self.commits.poll_slots()
         self.commits.finish()
         if self.commits.held and self.spec.open_transactions:
             self.commits.release_waiting()

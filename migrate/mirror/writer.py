@@ -91,7 +91,11 @@ class SlotWriter:
         return writer
 
     def begin(self) -> None:
-        self.producer.begin_transaction()
+        try:
+            self.producer.begin_transaction()
+        except KafkaException as exc:  # a fatal client (fenced) refuses to begin
+            raise WriterFailed(f"beginning a transaction of slot {self.slot}: {kafka.describe_error(exc)}",
+                               error_names=_names(exc)) from exc
         self.open = True
         self.started_at = time.monotonic()
 
@@ -127,11 +131,11 @@ class SlotWriter:
                                f"{'; '.join(text for _, _, text in errors)}", failing,
                                tuple(dict.fromkeys(name for _, name, _ in errors)))
         runs = {(w.source_topic, w.partition): w.written_runs() for w in written}
-        if self.map_topic and self.transactions:
-            for w in written:
-                for key, value in w.map_records_after(runs[(w.source_topic, w.partition)]):
-                    self.producer.produce(self.map_topic, value, key, partition=0)
         try:
+            if self.map_topic and self.transactions:
+                for w in written:
+                    for key, value in w.map_records_after(runs[(w.source_topic, w.partition)]):
+                        self.producer.produce(self.map_topic, value, key, partition=0)
             self.producer.commit_transaction(timeout)
         except (KafkaException, SystemError) as exc:
             raise WriterFailed(f"committing the transaction of slot {self.slot}: "
@@ -165,10 +169,18 @@ class SlotWriter:
             writer.reset_batch()
 
     def poll(self) -> None:
-        self.producer.poll(0)
+        """Serve delivery reports.  librdkafka raises a fatal error here too (_FENCED: another
+        worker initialised the slot's transactional.id), which ends this writer."""
+        try:
+            self.producer.poll(0)
+        except KafkaException as exc:
+            raise WriterFailed(f"slot {self.slot}: {kafka.describe_error(exc)}", error_names=_names(exc)) from exc
 
     def close(self) -> None:
-        self.producer.flush(5)
+        try:
+            self.producer.flush(5)
+        except KafkaException as exc:  # a fenced or failed client has nothing left to deliver
+            log.debug("closing the writer of slot %d: %s", self.slot, kafka.describe_error(exc))
 
 
 class PartitionWriter:
