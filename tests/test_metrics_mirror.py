@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from migrate.metrics.mirror import Figures
 
-from metrics_support import MetricsMirror, counts, raise_limit, stuck_topic  # noqa: F401 (a fixture)
+from metrics_support import KEEP_TARGET_LIMIT, MetricsMirror, counts, raise_limit, stuck_topic  # noqa: F401 (a fixture)
 from mirror_support import make_topic, produce_workload
 from support import run_cli, unique, wait_until
 
@@ -87,7 +87,7 @@ def test_lag_is_exact_from_the_first_scrape_after_a_kill_and_restart(source_clus
 def test_freshness_grows_while_a_partition_is_stuck_and_returns_to_zero(stuck_topic, tmp_path):
     source, target, topic = stuck_topic
     mirror = MetricsMirror(tmp_path / "state.db", source.profile, target.profile, topic, unique("m"),
-                           "--commit-interval", "0.2")
+                           "--commit-interval", "0.2", *KEEP_TARGET_LIMIT)
     try:
         wait_until(lambda: mirror.scrape().value("migrate_mirror_retries_total", topic=topic,
                                                  reason="record-refused") >= 1,
@@ -101,6 +101,12 @@ def test_freshness_grows_while_a_partition_is_stuck_and_returns_to_zero(stuck_to
         assert before >= 55  # the oldest unmirrored record was written a minute ago
         wait_until(lambda: mirror.scrape().per_partition("migrate_mirror_lag_seconds", topic)[0] >= before + 2,
                    timeout=30, message="freshness to grow while the partition is stuck")
+        # The config sync has seen the lower limit and left it (without KEEP_TARGET_LIMIT it would
+        # have set the source's back, and the record would have gone through on its own).
+        wait_until(lambda: mirror.scrape().value("migrate_mirror_config_drift", topic=topic, key="max.message.bytes",
+                                                 state="reported") == 1,
+                   timeout=30, message="the target's lower max.message.bytes to be reported as drift")
+        assert mirror.scrape().value("migrate_mirror_partitions", state="retrying") == 1
         raise_limit(target.profile, topic)
         wait_until(lambda: mirror.scrape().per_partition("migrate_mirror_lag_records", topic) == {0: 0},
                    timeout=90, message="lag 0 once the target accepts the record")

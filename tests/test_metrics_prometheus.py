@@ -19,7 +19,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from metrics_support import MetricsMirror, Service, counts, stuck_topic  # noqa: F401 (a fixture)
+from metrics_support import KEEP_TARGET_LIMIT, MetricsMirror, Service, counts, stuck_topic  # noqa: F401 (a fixture)
 from migrate.local.platforms import free_port
 from mirror_support import make_topic, produce_workload
 from support import run_cli, unique, wait_until
@@ -56,7 +56,7 @@ def test_every_dashboard_expression_returns_data_and_the_figures_match_both_clus
     config.write_text(f'[metrics]\nport = {mirror_port}\ndetail = "partition"\npushgateway = "{gateway.url}"\n')
     state = tmp_path / "state.db"
     mirror = MetricsMirror(state, source.profile, target.profile, f"{healthy}|{stuck}", name,
-                           "--commit-interval", "0.2", config=config)
+                           "--commit-interval", "0.2", *KEEP_TARGET_LIMIT, config=config)
     prometheus = None
     try:
         assert mirror.url == f"http://127.0.0.1:{mirror_port}/metrics"  # the port came from the config file
