@@ -30,6 +30,7 @@ class _Reader:
         ends = kafka.partition_ends(profile, [(topic, partition)])[(topic, partition)]
         self.low, self.high = ends.low, ends.high
         self.consumer = kafka.consumer(profile, **{"enable.partition.eof": True, "auto.offset.reset": "earliest"})
+        kafka.know_topic(self.consumer, topic)  # its first fetch at once, not at the next topic scan
 
     def first_at_or_after(self, offset: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first readable record at or after offset, None at the end."""

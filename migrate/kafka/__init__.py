@@ -15,7 +15,8 @@ platforms answer wrongly after multi-record batches.  One module per idea:
     topics          create_topic(s), add_partitions, delete_topics, topic_config_entries, alter_topic_configs
     ends            partition_ends, PartitionEnds: log start and end from Fetch responses
     read_loop       read_assigned, key_of, offset_of: the one loop that reads assigned partitions
-    bounded_reads   read_ranges, iter_partition, read_log, read_compacted: reads up to a known end
+    bounded_reads   read_ranges, iter_partition, read_log, read_compacted: reads up to a known end;
+                    know_topic (a topic's metadata read before it is assigned: no 1 s wait)
 
 Callers use the names below, `kafka.consumer(...)` after `from migrate import kafka`; a module
 of the package looks its neighbours' names up in their own modules, so replacing a name here
@@ -26,7 +27,7 @@ own modules call.
 # confluent-kafka's error class, which callers reach as kafka.KafkaError for its codes (_PARTITION_EOF, ...)
 from confluent_kafka import KafkaError
 
-from migrate.kafka.bounded_reads import iter_partition, read_compacted, read_log, read_ranges
+from migrate.kafka.bounded_reads import iter_partition, know_topic, read_compacted, read_log, read_ranges
 from migrate.kafka.client_errors import describe_error, error_of, fail, is_fatal, read_failure
 from migrate.kafka.clients import admin, consumer, lost_recently, producer
 from migrate.kafka.ends import ENDS_CHUNK, ENDS_PARALLEL, PartitionEnds, partition_ends
@@ -40,7 +41,7 @@ from migrate.kafka.topics import (add_partitions, alter_topic_configs, create_to
 __all__ = [
     "ENDS_CHUNK", "ENDS_PARALLEL", "REACH_TIMEOUT", "AdminSession", "KafkaError", "Key", "PartitionEnds", "TopicInfo",
     "add_partitions", "admin", "alter_topic_configs", "at_once", "check_reachable", "consumer", "create_topic",
-    "create_topics", "delete_topics", "describe_error", "error_of", "fail", "is_fatal", "iter_partition", "key_of",
+    "create_topics", "delete_topics", "describe_error", "error_of", "fail", "is_fatal", "iter_partition", "know_topic", "key_of",
     "list_topics", "lost_recently", "offset_of", "partition_ends", "producer", "read_assigned", "read_compacted", "read_failure",
     "read_log", "read_ranges", "topic_config_entries", "topic_config_entries_many", "topic_configs", "wait_for_topic",
     "wait_for_topics",

@@ -49,6 +49,7 @@ def read_batches(client: Consumer, profile: ClusterProfile, topic: str, partitio
     """
     if hi is not None and lo >= hi:
         return
+    kafka.know_topic(client, topic)
     client.assign([TopicPartition(topic, partition, lo)])
     try:
         yield from _batches(client, profile, topic, partition, hi, batch)
