@@ -94,8 +94,12 @@ def know_topic(client: Consumer, topic: str | None) -> None:
     librdkafka fetches a partition of a topic it has no metadata for only after its next topic
     scan, up to a second later (measured: 1.0 s for each new topic read by migrate assess's
     sampling, on noida-db; another partition of a topic already read took 10-50 ms).  One
-    Metadata request for the topic costs a round trip; a failed one leaves the slow path.
+    Metadata request for the topic costs a round trip; a failed one leaves the slow path.  A
+    client still assigned a partition of the topic has it cached: no request (reads of window
+    after window, or position after position, of one topic).
     """
+    if topic is not None and any(tp.topic == topic for tp in client.assignment()):
+        return
     try:
         client.list_topics(topic, timeout=10)
     except KafkaException:
